@@ -1,0 +1,165 @@
+# handshaked — top-level build.
+#
+#   make              build everything (daemon, library, tests, kselftests, benches)
+#   make check        install missing packages, build, run every test (host + VM)
+#   make demo         the main job: real clients doing TLS 1.3 through kTLS in a VM
+#   make bench        benchmarks against peers measured in the same run
+#   make fuzz         run the libFuzzer targets for longer (FUZZ_SECONDS each)
+#   make install      PREFIX=/usr/local DESTDIR=
+#   make SAN=1 ...    ASan + UBSan build of everything (into build-san/)
+#   make CC=clang     clang build (objects are rebuilt when CC or flags change)
+
+CC ?= gcc
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+PKG_CONFIG ?= pkg-config
+PREFIX ?= /usr/local
+DESTDIR ?=
+SAN ?=
+BUILD ?= $(if $(SAN),build-san,build)
+FUZZ_SECONDS ?= 300
+
+PKGS := libcrypto liburing libmnl
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+LIBCRYPTO := $(shell $(PKG_CONFIG) --libs libcrypto 2>/dev/null || echo -lcrypto)
+LIBURING := $(shell $(PKG_CONFIG) --libs liburing 2>/dev/null || echo -luring)
+LIBMNL := $(shell $(PKG_CONFIG) --libs libmnl 2>/dev/null || echo -lmnl)
+LIBSSL := $(shell $(PKG_CONFIG) --libs libssl 2>/dev/null || echo -lssl)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wformat=2 -Wno-unused-parameter
+OPT := -O2 -g
+ifneq ($(SAN),)
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+endif
+CFLAGS ?=
+LDFLAGS ?=
+ALL_CFLAGS := -std=gnu11 $(WARN) $(OPT) -fPIC -D_GNU_SOURCE -Iinclude -Ilib -Itests/common $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS := $(OPT) $(LDFLAGS)
+
+# ---- sources, discovered by folder (see ../shared/DESIGN.md) ----
+ENGINE_SRC := $(sort $(wildcard lib/tls/*.c))
+LIB_SRC := $(sort $(wildcard lib/*.c))
+DAEMON_SRC := $(filter-out handshaked/handshakectl.c,$(sort $(wildcard handshaked/*.c)))
+CTL_SRC := $(wildcard handshaked/handshakectl.c)
+TEST_COMMON_SRC := $(sort $(wildcard tests/common/*.c))
+TEST_UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
+PEER_SRC := $(sort $(wildcard tests/peer/*.c))
+KSELF_SRC := $(sort $(wildcard kselftest/*.c))
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/*.c))
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIB_OBJ := $(call obj,$(ENGINE_SRC) $(LIB_SRC))
+TEST_COMMON_OBJ := $(call obj,$(TEST_COMMON_SRC))
+
+LIB_A := $(BUILD)/libhandshake.a
+LIB_SO := $(BUILD)/libhandshake.so
+DAEMON := $(if $(DAEMON_SRC),$(BUILD)/handshaked)
+CTL := $(if $(CTL_SRC),$(BUILD)/handshakectl)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(TEST_UNIT_SRC))
+PEER_BIN := $(if $(PEER_SRC),$(BUILD)/tests/peer)
+KSELF_BIN := $(patsubst kselftest/%.c,$(BUILD)/kselftest/%,$(KSELF_SRC))
+BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+EXAMPLE_BIN := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRC))
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+
+ALL_BIN := $(LIB_A) $(LIB_SO) $(DAEMON) $(CTL) $(UNIT_BIN) $(PEER_BIN) $(KSELF_BIN) \
+	$(BENCH_BIN) $(EXAMPLE_BIN)
+
+.SECONDARY:
+.PHONY: all check check-host demo bench fuzz fuzz-build install clean deps
+all: $(ALL_BIN)
+
+# Rebuild everything when the compiler or flags change.
+FLAGS_STAMP := $(BUILD)/.flags
+FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)
+$(shell mkdir -p $(BUILD); [ "$$(cat $(FLAGS_STAMP) 2>/dev/null)" = "$(FLAGS_NOW)" ] || echo "$(FLAGS_NOW)" > $(FLAGS_STAMP))
+
+$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIB_A): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LIB_SO): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libhandshake.so.0 $(ALL_LDFLAGS) -o $@ $^ $(LIBCRYPTO)
+
+$(BUILD)/handshaked: $(call obj,$(DAEMON_SRC)) $(LIB_A)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBURING) $(LIBMNL) $(LIBCRYPTO)
+
+$(BUILD)/handshakectl: $(call obj,$(CTL_SRC)) $(LIB_A)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBCRYPTO)
+
+# Test programs may link OpenSSL's libssl as a peer; the product never does.
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(TEST_COMMON_OBJ) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBSSL) $(LIBCRYPTO) $(LIBMNL)
+
+$(BUILD)/tests/peer: $(call obj,$(PEER_SRC)) $(TEST_COMMON_OBJ) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBMNL) $(LIBCRYPTO)
+
+$(BUILD)/kselftest/%: $(BUILD)/obj/kselftest/%.o $(TEST_COMMON_OBJ) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBMNL) $(LIBCRYPTO) -lpthread
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TEST_COMMON_OBJ) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBSSL) $(LIBCRYPTO) $(LIBMNL)
+
+$(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBCRYPTO)
+
+# libFuzzer targets: clang only, the whole library compiled in with the fuzzer.
+FUZZ_CC ?= clang
+FUZZ_FLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -DTLS_FUZZING -Iinclude -Ilib -Itests/common $(PKG_CFLAGS) \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRC) $(TEST_COMMON_SRC) $(wildcard lib/tls/*.h tests/common/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(ENGINE_SRC) $(TEST_COMMON_SRC) $(LIBCRYPTO)
+fuzz-build: $(FUZZ_BIN)
+
+deps:
+	@./deps
+
+# Everything: host tests, fuzzing (bounded), then the VM suites on two kernels.
+check: deps
+	@$(MAKE) --no-print-directory all fuzz-build
+	@BUILD=$(BUILD) tests/run-all
+
+check-host: all
+	@BUILD=$(BUILD) tests/run-all --host-only
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) kselftest/demo
+
+bench: all
+	@BUILD=$(BUILD) bench/run
+
+fuzz: fuzz-build
+	@BUILD=$(BUILD) tests/fuzz/run $(FUZZ_SECONDS)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+		$(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/man/man8
+	$(if $(DAEMON),install -m 0755 $(DAEMON) $(DESTDIR)$(PREFIX)/sbin/)
+	$(if $(CTL),install -m 0755 $(CTL) $(DESTDIR)$(PREFIX)/sbin/)
+	install -m 0644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libhandshake.so.0
+	ln -sf libhandshake.so.0 $(DESTDIR)$(PREFIX)/lib/libhandshake.so
+	install -m 0644 include/*.h $(DESTDIR)$(PREFIX)/include/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' libhandshake.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libhandshake.pc
+	$(foreach m,$(wildcard man/*.8),install -m 0644 $(m) $(DESTDIR)$(PREFIX)/share/man/man8/;)
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,219 @@
+/* Cryptographic building blocks of the engine, all on libcrypto.
+ *
+ * cipher suites, HKDF and the RFC 8446 §7.1 key schedule, the transcript
+ * hash, record protection for one traffic key (§5.2), (EC)DHE key exchange,
+ * signature schemes, and certificate loading/verification. No state machine
+ * logic lives here; every function is usable on its own (the client library
+ * re-keys a kTLS socket with tls_next_traffic_secret + tls_traffic_key_derive).
+ */
+#ifndef TLS_CRYPTO_H
+#define TLS_CRYPTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "tls/wire.h"
+
+#define TLS_MAX_HASH 48     /* SHA-384 */
+#define TLS_MAX_KEY 32
+#define TLS_IV_LEN 12
+#define TLS_TAG_LEN 16
+#define TLS_MAX_PLAINTEXT 16384
+#define TLS_MAX_CIPHERTEXT (16384 + 256)
+#define TLS_RECORD_HEADER 5
+
+/* Cipher suites (RFC 8446 B.4) */
+#define TLS_AES_128_GCM_SHA256 0x1301
+#define TLS_AES_256_GCM_SHA384 0x1302
+#define TLS_CHACHA20_POLY1305_SHA256 0x1303
+
+/* Named groups (§4.2.7) */
+#define TLS_GROUP_SECP256R1 0x0017
+#define TLS_GROUP_SECP384R1 0x0018
+#define TLS_GROUP_X25519 0x001d
+
+/* Signature schemes (§4.2.3) */
+#define TLS_SIG_RSA_PKCS1_SHA256 0x0401
+#define TLS_SIG_RSA_PKCS1_SHA384 0x0501
+#define TLS_SIG_RSA_PKCS1_SHA512 0x0601
+#define TLS_SIG_ECDSA_SECP256R1_SHA256 0x0403
+#define TLS_SIG_ECDSA_SECP384R1_SHA384 0x0503
+#define TLS_SIG_ECDSA_SECP521R1_SHA512 0x0603
+#define TLS_SIG_RSA_PSS_RSAE_SHA256 0x0804
+#define TLS_SIG_RSA_PSS_RSAE_SHA384 0x0805
+#define TLS_SIG_RSA_PSS_RSAE_SHA512 0x0806
+#define TLS_SIG_ED25519 0x0807
+#define TLS_SIG_RSA_PSS_PSS_SHA256 0x0809
+#define TLS_SIG_RSA_PSS_PSS_SHA384 0x080a
+#define TLS_SIG_RSA_PSS_PSS_SHA512 0x080b
+
+/* ---- cipher suites ---- */
+
+typedef struct tls_cipher {
+	uint16_t id;
+	const char *name;          /* IANA name, e.g. "TLS_AES_128_GCM_SHA256" */
+	size_t key_len;            /* 16 or 32 */
+	size_t hash_len;           /* 32 or 48 */
+	int ktls_cipher;           /* TLS_CIPHER_AES_GCM_128 (51) etc. */
+	const EVP_MD *(*md)(void);
+	const EVP_CIPHER *(*aead)(void);
+} tls_cipher;
+
+/* NULL for anything but the three suites above. */
+const tls_cipher *tls_cipher_find(uint16_t id);
+
+/* ---- HKDF and the key schedule (RFC 8446 §7.1) ---- */
+
+/* HKDF-Extract(salt, ikm) -> out[hash_len]. A NULL salt or ikm means a
+ * string of hash_len zeros, as the key schedule uses them. 0 on success. */
+int tls_hkdf_extract(const EVP_MD *md, const uint8_t *salt, size_t salt_len,
+		     const uint8_t *ikm, size_t ikm_len, uint8_t *out);
+/* HKDF-Expand-Label(secret, "tls13 " + label, context, out_len). */
+int tls_hkdf_expand_label(const EVP_MD *md, const uint8_t *secret, size_t secret_len,
+			  const char *label, const uint8_t *context, size_t context_len,
+			  uint8_t *out, size_t out_len);
+/* Derive-Secret(secret, label, transcript_hash) with a finished hash. */
+int tls_derive_secret(const EVP_MD *md, const uint8_t *secret, const char *label,
+		      const uint8_t *transcript_hash, uint8_t *out);
+
+/* The running key schedule: early -> handshake -> master secret. Each
+ * advance mixes in the derived "derived" secret and new input keying
+ * material (PSK, then (EC)DHE, then zeros). Wiped by tls_keysched_clear. */
+typedef struct tls_keysched {
+	const EVP_MD *md;
+	size_t hash_len;
+	uint8_t secret[TLS_MAX_HASH];
+	int stage;                 /* 0 none, 1 early, 2 handshake, 3 master */
+} tls_keysched;
+
+int tls_keysched_init(tls_keysched *ks, const EVP_MD *md, const uint8_t *psk, size_t psk_len);
+/* Stage 1 -> 2 with the (EC)DHE shared secret (NULL for psk_ke). */
+int tls_keysched_handshake(tls_keysched *ks, const uint8_t *dhe, size_t dhe_len);
+/* Stage 2 -> 3. */
+int tls_keysched_master(tls_keysched *ks);
+/* Derive-Secret from the current stage secret. */
+int tls_keysched_derive(const tls_keysched *ks, const char *label,
+			const uint8_t *transcript_hash, uint8_t *out);
+void tls_keysched_clear(tls_keysched *ks);
+
+/* finished_key = HKDF-Expand-Label(base, "finished", "", Hash.length);
+ * verify_data = HMAC(finished_key, transcript_hash). */
+int tls_finished_mac(const EVP_MD *md, const uint8_t *base_secret,
+		     const uint8_t *transcript_hash, uint8_t *out);
+/* application_traffic_secret_N+1 (§7.2, label "traffic upd"). */
+int tls_next_traffic_secret(const tls_cipher *cs, const uint8_t *secret, uint8_t *out);
+/* Constant-time comparison; true when equal. */
+bool tls_ct_equal(const void *a, const void *b, size_t n);
+
+/* ---- transcript hash (§4.4.1) ---- */
+
+/* Buffers messages until the hash is known (a client learns it from the
+ * ServerHello), then hashes incrementally. Handles the HRR rewrite of
+ * ClientHello1 into message_hash. */
+typedef struct tls_transcript {
+	const EVP_MD *md;          /* NULL until chosen */
+	EVP_MD_CTX *ctx;
+	tls_buf pending;           /* messages seen before md was set */
+} tls_transcript;
+
+void tls_transcript_init(tls_transcript *t);
+int tls_transcript_set_hash(tls_transcript *t, const EVP_MD *md);
+/* Appends one whole handshake message (4-byte header included). */
+int tls_transcript_add(tls_transcript *t, const uint8_t *msg, size_t len);
+/* Hash of everything so far (does not finalise). out[hash_len]. */
+int tls_transcript_hash(const tls_transcript *t, uint8_t *out);
+/* Replaces the transcript so far by message_hash(Hash(CH1)) (§4.4.1). */
+int tls_transcript_hrr_rewrite(tls_transcript *t);
+void tls_transcript_free(tls_transcript *t);
+
+/* ---- record protection with one traffic key (§5.2, §5.3) ---- */
+
+typedef struct tls_traffic_key {
+	const tls_cipher *cs;
+	uint8_t key[TLS_MAX_KEY];
+	uint8_t iv[TLS_IV_LEN];
+	uint64_t seq;              /* next record's sequence number */
+	EVP_CIPHER_CTX *ctx;
+} tls_traffic_key;
+
+/* key = HKDF-Expand-Label(secret, "key", "", key_len), iv likewise ("iv"). */
+int tls_traffic_key_derive(const tls_cipher *cs, const uint8_t *secret,
+			   uint8_t *key, uint8_t iv[TLS_IV_LEN]);
+/* Derives key and iv from the traffic secret, seq = 0. */
+int tls_traffic_key_init(tls_traffic_key *k, const tls_cipher *cs, const uint8_t *secret);
+void tls_traffic_key_clear(tls_traffic_key *k);
+/* Appends one TLSCiphertext record (header, encrypted inner plaintext with
+ * `type` and `pad` zero bytes, tag) to out. len <= TLS_MAX_PLAINTEXT. */
+int tls_record_seal(tls_traffic_key *k, uint8_t type, const uint8_t *data, size_t len,
+		    size_t pad, tls_buf *out);
+/* Decrypts one whole record (header included) in place. On success sets the
+ * inner content type and the plaintext span (inside rec) with padding
+ * removed. Returns 0, or -1 for bad_record_mac, -2 for a record with no
+ * non-zero content type (unexpected_message), -3 for overflow
+ * (record_overflow). */
+int tls_record_open(tls_traffic_key *k, uint8_t *rec, size_t rec_len,
+		    uint8_t *type, uint8_t **data, size_t *data_len);
+
+/* ---- key exchange (§4.2.8) ---- */
+
+typedef struct tls_kex {
+	uint16_t group;
+	EVP_PKEY *key;             /* our ephemeral private key */
+} tls_kex;
+
+bool tls_group_supported(uint16_t group);
+/* Generates an ephemeral key and appends its key_exchange bytes to pub. */
+int tls_kex_generate(tls_kex *k, uint16_t group, tls_buf *pub);
+/* Test hook: use this private key (raw X25519 scalar or EC private scalar). */
+int tls_kex_set_private(tls_kex *k, uint16_t group, const uint8_t *priv, size_t len,
+			tls_buf *pub);
+/* Validates the peer's key_exchange bytes (point on curve, right length)
+ * and computes the shared secret into out (*out_len set). -1 on invalid peer
+ * share (illegal_parameter). */
+int tls_kex_derive(tls_kex *k, const uint8_t *peer, size_t peer_len,
+		   uint8_t *out, size_t *out_len);
+void tls_kex_clear(tls_kex *k);
+
+/* ---- signatures (§4.2.3, §4.4.3) ---- */
+
+/* True when scheme can be made with (or verified by) this key. */
+bool tls_sig_scheme_fits_key(uint16_t scheme, EVP_PKEY *key);
+/* True for schemes allowed in CertificateVerify (not rsa_pkcs1, not sha1). */
+bool tls_sig_scheme_ok_for_cv(uint16_t scheme);
+/* The signed content: 64 spaces, context string, 0, transcript hash. */
+size_t tls_cv_content(bool server, const uint8_t *hash, size_t hash_len, uint8_t *out /* >= 64+34+48 */);
+int tls_sig_sign(EVP_PKEY *key, uint16_t scheme, const uint8_t *msg, size_t len, tls_buf *sig);
+/* 0 if valid, -1 if not. */
+int tls_sig_verify(EVP_PKEY *key, uint16_t scheme, const uint8_t *msg, size_t len,
+		   const uint8_t *sig, size_t sig_len);
+
+/* ---- certificates ---- */
+
+typedef struct tls_chain {
+	X509 **certs;              /* end entity first */
+	size_t n;
+} tls_chain;
+
+/* Loads a PEM chain (leaf first) and a PEM private key. 0 on success;
+ * on failure err gets a message naming the file and the problem. */
+int tls_chain_load_pem(tls_chain *c, const char *path, char *err, size_t errlen);
+EVP_PKEY *tls_key_load_pem(const char *path, char *err, size_t errlen);
+/* Parses DER certificates into a chain (takes no ownership of ders). */
+int tls_chain_from_der(tls_chain *c, const uint8_t *const *der, const size_t *len, size_t n);
+void tls_chain_free(tls_chain *c);
+/* True when the leaf covers host (DNS SAN with wildcard rules, or IP SAN). */
+bool tls_chain_matches_name(const tls_chain *c, const char *host);
+/* Verifies the chain against store at the current time for the given
+ * purpose (server or client auth) and, if host is set, the name. Returns
+ * 0 or the TLS alert to send (bad_certificate, certificate_expired,
+ * unknown_ca, certificate_unknown...). err gets libcrypto's reason. */
+int tls_chain_verify(const tls_chain *c, X509_STORE *store, bool server_cert,
+		     const char *host, char *err, size_t errlen);
+/* Builds a trust store from a PEM file (or directory). */
+X509_STORE *tls_store_load(const char *path, char *err, size_t errlen);
+
+#endif
