@@ -66,6 +66,12 @@ typedef struct tls_cipher {
 /* NULL for anything but the three suites above. */
 const tls_cipher *tls_cipher_find(uint16_t id);
 
+/* Explicitly fetched (cached, process-wide) equivalents of md / the suite's
+ * AEAD: OpenSSL 3 re-fetches implicit EVP_sha256() & co. on every init,
+ * which costs more than hashing a handshake message. Never freed by callers. */
+const EVP_MD *tls_md_fetched(const EVP_MD *md);
+const EVP_CIPHER *tls_aead_fetched(const tls_cipher *cs);
+
 /* ---- HKDF and the key schedule (RFC 8446 §7.1) ---- */
 
 /* HKDF-Extract(salt, ikm) -> out[hash_len]. A NULL salt or ikm means a
@@ -76,6 +82,9 @@ int tls_hkdf_extract(const EVP_MD *md, const uint8_t *salt, size_t salt_len,
 int tls_hkdf_expand_label(const EVP_MD *md, const uint8_t *secret, size_t secret_len,
 			  const char *label, const uint8_t *context, size_t context_len,
 			  uint8_t *out, size_t out_len);
+/* HMAC(key, data) -> out[EVP_MD_get_size(md)]. 0 on success. */
+int tls_hmac(const EVP_MD *md, const uint8_t *key, size_t key_len,
+	     const uint8_t *data, size_t len, uint8_t *out);
 /* Derive-Secret(secret, label, transcript_hash) with a finished hash. */
 int tls_derive_secret(const EVP_MD *md, const uint8_t *secret, const char *label,
 		      const uint8_t *transcript_hash, uint8_t *out);
@@ -153,8 +162,11 @@ int tls_record_seal(tls_traffic_key *k, uint8_t type, const uint8_t *data, size_
 /* Decrypts one whole record (header included) in place. On success sets the
  * inner content type and the plaintext span (inside rec) with padding
  * removed. Returns 0, or -1 for bad_record_mac, -2 for a record with no
- * non-zero content type (unexpected_message), -3 for overflow
- * (record_overflow). */
+ * non-zero content type or an outer type other than application_data
+ * (unexpected_message), -3 for overflow (record_overflow).
+ * seq advances only when the record authenticates (a failed trial
+ * decryption of rejected 0-RTT data leaves the key as it was). Both seal
+ * and open refuse to run at seq 2^64-1 rather than wrap. */
 int tls_record_open(tls_traffic_key *k, uint8_t *rec, size_t rec_len,
 		    uint8_t *type, uint8_t **data, size_t *data_len);
 
@@ -202,6 +214,9 @@ typedef struct tls_chain {
  * on failure err gets a message naming the file and the problem. */
 int tls_chain_load_pem(tls_chain *c, const char *path, char *err, size_t errlen);
 EVP_PKEY *tls_key_load_pem(const char *path, char *err, size_t errlen);
+/* 0 when key is the private key of the chain's leaf certificate; otherwise
+ * -1 and a message in err. */
+int tls_chain_check_key(const tls_chain *c, EVP_PKEY *key, char *err, size_t errlen);
 /* Parses DER certificates into a chain (takes no ownership of ders). */
 int tls_chain_from_der(tls_chain *c, const uint8_t *const *der, const size_t *len, size_t n);
 void tls_chain_free(tls_chain *c);

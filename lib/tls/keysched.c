@@ -1,0 +1,242 @@
+/* HKDF (RFC 5869) and the TLS 1.3 key schedule (RFC 8446 §7.1).
+ *
+ * HMAC is built directly on EVP_MD_CTX with a pre-fetched digest: the
+ * EVP_MAC/EVP_KDF paths re-resolve the digest by name on every call, which
+ * dominates the cost of the tiny inputs a key schedule hashes. */
+#include "tls/crypto.h"
+
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#define MAX_BLOCK 128 /* SHA-384/512 block size */
+#define LABEL_PREFIX "tls13 "
+#define LABEL_PREFIX_LEN 6
+
+struct part {
+	const uint8_t *p;
+	size_t n;
+};
+
+/* HMAC over the concatenation of parts (RFC 2104). */
+static int hmac_parts(const EVP_MD *md, const uint8_t *key, size_t key_len,
+		      const struct part *parts, size_t n_parts, uint8_t *out)
+{
+	uint8_t k[MAX_BLOCK], pad[MAX_BLOCK], inner[EVP_MAX_MD_SIZE];
+	unsigned int ilen = 0, olen = 0;
+	int ok = 0;
+
+	md = tls_md_fetched(md);
+	int bs = EVP_MD_get_block_size(md);
+	int hs = EVP_MD_get_size(md);
+	if (bs <= 0 || bs > MAX_BLOCK || hs <= 0 || hs > bs)
+		return -1;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	if (!ctx)
+		return -1;
+	memset(k, 0, sizeof(k));
+	if (key_len > (size_t)bs) {
+		unsigned int kl = 0;
+		if (!EVP_DigestInit_ex2(ctx, md, NULL) || !EVP_DigestUpdate(ctx, key, key_len) ||
+		    !EVP_DigestFinal_ex(ctx, k, &kl))
+			goto out;
+	} else if (key_len) {
+		memcpy(k, key, key_len);
+	}
+	for (int i = 0; i < bs; i++)
+		pad[i] = k[i] ^ 0x36;
+	if (!EVP_DigestInit_ex2(ctx, md, NULL) || !EVP_DigestUpdate(ctx, pad, (size_t)bs))
+		goto out;
+	for (size_t i = 0; i < n_parts; i++)
+		if (parts[i].n && !EVP_DigestUpdate(ctx, parts[i].p, parts[i].n))
+			goto out;
+	if (!EVP_DigestFinal_ex(ctx, inner, &ilen))
+		goto out;
+	for (int i = 0; i < bs; i++)
+		pad[i] = k[i] ^ 0x5c;
+	if (!EVP_DigestInit_ex2(ctx, md, NULL) || !EVP_DigestUpdate(ctx, pad, (size_t)bs) ||
+	    !EVP_DigestUpdate(ctx, inner, ilen) || !EVP_DigestFinal_ex(ctx, out, &olen))
+		goto out;
+	ok = 1;
+out:
+	OPENSSL_cleanse(k, sizeof(k));
+	OPENSSL_cleanse(pad, sizeof(pad));
+	OPENSSL_cleanse(inner, sizeof(inner));
+	EVP_MD_CTX_free(ctx);
+	return ok ? 0 : -1;
+}
+
+int tls_hmac(const EVP_MD *md, const uint8_t *key, size_t key_len,
+	     const uint8_t *data, size_t len, uint8_t *out)
+{
+	struct part p = { data, len };
+	return hmac_parts(md, key, key_len, &p, 1, out);
+}
+
+int tls_hkdf_extract(const EVP_MD *md, const uint8_t *salt, size_t salt_len,
+		     const uint8_t *ikm, size_t ikm_len, uint8_t *out)
+{
+	static const uint8_t zeros[TLS_MAX_HASH * 2];
+	int hs = EVP_MD_get_size(md);
+	if (hs <= 0 || (size_t)hs > sizeof(zeros))
+		return -1;
+	if (!salt) {
+		salt = zeros;
+		salt_len = (size_t)hs;
+	}
+	if (!ikm) {
+		ikm = zeros;
+		ikm_len = (size_t)hs;
+	}
+	struct part p = { ikm, ikm_len };
+	return hmac_parts(md, salt, salt_len, &p, 1, out);
+}
+
+int tls_hkdf_expand_label(const EVP_MD *md, const uint8_t *secret, size_t secret_len,
+			  const char *label, const uint8_t *context, size_t context_len,
+			  uint8_t *out, size_t out_len)
+{
+	/* struct { uint16 length; opaque label<7..255>; opaque context<0..255>; } */
+	uint8_t info[2 + 1 + 255 + 1 + 255];
+	uint8_t t[EVP_MAX_MD_SIZE];
+	size_t label_len = strlen(label);
+	int hs = EVP_MD_get_size(md);
+
+	if (hs <= 0 || label_len > 255 - LABEL_PREFIX_LEN || context_len > 255 ||
+	    out_len > 0xffff || out_len > 255 * (size_t)hs || (context_len && !context))
+		return -1;
+	size_t n = 0;
+	tls_store_u16(info, (uint16_t)out_len);
+	n += 2;
+	info[n++] = (uint8_t)(LABEL_PREFIX_LEN + label_len);
+	memcpy(info + n, LABEL_PREFIX, LABEL_PREFIX_LEN);
+	n += LABEL_PREFIX_LEN;
+	memcpy(info + n, label, label_len);
+	n += label_len;
+	info[n++] = (uint8_t)context_len;
+	if (context_len)
+		memcpy(info + n, context, context_len);
+	n += context_len;
+
+	/* HKDF-Expand: T(i) = HMAC(PRK, T(i-1) | info | i) */
+	size_t done = 0, tlen = 0;
+	uint8_t ctr = 1;
+	int rc = 0;
+	while (done < out_len) {
+		struct part parts[3] = { { t, tlen }, { info, n }, { &ctr, 1 } };
+		if (hmac_parts(md, secret, secret_len, parts, 3, t)) {
+			rc = -1;
+			break;
+		}
+		tlen = (size_t)hs;
+		size_t take = out_len - done < tlen ? out_len - done : tlen;
+		memcpy(out + done, t, take);
+		done += take;
+		ctr++;
+	}
+	OPENSSL_cleanse(t, sizeof(t));
+	return rc;
+}
+
+int tls_derive_secret(const EVP_MD *md, const uint8_t *secret, const char *label,
+		      const uint8_t *transcript_hash, uint8_t *out)
+{
+	int hs = EVP_MD_get_size(md);
+	if (hs <= 0)
+		return -1;
+	return tls_hkdf_expand_label(md, secret, (size_t)hs, label, transcript_hash, (size_t)hs,
+				     out, (size_t)hs);
+}
+
+/* Derive-Secret(secret, "derived", Hash("")), the salt of the next stage. */
+static int derived_salt(const tls_keysched *ks, uint8_t *out)
+{
+	uint8_t empty[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	if (!EVP_Digest("", 0, empty, &n, tls_md_fetched(ks->md), NULL) || n != ks->hash_len)
+		return -1;
+	return tls_derive_secret(ks->md, ks->secret, "derived", empty, out);
+}
+
+int tls_keysched_init(tls_keysched *ks, const EVP_MD *md, const uint8_t *psk, size_t psk_len)
+{
+	memset(ks, 0, sizeof(*ks));
+	int hs = md ? EVP_MD_get_size(md) : 0;
+	if (hs <= 0 || hs > TLS_MAX_HASH)
+		return -1;
+	ks->md = md;
+	ks->hash_len = (size_t)hs;
+	/* No PSK: the IKM is a string of Hash.length zeros. */
+	if (tls_hkdf_extract(md, NULL, 0, psk_len ? psk : NULL, psk_len, ks->secret))
+		return -1;
+	ks->stage = 1;
+	return 0;
+}
+
+int tls_keysched_handshake(tls_keysched *ks, const uint8_t *dhe, size_t dhe_len)
+{
+	uint8_t salt[TLS_MAX_HASH];
+	if (ks->stage != 1 || derived_salt(ks, salt))
+		return -1;
+	int rc = tls_hkdf_extract(ks->md, salt, ks->hash_len, dhe_len ? dhe : NULL, dhe_len,
+				  ks->secret);
+	OPENSSL_cleanse(salt, sizeof(salt));
+	if (rc)
+		return -1;
+	ks->stage = 2;
+	return 0;
+}
+
+int tls_keysched_master(tls_keysched *ks)
+{
+	uint8_t salt[TLS_MAX_HASH];
+	if (ks->stage != 2 || derived_salt(ks, salt))
+		return -1;
+	int rc = tls_hkdf_extract(ks->md, salt, ks->hash_len, NULL, 0, ks->secret);
+	OPENSSL_cleanse(salt, sizeof(salt));
+	if (rc)
+		return -1;
+	ks->stage = 3;
+	return 0;
+}
+
+int tls_keysched_derive(const tls_keysched *ks, const char *label,
+			const uint8_t *transcript_hash, uint8_t *out)
+{
+	if (ks->stage < 1 || ks->stage > 3)
+		return -1;
+	return tls_derive_secret(ks->md, ks->secret, label, transcript_hash, out);
+}
+
+void tls_keysched_clear(tls_keysched *ks)
+{
+	OPENSSL_cleanse(ks, sizeof(*ks));
+}
+
+int tls_finished_mac(const EVP_MD *md, const uint8_t *base_secret,
+		     const uint8_t *transcript_hash, uint8_t *out)
+{
+	uint8_t fkey[TLS_MAX_HASH];
+	int hs = EVP_MD_get_size(md);
+	if (hs <= 0 || hs > TLS_MAX_HASH)
+		return -1;
+	int rc = tls_hkdf_expand_label(md, base_secret, (size_t)hs, "finished", NULL, 0, fkey,
+				       (size_t)hs);
+	if (!rc)
+		rc = tls_hmac(md, fkey, (size_t)hs, transcript_hash, (size_t)hs, out);
+	OPENSSL_cleanse(fkey, sizeof(fkey));
+	return rc;
+}
+
+int tls_next_traffic_secret(const tls_cipher *cs, const uint8_t *secret, uint8_t *out)
+{
+	if (!cs)
+		return -1;
+	return tls_hkdf_expand_label(cs->md(), secret, cs->hash_len, "traffic upd", NULL, 0, out,
+				     cs->hash_len);
+}
+
+bool tls_ct_equal(const void *a, const void *b, size_t n)
+{
+	return CRYPTO_memcmp(a, b, n) == 0;
+}

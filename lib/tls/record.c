@@ -1,0 +1,144 @@
+/* Record protection with one traffic key (RFC 8446 §5.2, §5.3).
+ *
+ * The cipher context is keyed once when the key is set up; each record only
+ * sets its nonce, which is much cheaper than a full re-init. */
+#include "tls/crypto.h"
+
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#define CT_APPLICATION_DATA 23
+#define LEGACY_RECORD_VERSION 0x0303
+#define MAX_INNER (TLS_MAX_PLAINTEXT + 1) /* content + type + padding */
+
+int tls_traffic_key_derive(const tls_cipher *cs, const uint8_t *secret,
+			   uint8_t *key, uint8_t iv[TLS_IV_LEN])
+{
+	if (!cs)
+		return -1;
+	const EVP_MD *md = cs->md();
+	if (tls_hkdf_expand_label(md, secret, cs->hash_len, "key", NULL, 0, key, cs->key_len) ||
+	    tls_hkdf_expand_label(md, secret, cs->hash_len, "iv", NULL, 0, iv, TLS_IV_LEN))
+		return -1;
+	return 0;
+}
+
+int tls_traffic_key_init(tls_traffic_key *k, const tls_cipher *cs, const uint8_t *secret)
+{
+	memset(k, 0, sizeof(*k));
+	if (!cs || tls_traffic_key_derive(cs, secret, k->key, k->iv))
+		goto fail;
+	k->cs = cs;
+	k->ctx = EVP_CIPHER_CTX_new();
+	if (!k->ctx || !EVP_CipherInit_ex(k->ctx, tls_aead_fetched(cs), NULL, k->key, NULL, 1))
+		goto fail;
+	return 0;
+fail:
+	tls_traffic_key_clear(k);
+	return -1;
+}
+
+void tls_traffic_key_clear(tls_traffic_key *k)
+{
+	EVP_CIPHER_CTX_free(k->ctx);
+	OPENSSL_cleanse(k, sizeof(*k));
+	k->ctx = NULL;
+	k->cs = NULL;
+}
+
+/* Sets the per-record nonce (iv XOR left-padded big-endian seq) and the
+ * direction. */
+static int set_nonce(tls_traffic_key *k, int enc)
+{
+	uint8_t nonce[TLS_IV_LEN];
+	memcpy(nonce, k->iv, TLS_IV_LEN);
+	for (int i = 0; i < 8; i++)
+		nonce[TLS_IV_LEN - 1 - i] ^= (uint8_t)(k->seq >> (8 * i));
+	int ok = EVP_CipherInit_ex(k->ctx, NULL, NULL, NULL, nonce, enc);
+	OPENSSL_cleanse(nonce, sizeof(nonce));
+	return ok ? 0 : -1;
+}
+
+static void record_header(uint8_t hdr[TLS_RECORD_HEADER], size_t len)
+{
+	hdr[0] = CT_APPLICATION_DATA;
+	tls_store_u16(hdr + 1, LEGACY_RECORD_VERSION);
+	tls_store_u16(hdr + 3, (uint16_t)len);
+}
+
+int tls_record_seal(tls_traffic_key *k, uint8_t type, const uint8_t *data, size_t len,
+		    size_t pad, tls_buf *out)
+{
+	if (!k->ctx || type == 0 || len > TLS_MAX_PLAINTEXT || pad > MAX_INNER - 1 - len ||
+	    k->seq == UINT64_MAX)
+		return -1;
+	size_t inner = len + 1 + pad;
+	size_t clen = inner + TLS_TAG_LEN;
+	uint8_t *rec = tls_buf_reserve(out, TLS_RECORD_HEADER + clen);
+	if (!rec)
+		return -1;
+	record_header(rec, clen);
+	uint8_t *body = rec + TLS_RECORD_HEADER;
+	if (len)
+		memmove(body, data, len);
+	body[len] = type;
+	memset(body + len + 1, 0, pad);
+
+	int outl = 0, finl = 0;
+	if (set_nonce(k, 1) ||
+	    !EVP_CipherUpdate(k->ctx, NULL, &outl, rec, TLS_RECORD_HEADER) ||
+	    !EVP_CipherUpdate(k->ctx, body, &outl, body, (int)inner) ||
+	    !EVP_CipherFinal_ex(k->ctx, body + outl, &finl) ||
+	    (size_t)(outl + finl) != inner ||
+	    !EVP_CIPHER_CTX_ctrl(k->ctx, EVP_CTRL_AEAD_GET_TAG, TLS_TAG_LEN, body + inner)) {
+		OPENSSL_cleanse(rec, TLS_RECORD_HEADER + clen);
+		return -1;
+	}
+	out->len += TLS_RECORD_HEADER + clen;
+	k->seq++;
+	return 0;
+}
+
+int tls_record_open(tls_traffic_key *k, uint8_t *rec, size_t rec_len,
+		    uint8_t *type, uint8_t **data, size_t *data_len)
+{
+	if (!k->ctx || rec_len < TLS_RECORD_HEADER || k->seq == UINT64_MAX)
+		return -1;
+	if (rec[0] != CT_APPLICATION_DATA)
+		return -2;
+	size_t clen = (size_t)rec[3] << 8 | rec[4];
+	if (clen != rec_len - TLS_RECORD_HEADER)
+		return -1;
+	if (clen > TLS_MAX_CIPHERTEXT)
+		return -3;
+	if (clen < TLS_TAG_LEN + 1)
+		return -1; /* cannot hold a tag and a content type: cannot authenticate */
+
+	uint8_t *body = rec + TLS_RECORD_HEADER;
+	size_t inner = clen - TLS_TAG_LEN;
+	int outl = 0, finl = 0;
+	if (set_nonce(k, 0) ||
+	    !EVP_CipherUpdate(k->ctx, NULL, &outl, rec, TLS_RECORD_HEADER) ||
+	    !EVP_CipherUpdate(k->ctx, body, &outl, body, (int)inner) ||
+	    !EVP_CIPHER_CTX_ctrl(k->ctx, EVP_CTRL_AEAD_SET_TAG, TLS_TAG_LEN, body + inner) ||
+	    EVP_CipherFinal_ex(k->ctx, body + outl, &finl) <= 0) {
+		/* Never hand out unauthenticated plaintext. */
+		OPENSSL_cleanse(body, inner);
+		return -1;
+	}
+	/* Sequence advances only for authentic records, so a failed trial
+	 * decryption (skipped 0-RTT) leaves the key untouched. */
+	k->seq++;
+	if (inner > MAX_INNER)
+		return -3;
+	size_t i = inner;
+	while (i > 0 && body[i - 1] == 0)
+		i--;
+	if (i == 0)
+		return -2;
+	*type = body[i - 1];
+	*data = body;
+	*data_len = i - 1;
+	return 0;
+}
