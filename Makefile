@@ -87,8 +87,9 @@ $(LIB_A): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# sock_diag (libmnl) stays out of the shared library: applications never link libmnl.
 $(LIB_SO): $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libhandshake.so.0 $(ALL_LDFLAGS) -o $@ $^ $(LIBCRYPTO)
+	$(CC) -shared -Wl,-soname,libhandshake.so.0 $(ALL_LDFLAGS) -o $@ $(filter-out %/ktls_diag.o,$^) $(LIBCRYPTO)
 
 $(BUILD)/handshaked: $(call obj,$(DAEMON_SRC)) $(LIB_A)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBURING) $(LIBMNL) $(LIBCRYPTO)
@@ -155,7 +156,9 @@ install: all
 	install -m 0644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
 	install -m 0755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libhandshake.so.0
 	ln -sf libhandshake.so.0 $(DESTDIR)$(PREFIX)/lib/libhandshake.so
-	install -m 0644 include/*.h $(DESTDIR)$(PREFIX)/include/
+	$(foreach h,$(wildcard include/*.h),install -m 0644 $(h) $(DESTDIR)$(PREFIX)/include/;)
+	install -d $(DESTDIR)$(PREFIX)/include/handshake/tls
+	$(foreach h,$(wildcard lib/*.h lib/tls/*.h),install -m 0644 $(h) $(DESTDIR)$(PREFIX)/include/handshake/$(patsubst lib/%,%,$(h));)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' libhandshake.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libhandshake.pc
 	$(foreach m,$(wildcard man/*.8),install -m 0644 $(m) $(DESTDIR)$(PREFIX)/share/man/man8/;)
 
