@@ -1,0 +1,469 @@
+/* Session ticket encryption keys: the ring, rotation, and the key file. */
+#include "tls/stek.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "tls/wire.h"
+
+struct tls_stek_ring {
+	tls_stek keys[TLS_STEK_MAX_KEYS]; /* [0] current, then newest first */
+	size_t n;
+	size_t keep;
+	uint64_t period_s;
+	bool from_file;
+};
+
+#define LINE_MAX_LEN 255
+
+__attribute__((format(printf, 3, 4)))
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+tls_stek_ring *tls_stek_ring_new(size_t keep, uint64_t period_s)
+{
+	if (keep >= TLS_STEK_MAX_KEYS)
+		return NULL;
+	tls_stek_ring *ring = calloc(1, sizeof(*ring));
+	if (!ring)
+		return NULL;
+	ring->keep = keep;
+	ring->period_s = period_s;
+	return ring;
+}
+
+void tls_stek_ring_free(tls_stek_ring *ring)
+{
+	if (!ring)
+		return;
+	OPENSSL_cleanse(ring, sizeof(*ring));
+	free(ring);
+}
+
+int tls_stek_ring_rotate(tls_stek_ring *ring, uint64_t now_s)
+{
+	tls_stek fresh = { .created = now_s };
+	if (RAND_bytes(fresh.id, sizeof(fresh.id)) != 1 ||
+	    RAND_bytes(fresh.key, sizeof(fresh.key)) != 1) {
+		OPENSSL_cleanse(&fresh, sizeof(fresh));
+		return -1;
+	}
+	/* Make room: after the rotation at most 1 + keep keys remain. A
+	 * file-backed ring may hold more than that before its first rotation. */
+	while (ring->n > ring->keep) {
+		ring->n--;
+		OPENSSL_cleanse(&ring->keys[ring->n], sizeof(tls_stek));
+	}
+	memmove(&ring->keys[1], &ring->keys[0], ring->n * sizeof(tls_stek));
+	ring->keys[0] = fresh;
+	ring->n++;
+	OPENSSL_cleanse(&fresh, sizeof(fresh));
+	return 0;
+}
+
+int tls_stek_ring_maybe_rotate(tls_stek_ring *ring, uint64_t now_s)
+{
+	if (ring->from_file)
+		return 0;
+	bool due = ring->n == 0;
+	if (!due) {
+		const tls_stek *cur = &ring->keys[0];
+		/* A clock that went backwards (created > now) does not rotate. */
+		if (ring->period_s && now_s >= cur->created && now_s - cur->created >= ring->period_s)
+			due = true;
+		if (cur->seals >= TLS_STEK_ROTATE_SEALS)
+			due = true;
+	}
+	if (!due)
+		return 0;
+	return tls_stek_ring_rotate(ring, now_s) == 0 ? 1 : -1;
+}
+
+size_t tls_stek_ring_count(const tls_stek_ring *ring)
+{
+	return ring->n;
+}
+
+const tls_stek *tls_stek_ring_key(const tls_stek_ring *ring, size_t i)
+{
+	return i < ring->n ? &ring->keys[i] : NULL;
+}
+
+tls_stek *tls_stek_ring_current(tls_stek_ring *ring)
+{
+	return ring->n ? &ring->keys[0] : NULL;
+}
+
+const tls_stek *tls_stek_ring_find(const tls_stek_ring *ring, const uint8_t id[TLS_STEK_ID_LEN])
+{
+	/* Key ids travel in clear inside every ticket: no need for a
+	 * constant-time compare here. */
+	for (size_t i = 0; i < ring->n; i++)
+		if (memcmp(ring->keys[i].id, id, TLS_STEK_ID_LEN) == 0)
+			return &ring->keys[i];
+	return NULL;
+}
+
+bool tls_stek_ring_from_file(const tls_stek_ring *ring)
+{
+	return ring->from_file;
+}
+
+void tls_stek_ring_test_set_seals(tls_stek_ring *ring, uint64_t n)
+{
+	if (ring->n)
+		ring->keys[0].seals = n;
+}
+
+/* ---- the key file ---- */
+
+static int hexval(uint8_t c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Reads exactly 2*n hex digits into out; false on anything else. */
+static bool read_hex(tls_reader *r, uint8_t *out, size_t n)
+{
+	const uint8_t *s = tls_read_bytes(r, 2 * n);
+	if (!s)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return false;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return true;
+}
+
+static bool read_char(tls_reader *r, uint8_t want)
+{
+	const uint8_t *s = tls_read_bytes(r, 1);
+	return s && *s == want;
+}
+
+/* Decimal unix seconds filling the rest of the line. */
+static bool read_decimal(tls_reader *r, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (r->left == 0 || r->left > 20)
+		return false;
+	while (r->left) {
+		uint8_t c = tls_read_u8(r);
+		if (c < '0' || c > '9' || v > (UINT64_MAX - (c - '0')) / 10)
+			return false;
+		v = v * 10 + (c - '0');
+	}
+	*out = v;
+	return true;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	uint8_t acc = 0;
+	for (size_t i = 0; i < n; i++)
+		acc |= p[i];
+	return acc == 0;
+}
+
+/* Parses one key line into k; on failure returns a reason. */
+static const char *parse_key_line(const uint8_t *line, size_t len, tls_stek *k)
+{
+	tls_reader r = tls_reader_init(line, len);
+	const uint8_t *v = tls_read_bytes(&r, 2);
+	if (!v || v[0] != 'v')
+		return "not a key line (expected \"v1 <id> <key> <created>\")";
+	if (v[1] != '1')
+		return "unsupported key file version (this build reads v1)";
+	if (!read_char(&r, ' '))
+		return "expected a space after \"v1\"";
+	if (!read_hex(&r, k->id, TLS_STEK_ID_LEN))
+		return "key id must be 32 hex digits";
+	if (!read_char(&r, ' '))
+		return "expected a space after the key id";
+	if (!read_hex(&r, k->key, TLS_STEK_KEY_LEN))
+		return "key must be 64 hex digits";
+	if (!read_char(&r, ' '))
+		return "expected a space after the key";
+	if (!read_decimal(&r, &k->created))
+		return "creation time must be unix seconds (decimal digits only)";
+	if (all_zero(k->key, TLS_STEK_KEY_LEN))
+		return "key is all zeros";
+	k->seals = 0;
+	return NULL;
+}
+
+/* Parses a whole file into keys[]; returns the count or -1 with err set. */
+static int parse_key_file(const uint8_t *data, size_t len, tls_stek *keys, const char *path,
+			  char *err, size_t errlen)
+{
+	size_t n = 0;
+	int lineno = 0;
+	tls_reader file = tls_reader_init(data, len);
+	while (file.left) {
+		const uint8_t *nl = memchr(file.p, '\n', file.left);
+		size_t line_len = nl ? (size_t)(nl - file.p) : file.left;
+		const uint8_t *line = tls_read_bytes(&file, line_len);
+		if (nl)
+			tls_read_bytes(&file, 1);
+		lineno++;
+		if (line_len > LINE_MAX_LEN) {
+			set_err(err, errlen, "%s:%d: line longer than %d bytes", path, lineno,
+				LINE_MAX_LEN);
+			return -1;
+		}
+		if (line_len == 0 || line[0] == '#')
+			continue;
+		if (n == TLS_STEK_MAX_KEYS) {
+			set_err(err, errlen, "%s:%d: more than %d keys", path, lineno,
+				TLS_STEK_MAX_KEYS);
+			return -1;
+		}
+		const char *why = parse_key_line(line, line_len, &keys[n]);
+		if (why) {
+			set_err(err, errlen, "%s:%d: %s", path, lineno, why);
+			return -1;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (memcmp(keys[i].id, keys[n].id, TLS_STEK_ID_LEN) == 0) {
+				set_err(err, errlen, "%s:%d: duplicate key id", path, lineno);
+				return -1;
+			}
+		}
+		n++;
+	}
+	if (n == 0) {
+		set_err(err, errlen, "%s: no keys in file", path);
+		return -1;
+	}
+	return (int)n;
+}
+
+/* Reads a private regular file of at most TLS_STEK_FILE_MAX bytes into
+ * buf (which has room for that); returns its length or -1 with err set. */
+static ssize_t read_private_file(const char *path, uint8_t *buf, char *err, size_t errlen)
+{
+	/* O_NONBLOCK: a FIFO put in place of the file must not hang the loop. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	ssize_t total = -1;
+	if (fstat(fd, &st) != 0) {
+		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		set_err(err, errlen, "%s: not a regular file", path);
+		goto out;
+	}
+	if (st.st_mode & 077) {
+		set_err(err, errlen,
+			"%s: ticket key file is accessible by group or others (mode %04o); "
+			"refusing it: chmod 600 it",
+			path, (unsigned)(st.st_mode & 07777));
+		goto out;
+	}
+	if (st.st_size > TLS_STEK_FILE_MAX) {
+		set_err(err, errlen, "%s: larger than %d bytes", path, TLS_STEK_FILE_MAX);
+		goto out;
+	}
+	size_t got = 0;
+	for (;;) {
+		ssize_t r = read(fd, buf + got, TLS_STEK_FILE_MAX + 1 - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			set_err(err, errlen, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+		if (got > TLS_STEK_FILE_MAX) {
+			set_err(err, errlen, "%s: larger than %d bytes", path, TLS_STEK_FILE_MAX);
+			goto out;
+		}
+	}
+	total = (ssize_t)got;
+out:
+	close(fd);
+	return total;
+}
+
+int tls_stek_ring_load(tls_stek_ring *ring, const char *path, char *err, size_t errlen)
+{
+	uint8_t *buf = malloc(TLS_STEK_FILE_MAX + 1);
+	tls_stek *keys = calloc(TLS_STEK_MAX_KEYS, sizeof(tls_stek));
+	int rc = -1;
+	if (!buf || !keys) {
+		set_err(err, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	ssize_t len = read_private_file(path, buf, err, errlen);
+	if (len < 0)
+		goto out;
+	int n = parse_key_file(buf, (size_t)len, keys, path, err, errlen);
+	OPENSSL_cleanse(buf, (size_t)len);
+	if (n < 0)
+		goto out;
+	OPENSSL_cleanse(ring->keys, sizeof(ring->keys));
+	memcpy(ring->keys, keys, (size_t)n * sizeof(tls_stek));
+	ring->n = (size_t)n;
+	ring->from_file = true;
+	rc = 0;
+out:
+	if (keys)
+		OPENSSL_cleanse(keys, TLS_STEK_MAX_KEYS * sizeof(tls_stek));
+	free(keys);
+	free(buf);
+	return rc;
+}
+
+static void write_hex(tls_buf *b, const uint8_t *p, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		tls_write_u8(b, (uint8_t)digits[p[i] >> 4]);
+		tls_write_u8(b, (uint8_t)digits[p[i] & 15]);
+	}
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Makes the rename/link durable; failure only loses durability on a crash
+ * right now, the file itself is already complete, so it is not reported. */
+static void sync_parent_dir(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	if (!slash) {
+		snprintf(dir, sizeof(dir), ".");
+	} else if (slash == path) {
+		snprintf(dir, sizeof(dir), "/");
+	} else {
+		size_t n = (size_t)(slash - path);
+		if (n >= sizeof(dir))
+			return;
+		memcpy(dir, path, n);
+		dir[n] = '\0';
+	}
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+}
+
+int tls_stek_ring_save(const tls_stek_ring *ring, const char *path, int flags,
+		       char *err, size_t errlen)
+{
+	if (ring->n == 0) {
+		set_err(err, errlen, "%s: no keys to write", path);
+		return -1;
+	}
+	char tmp[PATH_MAX];
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= sizeof(tmp)) {
+		set_err(err, errlen, "%s: path too long", path);
+		return -1;
+	}
+
+	tls_buf text;
+	tls_buf_init(&text, TLS_STEK_FILE_MAX);
+	static const char head[] =
+		"# handshaked session ticket keys, format v1 (docs/ticket-keys.md).\n"
+		"# First key line = current key (seals); the others still open tickets.\n"
+		"# v1 <key id> <AES-256-GCM key> <created, unix seconds>\n";
+	tls_write_bytes(&text, head, sizeof(head) - 1);
+	for (size_t i = 0; i < ring->n; i++) {
+		char created[24];
+		int cl = snprintf(created, sizeof(created), "%llu",
+				  (unsigned long long)ring->keys[i].created);
+		tls_write_bytes(&text, "v1 ", 3);
+		write_hex(&text, ring->keys[i].id, TLS_STEK_ID_LEN);
+		tls_write_u8(&text, ' ');
+		write_hex(&text, ring->keys[i].key, TLS_STEK_KEY_LEN);
+		tls_write_u8(&text, ' ');
+		tls_write_bytes(&text, created, (size_t)cl);
+		tls_write_u8(&text, '\n');
+	}
+	if (text.err) {
+		set_err(err, errlen, "%s: out of memory", path);
+		tls_buf_free(&text);
+		return -1;
+	}
+
+	int rc = -1;
+	int fd = mkstemp(tmp); /* creates with mode 0600 */
+	if (fd < 0) {
+		set_err(err, errlen, "%s: cannot create a temporary file: %s", tmp, strerror(errno));
+		tls_buf_free(&text);
+		return -1;
+	}
+	if (fchmod(fd, 0600) != 0 || write_all(fd, text.base, text.len) != 0 || fsync(fd) != 0) {
+		set_err(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
+		close(fd);
+		goto out;
+	}
+	if (close(fd) != 0) {
+		set_err(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (flags & TLS_STEK_SAVE_EXCL) {
+		/* link() fails if path exists: exclusive and atomic. */
+		if (link(tmp, path) != 0) {
+			set_err(err, errlen, "%s: %s", path,
+				errno == EEXIST ? "already exists" : strerror(errno));
+			goto out;
+		}
+	} else if (rename(tmp, path) != 0) {
+		set_err(err, errlen, "%s: cannot replace: %s", path, strerror(errno));
+		goto out;
+	}
+	sync_parent_dir(path);
+	rc = 0;
+out:
+	/* After a successful rename the temporary name is gone already. */
+	if (rc != 0 || (flags & TLS_STEK_SAVE_EXCL))
+		unlink(tmp);
+	tls_buf_free(&text);
+	return rc;
+}
