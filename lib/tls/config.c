@@ -1,0 +1,389 @@
+/* tls_config: certificates, trust store, preference lists and knobs shared
+ * read-only by every connection made from it. */
+#include "tls/engine.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/x509v3.h>
+
+static const uint16_t default_ciphers[] = { TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384,
+					    TLS_CHACHA20_POLY1305_SHA256 };
+static const uint16_t default_groups[] = { TLS_GROUP_X25519, TLS_GROUP_SECP256R1,
+					   TLS_GROUP_SECP384R1 };
+static const uint16_t default_sigalgs[] = {
+	TLS_SIG_ECDSA_SECP256R1_SHA256, TLS_SIG_ECDSA_SECP384R1_SHA384, TLS_SIG_ED25519,
+	TLS_SIG_RSA_PSS_RSAE_SHA256,    TLS_SIG_RSA_PSS_RSAE_SHA384,    TLS_SIG_RSA_PSS_RSAE_SHA512,
+};
+
+bool tls_list_has(const uint16_t *list, size_t n, uint16_t v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (list[i] == v)
+			return true;
+	return false;
+}
+
+tls_config *tls_config_new(enum tls_role role)
+{
+	tls_config *cfg = calloc(1, sizeof(*cfg));
+	if (!cfg)
+		return NULL;
+	cfg->role = role;
+	memcpy(cfg->ciphers, default_ciphers, sizeof(default_ciphers));
+	cfg->n_ciphers = sizeof(default_ciphers) / sizeof(default_ciphers[0]);
+	memcpy(cfg->groups, default_groups, sizeof(default_groups));
+	cfg->n_groups = sizeof(default_groups) / sizeof(default_groups[0]);
+	memcpy(cfg->sigalgs, default_sigalgs, sizeof(default_sigalgs));
+	cfg->n_sigalgs = sizeof(default_sigalgs) / sizeof(default_sigalgs[0]);
+	cfg->max_handshake = 65536;
+	cfg->record_size_limit = 16385;
+	cfg->compat = true;
+	return cfg;
+}
+
+static void cert_free(struct tls_cert *cert)
+{
+	for (size_t i = 0; cert->der && i < cert->chain.n; i++)
+		OPENSSL_free(cert->der[i]);
+	tls_chain_free(&cert->chain);
+	EVP_PKEY_free(cert->key);
+	free(cert->der);
+	free(cert->der_len);
+	for (size_t i = 0; i < cert->n_names; i++)
+		free(cert->names[i]);
+	free(cert->names);
+	free(cert->ocsp);
+	free(cert->sct);
+}
+
+void tls_config_free(tls_config *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < cfg->n_certs; i++)
+		cert_free(&cfg->certs[i]);
+	free(cfg->certs);
+	X509_STORE_free(cfg->ca);
+	free(cfg->alpn);
+	free(cfg);
+}
+
+int tls_default_signer(void *ctx, uint16_t scheme, const uint8_t *msg, size_t len, tls_buf *sig)
+{
+	return tls_sig_sign((EVP_PKEY *)ctx, scheme, msg, len, sig);
+}
+
+static int add_name(struct tls_cert *cert, const char *name, size_t len)
+{
+	char **names = realloc(cert->names, (cert->n_names + 1) * sizeof(*names));
+	if (!names)
+		return -1;
+	cert->names = names;
+	char *s = malloc(len + 1);
+	if (!s)
+		return -1;
+	for (size_t i = 0; i < len; i++)
+		s[i] = (char)tolower((unsigned char)name[i]);
+	s[len] = 0;
+	cert->names[cert->n_names++] = s;
+	return 0;
+}
+
+/* SNI selects among certificates by their DNS names: SANs, or the CN when
+ * the certificate has no SAN (as RFC 6125 allows for legacy certs). */
+static int collect_names(struct tls_cert *cert)
+{
+	X509 *leaf = cert->chain.certs[0];
+	GENERAL_NAMES *sans = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+	int rc = 0;
+	if (sans) {
+		for (int i = 0; i < sk_GENERAL_NAME_num(sans) && rc == 0; i++) {
+			const GENERAL_NAME *gn = sk_GENERAL_NAME_value(sans, i);
+			if (gn->type != GEN_DNS)
+				continue;
+			const ASN1_IA5STRING *s = gn->d.dNSName;
+			rc = add_name(cert, (const char *)ASN1_STRING_get0_data(s),
+				      (size_t)ASN1_STRING_length(s));
+		}
+		GENERAL_NAMES_free(sans);
+		return rc;
+	}
+	X509_NAME *subj = X509_get_subject_name(leaf);
+	int idx = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
+	if (idx < 0)
+		return 0;
+	ASN1_STRING *cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, idx));
+	return add_name(cert, (const char *)ASN1_STRING_get0_data(cn), (size_t)ASN1_STRING_length(cn));
+}
+
+bool tls_cert_matches_name(const struct tls_cert *cert, const char *host)
+{
+	for (size_t i = 0; i < cert->n_names; i++) {
+		const char *n = cert->names[i];
+		if (strcasecmp(n, host) == 0)
+			return true;
+		/* "*.example.com" covers exactly one non-empty left-most label. */
+		if (n[0] == '*' && n[1] == '.') {
+			const char *dot = strchr(host, '.');
+			if (dot && dot != host && strcasecmp(dot, n + 1) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+int tls_config_add_cert(tls_config *cfg, tls_chain *chain, EVP_PKEY *key)
+{
+	if (!chain || !key || chain->n == 0 || !X509_check_private_key(chain->certs[0], key))
+		return -1;
+	struct tls_cert *certs = realloc(cfg->certs, (cfg->n_certs + 1) * sizeof(*certs));
+	if (!certs)
+		return -1;
+	cfg->certs = certs;
+	struct tls_cert *cert = &certs[cfg->n_certs];
+	memset(cert, 0, sizeof(*cert));
+	cert->der = calloc(chain->n, sizeof(*cert->der));
+	cert->der_len = calloc(chain->n, sizeof(*cert->der_len));
+	if (!cert->der || !cert->der_len)
+		goto fail;
+	/* DER is encoded once here, not on every handshake. */
+	for (size_t i = 0; i < chain->n; i++) {
+		unsigned char *der = NULL;
+		int n = i2d_X509(chain->certs[i], &der);
+		if (n <= 0)
+			goto fail;
+		cert->der[i] = der;
+		cert->der_len[i] = (size_t)n;
+	}
+	cert->chain = *chain;
+	if (collect_names(cert) != 0) {
+		cert->chain.certs = NULL;
+		cert->chain.n = 0;
+		goto fail;
+	}
+	cert->key = key;
+	cert->sign = tls_default_signer;
+	cert->sign_ctx = key;
+	chain->certs = NULL;
+	chain->n = 0;
+	cfg->n_certs++;
+	return 0;
+fail:
+	for (size_t i = 0; cert->der && i < chain->n; i++)
+		OPENSSL_free(cert->der[i]);
+	free(cert->der);
+	free(cert->der_len);
+	for (size_t i = 0; i < cert->n_names; i++)
+		free(cert->names[i]);
+	free(cert->names);
+	memset(cert, 0, sizeof(*cert));
+	return -1;
+}
+
+int tls_config_add_cert_files(tls_config *cfg, const char *chain_pem, const char *key_pem,
+			      char *err, size_t errlen)
+{
+	tls_chain chain = { 0 };
+	if (tls_chain_load_pem(&chain, chain_pem, err, errlen) != 0)
+		return -1;
+	EVP_PKEY *key = tls_key_load_pem(key_pem, err, errlen);
+	if (!key) {
+		tls_chain_free(&chain);
+		return -1;
+	}
+	if (tls_config_add_cert(cfg, &chain, key) != 0) {
+		snprintf(err, errlen, "%s: key does not match the certificate in %s", key_pem,
+			 chain_pem);
+		tls_chain_free(&chain);
+		EVP_PKEY_free(key);
+		return -1;
+	}
+	return 0;
+}
+
+static int dup_into(uint8_t **dst, size_t *dst_len, const uint8_t *src, size_t len)
+{
+	uint8_t *p = malloc(len ? len : 1);
+	if (!p)
+		return -1;
+	memcpy(p, src, len);
+	free(*dst);
+	*dst = p;
+	*dst_len = len;
+	return 0;
+}
+
+int tls_config_set_ocsp(tls_config *cfg, const uint8_t *der, size_t len)
+{
+	if (!cfg->n_certs || len == 0 || len >= (1u << 24))
+		return -1;
+	struct tls_cert *cert = &cfg->certs[cfg->n_certs - 1];
+	return dup_into(&cert->ocsp, &cert->ocsp_len, der, len);
+}
+
+int tls_config_set_sct(tls_config *cfg, const uint8_t *list, size_t len)
+{
+	if (!cfg->n_certs || len == 0 || len >= (1u << 16))
+		return -1;
+	struct tls_cert *cert = &cfg->certs[cfg->n_certs - 1];
+	return dup_into(&cert->sct, &cert->sct_len, list, len);
+}
+
+void tls_config_set_signer(tls_config *cfg, tls_sign_fn fn, void *ctx)
+{
+	if (!cfg->n_certs)
+		return;
+	struct tls_cert *cert = &cfg->certs[cfg->n_certs - 1];
+	cert->sign = fn ? fn : tls_default_signer;
+	cert->sign_ctx = fn ? ctx : cert->key;
+}
+
+int tls_config_load_ca(tls_config *cfg, const char *path, char *err, size_t errlen)
+{
+	X509_STORE *store = tls_store_load(path, err, errlen);
+	if (!store)
+		return -1;
+	X509_STORE_free(cfg->ca);
+	cfg->ca = store;
+	if (!cfg->verify_set)
+		cfg->verify_peer = true;
+	return 0;
+}
+
+void tls_config_set_verify_peer(tls_config *cfg, bool on)
+{
+	cfg->verify_peer = on;
+	cfg->verify_set = true;
+}
+
+void tls_config_set_client_auth(tls_config *cfg, enum tls_client_auth mode)
+{
+	cfg->client_auth = mode;
+}
+
+static int set_list(uint16_t *dst, size_t *n_dst, const uint16_t *ids, size_t n,
+		    bool (*known)(uint16_t))
+{
+	if (n == 0 || n > TLS_MAX_PREFS)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (!known(ids[i]) || tls_list_has(ids, i, ids[i]))
+			return -1;
+	memcpy(dst, ids, n * sizeof(*ids));
+	*n_dst = n;
+	return 0;
+}
+
+static bool cipher_known(uint16_t id)
+{
+	return tls_cipher_find(id) != NULL;
+}
+
+static bool sigalg_known(uint16_t id)
+{
+	return tls_sig_scheme_ok_for_cv(id);
+}
+
+int tls_config_set_ciphers(tls_config *cfg, const uint16_t *ids, size_t n)
+{
+	return set_list(cfg->ciphers, &cfg->n_ciphers, ids, n, cipher_known);
+}
+
+int tls_config_set_groups(tls_config *cfg, const uint16_t *ids, size_t n)
+{
+	if (set_list(cfg->groups, &cfg->n_groups, ids, n, tls_group_supported) != 0)
+		return -1;
+	/* Shares for groups no longer configured would be a protocol error. */
+	size_t k = 0;
+	for (size_t i = 0; i < cfg->n_share_groups; i++)
+		if (tls_list_has(cfg->groups, cfg->n_groups, cfg->share_groups[i]))
+			cfg->share_groups[k++] = cfg->share_groups[i];
+	cfg->n_share_groups = k;
+	return 0;
+}
+
+int tls_config_set_sigalgs(tls_config *cfg, const uint16_t *ids, size_t n)
+{
+	return set_list(cfg->sigalgs, &cfg->n_sigalgs, ids, n, sigalg_known);
+}
+
+int tls_config_set_key_share_groups(tls_config *cfg, const uint16_t *ids, size_t n)
+{
+	if (n > TLS_MAX_SHARES)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (!tls_list_has(cfg->groups, cfg->n_groups, ids[i]))
+			return -1;
+	if (n == 0) {
+		cfg->n_share_groups = 0;
+		return 0;
+	}
+	return set_list(cfg->share_groups, &cfg->n_share_groups, ids, n, tls_group_supported);
+}
+
+int tls_alpn_to_wire(const char *list, uint8_t **out, size_t *out_len)
+{
+	size_t n = strlen(list);
+	*out = NULL;
+	*out_len = 0;
+	if (n == 0)
+		return 0;
+	uint8_t *w = malloc(n + 1);
+	if (!w)
+		return -1;
+	size_t len = 0;
+	const char *p = list;
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t l = comma ? (size_t)(comma - p) : strlen(p);
+		if (l == 0 || l > 255) {
+			free(w);
+			return -1;
+		}
+		w[len++] = (uint8_t)l;
+		memcpy(w + len, p, l);
+		len += l;
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	*out = w;
+	*out_len = len;
+	return 0;
+}
+
+int tls_config_set_alpn(tls_config *cfg, const char *list)
+{
+	uint8_t *w;
+	size_t len;
+	if (!list || tls_alpn_to_wire(list, &w, &len) != 0 || len > 0xfff0)
+		return -1;
+	free(cfg->alpn);
+	cfg->alpn = w;
+	cfg->alpn_len = len;
+	return 0;
+}
+
+void tls_config_set_max_handshake(tls_config *cfg, size_t bytes)
+{
+	/* Below a few KiB no real certificate chain fits. */
+	cfg->max_handshake = bytes < 1024 ? 1024 : bytes > (1u << 24) - 1 ? (1u << 24) - 1 : bytes;
+}
+
+void tls_config_set_record_size_limit(tls_config *cfg, uint16_t limit)
+{
+	cfg->record_size_limit = limit < 64 ? 64 : limit > 16385 ? 16385 : limit;
+}
+
+void tls_config_set_compat_mode(tls_config *cfg, bool on)
+{
+	cfg->compat = on;
+}
+
+void tls_config_set_keylog(tls_config *cfg, FILE *f)
+{
+	cfg->keylog = f;
+}

@@ -1,0 +1,332 @@
+/* Engine internals shared by the files of lib/tls (not a public API).
+ *
+ * conn.c      connection object, handshake driver, secrets, userspace records
+ * rlayer.c    record framing in both directions, handshake reassembly
+ * ext.c       extension block parsing with the RFC 8446 §4.2 rules
+ * msg.c       message codecs shared by both roles
+ * server.c    server state machine
+ * client.c    client state machine
+ * config.c    tls_config
+ */
+#ifndef TLS_ENGINE_H
+#define TLS_ENGINE_H
+
+#include "tls/tls.h"
+
+/* record content types (§5.1) */
+enum { TLS_CT_CCS = 20, TLS_CT_ALERT = 21, TLS_CT_HANDSHAKE = 22, TLS_CT_APPDATA = 23 };
+
+/* handshake message types (§4) */
+enum {
+	TLS_HS_CLIENT_HELLO = 1,
+	TLS_HS_SERVER_HELLO = 2,
+	TLS_HS_NEW_SESSION_TICKET = 4,
+	TLS_HS_END_OF_EARLY_DATA = 5,
+	TLS_HS_ENCRYPTED_EXTENSIONS = 8,
+	TLS_HS_CERTIFICATE = 11,
+	TLS_HS_CERTIFICATE_REQUEST = 13,
+	TLS_HS_CERTIFICATE_VERIFY = 15,
+	TLS_HS_FINISHED = 20,
+	TLS_HS_KEY_UPDATE = 24,
+};
+
+/* extension code points */
+#define TLS_EXT_SERVER_NAME 0
+#define TLS_EXT_MAX_FRAGMENT_LENGTH 1
+#define TLS_EXT_STATUS_REQUEST 5
+#define TLS_EXT_SUPPORTED_GROUPS 10
+#define TLS_EXT_SIGNATURE_ALGORITHMS 13
+#define TLS_EXT_USE_SRTP 14
+#define TLS_EXT_HEARTBEAT 15
+#define TLS_EXT_ALPN 16
+#define TLS_EXT_SCT 18
+#define TLS_EXT_CLIENT_CERT_TYPE 19
+#define TLS_EXT_SERVER_CERT_TYPE 20
+#define TLS_EXT_PADDING 21
+#define TLS_EXT_RECORD_SIZE_LIMIT 28
+#define TLS_EXT_PRE_SHARED_KEY 41
+#define TLS_EXT_EARLY_DATA 42
+#define TLS_EXT_SUPPORTED_VERSIONS 43
+#define TLS_EXT_COOKIE 44
+#define TLS_EXT_PSK_KEY_EXCHANGE_MODES 45
+#define TLS_EXT_CERTIFICATE_AUTHORITIES 47
+#define TLS_EXT_OID_FILTERS 48
+#define TLS_EXT_POST_HANDSHAKE_AUTH 49
+#define TLS_EXT_SIGNATURE_ALGORITHMS_CERT 50
+#define TLS_EXT_KEY_SHARE 51
+
+/* Index of each extension the engine knows, for the parsed table. */
+enum tls_xi {
+	TLS_XI_SERVER_NAME,
+	TLS_XI_MAX_FRAGMENT_LENGTH,
+	TLS_XI_STATUS_REQUEST,
+	TLS_XI_SUPPORTED_GROUPS,
+	TLS_XI_SIGNATURE_ALGORITHMS,
+	TLS_XI_USE_SRTP,
+	TLS_XI_HEARTBEAT,
+	TLS_XI_ALPN,
+	TLS_XI_SCT,
+	TLS_XI_CLIENT_CERT_TYPE,
+	TLS_XI_SERVER_CERT_TYPE,
+	TLS_XI_PADDING,
+	TLS_XI_RECORD_SIZE_LIMIT,
+	TLS_XI_PRE_SHARED_KEY,
+	TLS_XI_EARLY_DATA,
+	TLS_XI_SUPPORTED_VERSIONS,
+	TLS_XI_COOKIE,
+	TLS_XI_PSK_KEY_EXCHANGE_MODES,
+	TLS_XI_CERTIFICATE_AUTHORITIES,
+	TLS_XI_OID_FILTERS,
+	TLS_XI_POST_HANDSHAKE_AUTH,
+	TLS_XI_SIGNATURE_ALGORITHMS_CERT,
+	TLS_XI_KEY_SHARE,
+	TLS_XI_COUNT
+};
+#define TLS_XBIT(i) (1u << (i))
+
+/* The message an extension block belongs to (§4.2 table). */
+enum tls_ext_ctx {
+	TLS_CTX_CH, TLS_CTX_SH, TLS_CTX_HRR, TLS_CTX_EE, TLS_CTX_CR, TLS_CTX_CT, TLS_CTX_NST
+};
+
+typedef struct tls_exts {
+	uint32_t present;          /* TLS_XBIT(index) of each known extension seen */
+	tls_reader body[TLS_XI_COUNT];
+} tls_exts;
+
+/* Parses one extension block (the bytes inside the u16 length). Checks
+ * duplicates, extensions not allowed in ctx (illegal_parameter), and for
+ * responses (SH, HRR, EE, server/client Certificate entries) extensions not in
+ * `offered` (unsupported_extension). Returns 0 or the alert; *why explains. */
+int tls_exts_parse(tls_reader *block, enum tls_ext_ctx ctx, uint32_t offered, tls_exts *out,
+		   const char **why);
+static inline bool tls_exts_has(const tls_exts *e, enum tls_xi i)
+{
+	return (e->present & TLS_XBIT(i)) != 0;
+}
+
+/* ---- configuration ---- */
+struct tls_cert {
+	tls_chain chain;
+	EVP_PKEY *key;
+	uint8_t **der;             /* cached DER of each chain cert */
+	size_t *der_len;
+	char **names;              /* DNS names from SAN (or CN without SAN), lower case */
+	size_t n_names;
+	uint8_t *ocsp;
+	size_t ocsp_len;
+	uint8_t *sct;
+	size_t sct_len;
+	tls_sign_fn sign;
+	void *sign_ctx;
+};
+
+#define TLS_MAX_PREFS 16
+
+struct tls_config {
+	enum tls_role role;
+	struct tls_cert *certs;
+	size_t n_certs;
+	X509_STORE *ca;
+	bool verify_peer;
+	bool verify_set;
+	enum tls_client_auth client_auth;
+	uint16_t ciphers[TLS_MAX_PREFS];
+	size_t n_ciphers;
+	uint16_t groups[TLS_MAX_PREFS];
+	size_t n_groups;
+	uint16_t sigalgs[TLS_MAX_PREFS];
+	size_t n_sigalgs;
+	uint16_t share_groups[TLS_MAX_PREFS];
+	size_t n_share_groups;     /* 0: the first group */
+	uint8_t *alpn;             /* wire form: concatenated opaque<1..255> */
+	size_t alpn_len;
+	size_t max_handshake;
+	uint16_t record_size_limit;
+	bool compat;
+	FILE *keylog;
+};
+
+/* Parses "h2,http/1.1" into wire form (malloc'd). 0 or -1. */
+int tls_alpn_to_wire(const char *list, uint8_t **out, size_t *out_len);
+bool tls_list_has(const uint16_t *list, size_t n, uint16_t v);
+/* Default signer: tls_sig_sign with the certificate's key. */
+int tls_default_signer(void *ctx, uint16_t scheme, const uint8_t *msg, size_t len, tls_buf *sig);
+/* True when one of the cert's names matches host (exact or left-most wildcard). */
+bool tls_cert_matches_name(const struct tls_cert *cert, const char *host);
+
+/* ---- connection ---- */
+enum tls_state {
+	/* server */
+	TLS_ST_SRV_WAIT_CH,
+	TLS_ST_SRV_WAIT_CH2,
+	TLS_ST_SRV_WAIT_CERT,
+	TLS_ST_SRV_WAIT_CV,
+	TLS_ST_SRV_WAIT_FIN,
+	/* client */
+	TLS_ST_CLI_START,
+	TLS_ST_CLI_WAIT_SH,
+	TLS_ST_CLI_WAIT_EE,
+	TLS_ST_CLI_WAIT_CERT_CR,
+	TLS_ST_CLI_WAIT_CERT,
+	TLS_ST_CLI_WAIT_CV,
+	TLS_ST_CLI_WAIT_FIN,
+	/* both */
+	TLS_ST_DONE,
+	TLS_ST_FAILED,
+};
+
+#define TLS_MAX_SHARES 4
+#define TLS_MAX_EXT_OVERRIDES 6
+
+struct tls_conn {
+	const tls_config *cfg;
+	enum tls_role role;
+	enum tls_state state;
+	int result;                /* sticky error once failed */
+	tls_callbacks cb;
+	void *cb_ctx;
+	char err[160];
+
+	/* record layer */
+	tls_traffic_key rx, tx;
+	bool rx_on, tx_on;
+	int rx_epoch, tx_epoch;
+	bool ccs_ok;               /* a middlebox CCS may arrive now */
+	bool ccs_seen;
+	bool ccs_sent;
+	bool key_change;           /* the message just handled changed RX keys */
+	bool sent_ch;              /* client: first ClientHello went out */
+	tls_buf hs;                /* handshake reassembly (lazy) */
+	uint16_t peer_limit;       /* max plaintext we may send per record */
+	uint16_t rx_limit;         /* RFC 8449 limit we announced and the peer accepted (0: none) */
+	size_t skip_early;         /* server: bytes of rejected 0-RTT still skippable */
+
+	/* handshake */
+	tls_transcript tr;
+	tls_keysched ks;
+	const tls_cipher *cs;
+	tls_kex kex[TLS_MAX_SHARES];
+	size_t n_kex;
+	uint8_t c_hs[TLS_MAX_HASH];    /* client handshake traffic secret */
+	uint8_t s_hs[TLS_MAX_HASH];
+	uint8_t rx_secret[TLS_MAX_HASH]; /* current application secrets */
+	uint8_t tx_secret[TLS_MAX_HASH];
+	uint8_t fin_hash[TLS_MAX_HASH]; /* transcript hash through the server Finished */
+	uint8_t pending_rx[TLS_MAX_HASH]; /* server: client application secret until its Finished */
+	uint8_t client_random[32];
+	uint8_t sid[32];
+	size_t sid_len;
+	tls_params params;
+	char *server_name;
+	char *alpn;
+	uint8_t *alpn_offer;       /* client: per-connection offer (wire form) */
+	size_t alpn_offer_len;
+	tls_chain peer_chain;
+	bool hrr;
+
+	/* server */
+	const struct tls_cert *cert;
+	uint16_t sig_scheme;
+	uint16_t group;
+	uint8_t ch1_digest[32];
+	uint8_t cookie[32];
+	bool want_ocsp, want_sct, client_rsl, sni_ack, cr_sent;
+
+	/* client */
+	uint16_t offered_groups_hrr; /* group asked by HRR (0 none) */
+	uint8_t *ch_shares;        /* key_share list of CH1, until the ServerHello */
+	size_t ch_shares_len;
+	uint8_t *hrr_cookie;
+	size_t hrr_cookie_len;
+	uint16_t hrr_cipher;
+	uint32_t ch_offered;       /* TLS_XBIT of extensions we sent */
+	bool cr_received;
+	uint16_t cr_sigalgs[TLS_MAX_PREFS * 2];
+	size_t n_cr_sigalgs;
+	bool cr_ocsp, cr_sct;
+
+	/* test hooks */
+	bool t_random_set;
+	uint8_t t_random[32];
+	bool t_sid_set;
+	struct { uint16_t group; uint8_t *priv; size_t len; } t_kex[TLS_MAX_SHARES];
+	uint8_t *t_cookie;
+	size_t t_cookie_len;
+	struct { uint8_t type; uint8_t *ext; size_t len; } t_ext[TLS_MAX_EXT_OVERRIDES];
+};
+
+/* conn.c */
+int tls_fail(tls_conn *c, tls_buf *out, int alert, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Installs a traffic secret for one direction, tells the callback and keylog. */
+int tls_set_secret(tls_conn *c, enum tls_dir dir, int epoch, const uint8_t *secret);
+/* Marks this side's handshake complete and wipes handshake-only state. */
+void tls_handshake_complete(tls_conn *c);
+/* Test hook: the queued extension block for the next message of this
+ * type, if any (true), removed from the queue; caller frees *ext. */
+bool tls_take_ext_override(tls_conn *c, uint8_t type, uint8_t **ext, size_t *len);
+/* Fills the hello random (test hook or RAND_bytes). */
+int tls_make_random(tls_conn *c, uint8_t out[32]);
+/* Generates (or with the test hook, sets) an ephemeral key; appends the public share. */
+int tls_make_share(tls_conn *c, tls_kex *k, uint16_t group, tls_buf *pub);
+
+/* rlayer.c */
+/* Appends plaintext records of `type` carrying data (split at 2^14). */
+void tls_rl_write_plain(tls_buf *out, uint8_t type, uint16_t version, const uint8_t *data,
+			size_t len);
+/* Appends protected records under c->tx, split at the peer's limit. 0 or -1. */
+int tls_rl_write_sealed(tls_conn *c, tls_buf *out, uint8_t type, const uint8_t *data, size_t len);
+/* Sends data as the right kind of records for the current TX state. */
+int tls_rl_write(tls_conn *c, tls_buf *out, uint8_t type, const uint8_t *data, size_t len);
+void tls_rl_send_ccs(tls_conn *c, tls_buf *out);
+/* Reads one whole record from in (if complete). Returns 0 with *rec_len set,
+ * TLS_WANT_INPUT, or a local error (alert already in out). */
+int tls_rl_frame(tls_conn *c, tls_buf *out, const uint8_t *in, size_t len, size_t *rec_len);
+/* Handles one whole handshake-phase record; handshake messages go to the
+ * role's handler. Returns 0 or an error. */
+int tls_rl_handshake_record(tls_conn *c, tls_buf *out, const uint8_t *rec, size_t len);
+/* Handles one post-handshake record for tls_conn_recv. */
+int tls_rl_app_record(tls_conn *c, tls_buf *out, tls_buf *plain, const uint8_t *rec, size_t len);
+
+/* msg.c */
+/* Starts a handshake message in b (type + u24 length placeholder). */
+void tls_msg_begin(tls_buf *b, uint8_t type);
+void tls_msg_end(tls_buf *b);
+/* Appends a Certificate message body for cert (context, entries with OCSP/SCT). */
+void tls_msg_write_certificate(tls_buf *b, const uint8_t *ctx, size_t ctx_len,
+			       const struct tls_cert *cert, bool ocsp, bool sct);
+/* Parses a Certificate message body into chain. Returns 0 or an alert. */
+int tls_msg_read_certificate(tls_reader *r, bool server_sent, uint32_t offered, tls_chain *chain,
+			     size_t *ctx_len, const char **why);
+/* Appends CertificateVerify signed by cert over the transcript hash. 0 or -1. */
+int tls_msg_write_cv(tls_conn *c, tls_buf *b, const struct tls_cert *cert, uint16_t scheme,
+		     bool server);
+/* Verifies a CertificateVerify body against the peer leaf. 0 or an alert. */
+int tls_msg_check_cv(tls_conn *c, tls_reader *r, const uint16_t *offered, size_t n_offered,
+		     bool server_signed, uint16_t *scheme, const char **why);
+/* Finished: writes ours / checks the peer's (constant time). */
+int tls_msg_write_finished(tls_conn *c, tls_buf *b, const uint8_t *base_secret);
+int tls_msg_check_finished(tls_conn *c, tls_reader *r, const uint8_t *base_secret,
+			   const uint8_t *hash);
+/* Adds a whole message (from its header) to the transcript. */
+int tls_msg_transcript(tls_conn *c, const uint8_t *msg, size_t len);
+/* Reads a u16 list (vec16 of u16). Returns count or -1. */
+int tls_read_u16_list(tls_reader *r, uint16_t *out, size_t cap, size_t *n_total);
+/* Chooses a signature scheme for cert among peer's list (our preference). 0 if none. */
+uint16_t tls_pick_scheme(const tls_config *cfg, const struct tls_cert *cert, const uint16_t *peer,
+			 size_t n_peer);
+
+/* server.c / client.c: one complete handshake message (header included). */
+int tls_server_handle(tls_conn *c, tls_buf *out, uint8_t type, tls_reader *body,
+		      const uint8_t *msg, size_t len);
+int tls_client_handle(tls_conn *c, tls_buf *out, uint8_t type, tls_reader *body,
+		      const uint8_t *msg, size_t len);
+int tls_client_start(tls_conn *c, tls_buf *out);
+/* Post-handshake message (both roles). */
+int tls_post_handshake_handle(tls_conn *c, tls_buf *out, uint8_t type, tls_reader *body);
+
+/* SHA-256("HelloRetryRequest") (§4.1.3) */
+extern const uint8_t tls_hrr_random[32];
+
+#endif
