@@ -1,0 +1,257 @@
+/* Blocking record I/O for peer: reads whatever the socket has, lets the
+ * engine consume whole records, writes what it produced. */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/x509.h>
+
+#include "peer.h"
+
+static void on_secret(void *ctx, enum tls_dir dir, int epoch, const tls_cipher *cs,
+		      const uint8_t *secret, size_t len)
+{
+	struct peer_io *io = ctx;
+	(void)cs, (void)secret, (void)len;
+	io->epoch[dir] = epoch;
+}
+
+void io_init(struct peer_io *io, int fd, tls_conn *c)
+{
+	static const tls_callbacks cb = { .secret = on_secret };
+	memset(io, 0, sizeof(*io));
+	io->fd = fd;
+	io->c = c;
+	tls_buf_init(&io->in, 0);
+	tls_buf_init(&io->out, 0);
+	tls_conn_set_callbacks(c, &cb, io);
+}
+
+void io_free(struct peer_io *io)
+{
+	tls_buf_free(&io->in);
+	tls_buf_free(&io->out);
+}
+
+static int flush(struct peer_io *io)
+{
+	size_t off = 0;
+	if (io->out.err) {
+		io->io_errno = ENOMEM;
+		return PEER_IO_ERR;
+	}
+	while (off < io->out.len) {
+		ssize_t n = write(io->fd, io->out.base + off, io->out.len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			io->io_errno = n < 0 ? errno : EPIPE;
+			return PEER_IO_ERR;
+		}
+		off += (size_t)n;
+	}
+	tls_buf_consume(&io->out, off);
+	return 0;
+}
+
+/* One read(2) into io->in: 0, PEER_EOF or PEER_IO_ERR. */
+static int fill(struct peer_io *io)
+{
+	uint8_t *p = tls_buf_reserve(&io->in, 16384 + 512);
+	ssize_t n;
+
+	if (!p) {
+		io->io_errno = ENOMEM;
+		return PEER_IO_ERR;
+	}
+	do
+		n = read(io->fd, p, 16384 + 512);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		io->io_errno = errno;
+		return PEER_IO_ERR;
+	}
+	if (n == 0)
+		return PEER_EOF;
+	io->in.len += (size_t)n;
+	return 0;
+}
+
+int io_handshake(struct peer_io *io)
+{
+	for (;;) {
+		size_t n = io->in.len;
+		int r = tls_conn_handshake(io->c, &io->out, io->in.base, &n);
+		tls_buf_consume(&io->in, n);
+		/* An alert we generated still goes out before we give up. */
+		int w = flush(io);
+		if (r != TLS_WANT_INPUT)
+			return r != 0 ? r : w;
+		if (w)
+			return w;
+		if ((r = fill(io)) != 0)
+			return r;
+	}
+}
+
+/* Runs the record layer over the buffered bytes until it needs more input or
+ * has application data. An end (close_notify, alert) that arrives together
+ * with data is held back until the data has been returned. */
+static int drain(struct peer_io *io, tls_buf *plain)
+{
+	size_t before = plain->len;
+	int r = io->deferred;
+
+	if (r)
+		return r;
+	while (io->in.len && plain->len == before) {
+		size_t n = io->in.len;
+		r = tls_conn_recv(io->c, &io->out, plain, io->in.base, &n);
+		tls_buf_consume(&io->in, n);
+		int w = flush(io);  /* KeyUpdate answers, alerts */
+		if (r != 0 && r != TLS_WANT_INPUT) {
+			if (plain->len == before)
+				return r;
+			io->deferred = r;
+			return 0;
+		}
+		if (w || r == TLS_WANT_INPUT || n == 0)
+			return w;
+	}
+	return 0;
+}
+
+int io_recv(struct peer_io *io, tls_buf *plain)
+{
+	size_t before = plain->len;
+	for (;;) {
+		int r = drain(io, plain);
+		if (r || plain->len > before)
+			return r;
+		if ((r = fill(io)) != 0)
+			return r;
+	}
+}
+
+int io_recv_some(struct peer_io *io, tls_buf *plain, bool may_read)
+{
+	size_t before = plain->len;
+	int r = drain(io, plain);
+	if (r || plain->len > before || !may_read)
+		return r;
+	if ((r = fill(io)) != 0)
+		return r;
+	return drain(io, plain);
+}
+
+int io_send(struct peer_io *io, const void *data, size_t len)
+{
+	int r = tls_conn_send(io->c, &io->out, data, len);
+	int w = flush(io);
+	return r ? r : w;
+}
+
+int io_key_update(struct peer_io *io, bool request_peer)
+{
+	int r = tls_conn_key_update(io->c, &io->out, request_peer);
+	int w = flush(io);
+	return r ? r : w;
+}
+
+int io_close(struct peer_io *io)
+{
+	int r = tls_conn_close(io->c, &io->out);
+	int w = flush(io);
+	return r ? r : w;
+}
+
+int io_updates(const struct peer_io *io, enum tls_dir dir)
+{
+	return io->epoch[dir] > TLS_EPOCH_APPLICATION ? io->epoch[dir] - TLS_EPOCH_APPLICATION : 0;
+}
+
+const char *io_strerror(const struct peer_io *io, int r, char *buf, size_t len)
+{
+	if (r == 0)
+		snprintf(buf, len, "ok");
+	else if (r == TLS_CLOSED)
+		snprintf(buf, len, "close_notify received");
+	else if (r == PEER_EOF)
+		snprintf(buf, len, "connection closed by the peer");
+	else if (r == PEER_IO_ERR)
+		snprintf(buf, len, "socket: %s", strerror(io->io_errno));
+	else if (TLS_IS_LOCAL_ERR(r))
+		snprintf(buf, len, "alert %s sent (%s)", tls_alert_name(TLS_ERR_ALERT(r)),
+			 tls_conn_error(io->c));
+	else if (TLS_IS_PEER_ERR(r))
+		snprintf(buf, len, "alert %s received", tls_alert_name(TLS_ERR_ALERT(r)));
+	else
+		snprintf(buf, len, "error %d (%s)", r, tls_conn_error(io->c));
+	return buf;
+}
+
+const char *peer_group_name(unsigned id)
+{
+	switch (id) {
+	case TLS_GROUP_X25519: return "x25519";
+	case TLS_GROUP_SECP256R1: return "secp256r1";
+	case TLS_GROUP_SECP384R1: return "secp384r1";
+	case 0: return "none";
+	default: return "unknown";
+	}
+}
+
+const char *peer_sig_name(unsigned id)
+{
+	switch (id) {
+	case TLS_SIG_ECDSA_SECP256R1_SHA256: return "ecdsa_secp256r1_sha256";
+	case TLS_SIG_ECDSA_SECP384R1_SHA384: return "ecdsa_secp384r1_sha384";
+	case TLS_SIG_RSA_PSS_RSAE_SHA256: return "rsa_pss_rsae_sha256";
+	case TLS_SIG_RSA_PSS_RSAE_SHA384: return "rsa_pss_rsae_sha384";
+	case TLS_SIG_RSA_PSS_RSAE_SHA512: return "rsa_pss_rsae_sha512";
+	case TLS_SIG_ED25519: return "ed25519";
+	case 0: return "none";
+	default: return "unknown";
+	}
+}
+
+const char *io_describe(const struct peer_io *io, char *buf, size_t len)
+{
+	const tls_params *p = tls_conn_params(io->c);
+	char peer_cn[128] = "none";
+
+	if (p->peer_chain && p->peer_chain->n > 0)
+		X509_NAME_get_text_by_NID(X509_get_subject_name(p->peer_chain->certs[0]),
+					  NID_commonName, peer_cn, sizeof(peer_cn));
+	snprintf(buf, len, "%s %s sig=%s alpn=%s sni=%s hrr=%d peer_cert=%s",
+		 p->cipher ? p->cipher->name : "none", peer_group_name(p->group),
+		 peer_sig_name(p->sig_scheme), p->alpn ? p->alpn : "none",
+		 p->server_name ? p->server_name : "none", p->hrr, peer_cn);
+	return buf;
+}
+
+int peer_resolve(const char *addr, bool passive, struct addrinfo **res)
+{
+	char host[256];
+	const char *colon = strrchr(addr, ':');
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = passive ? AI_PASSIVE : 0 };
+
+	if (!colon || (size_t)(colon - addr) >= sizeof(host)) {
+		fprintf(stderr, "peer: '%s' is not HOST:PORT\n", addr);
+		return -1;
+	}
+	/* strip [] around an IPv6 literal */
+	size_t len = (size_t)(colon - addr);
+	if (len >= 2 && addr[0] == '[' && addr[len - 1] == ']')
+		snprintf(host, sizeof(host), "%.*s", (int)len - 2, addr + 1);
+	else
+		snprintf(host, sizeof(host), "%.*s", (int)len, addr);
+	int r = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, res);
+	if (r != 0) {
+		fprintf(stderr, "peer: %s: %s\n", addr, gai_strerror(r));
+		return -1;
+	}
+	return 0;
+}
