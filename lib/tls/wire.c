@@ -120,7 +120,9 @@ uint8_t *tls_buf_reserve(tls_buf *b, size_t n)
 		b->err = true;
 		return NULL;
 	}
-	if (b->len + n > b->cap) {
+	/* A never-allocated buffer allocates even for n == 0, so the returned
+	 * pointer is never NULL + 0. */
+	if (b->len + n > b->cap || !b->base) {
 		if (b->fixed) {
 			b->err = true;
 			return NULL;

@@ -1,0 +1,224 @@
+/* Shared setup of the libFuzzer targets. Header-only on purpose: the
+ * Makefile builds each tests/fuzz/NAME.c as one program with the engine
+ * compiled in, so this is included once per target.
+ *
+ * Everything is deterministic: fixed randoms, fixed ephemeral keys and an
+ * Ed25519 certificate (deterministic signatures), so a seed captured from a
+ * real handshake (tests/fuzz/corpus/mkseeds.c) replays exactly and the
+ * fuzzer starts from deep inside the handshake, not at the first MAC check.
+ *
+ * Input format of every target: byte 0 & 3 = k split points, then k u16
+ * (big endian) offsets; the rest is the byte stream, fed in k+1 pieces the
+ * way a socket might deliver it (unconsumed bytes are fed again with the
+ * next piece, as the daemon does).
+ */
+#ifndef FUZZ_FUZZ_H
+#define FUZZ_FUZZ_H
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/pem.h>
+
+#include "tls/tls.h"
+
+/* Test-only Ed25519 key and certificate (CN/SAN fuzz.test, 100 years). */
+static const char fuzz_key_pem[] =
+	"-----BEGIN PRIVATE KEY-----\n"
+	"MC4CAQAwBQYDK2VwBCIEIDDlIaWKx4HW+a85/sggFr45gBRyo5DdMrXCt4pOJBpn\n"
+	"-----END PRIVATE KEY-----\n"
+;
+static const char fuzz_cert_pem[] =
+	"-----BEGIN CERTIFICATE-----\n"
+	"MIIBQTCB9KADAgECAgEBMAUGAytlcDAUMRIwEAYDVQQDDAlmdXp6LnRlc3QwIBcN\n"
+	"MjYxMjAxMDQyNDU5WhgPMjEyNjExMDcwNDI0NTlaMBQxEjAQBgNVBAMMCWZ1enou\n"
+	"dGVzdDAqMAUGAytlcAMhAEXIc1ExWYwmZJfh0ouRMkJa1EgOQtmRPBkqE/wD15v9\n"
+	"o2kwZzAdBgNVHQ4EFgQUCtS56BYGJ+3yT+8kmU6pGzqWT2gwHwYDVR0jBBgwFoAU\n"
+	"CtS56BYGJ+3yT+8kmU6pGzqWT2gwDwYDVR0TAQH/BAUwAwEB/zAUBgNVHREEDTAL\n"
+	"gglmdXp6LnRlc3QwBQYDK2VwA0EALsbyRPWctEX1EjNDRUdUsy0c37GXT7CFMBWl\n"
+	"NYsFhzdaiy+jnvtJ8n0PhDFlM0Q0E/t5gF8C5Me+UrhPOaF9BA==\n"
+	"-----END CERTIFICATE-----\n"
+;
+
+/* RFC 8448's X25519 (section 3) and P-256 (section 5) private keys. */
+static const uint8_t fuzz_client_x25519[32] = {
+	0x49, 0xaf, 0x42, 0xba, 0x7f, 0x79, 0x94, 0x85, 0x2d, 0x71, 0x3e, 0xf2, 0x78, 0x4b, 0xcb, 0xca,
+	0xa7, 0x91, 0x1d, 0xe2, 0x6a, 0xdc, 0x56, 0x42, 0xcb, 0x63, 0x45, 0x40, 0xe7, 0xea, 0x50, 0x05,
+};
+static const uint8_t fuzz_server_x25519[32] = {
+	0xb1, 0x58, 0x0e, 0xea, 0xdf, 0x6d, 0xd5, 0x89, 0xb8, 0xef, 0x4f, 0x2d, 0x56, 0x52, 0x57, 0x8c,
+	0xc8, 0x10, 0xe9, 0x98, 0x01, 0x91, 0xec, 0x8d, 0x05, 0x83, 0x08, 0xce, 0xa2, 0x16, 0xa2, 0x1e,
+};
+static const uint8_t fuzz_client_p256[32] = {
+	0xab, 0x54, 0x73, 0x46, 0x7e, 0x19, 0x34, 0x6c, 0xeb, 0x0a, 0x04, 0x14, 0xe4, 0x1d, 0xa2, 0x1d,
+	0x4d, 0x24, 0x45, 0xbc, 0x30, 0x25, 0xaf, 0xe9, 0x7c, 0x4e, 0x8d, 0xc8, 0xd5, 0x13, 0xda, 0x39,
+};
+static const uint8_t fuzz_server_p256[32] = {
+	0x8c, 0x51, 0x06, 0x01, 0xf9, 0x76, 0x5b, 0xfb, 0x8e, 0xd6, 0x93, 0x44, 0x9a, 0x48, 0x98, 0x98,
+	0x59, 0xb5, 0xcf, 0xa8, 0x79, 0xcb, 0x9f, 0x54, 0x43, 0xc4, 0x1c, 0x5f, 0xf1, 0x06, 0x34, 0xed,
+};
+
+static inline void fuzz_die(const char *why)
+{
+	fprintf(stderr, "fuzz setup: %s\n", why);
+	abort();
+}
+
+/* A broken engine invariant is a finding: crash so libFuzzer keeps it. */
+static inline void fuzz_check(bool ok, const char *what)
+{
+	if (!ok) {
+		fprintf(stderr, "fuzz invariant violated: %s\n", what);
+		__builtin_trap();
+	}
+}
+
+static inline tls_config *fuzz_server_config(void)
+{
+	tls_config *cfg = tls_config_new(TLS_SERVER);
+	BIO *kb = BIO_new_mem_buf(fuzz_key_pem, -1), *cb = BIO_new_mem_buf(fuzz_cert_pem, -1);
+	EVP_PKEY *key = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+	X509 *cert = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+	BIO_free(kb);
+	BIO_free(cb);
+	tls_chain chain = { calloc(1, sizeof(X509 *)), 1 };
+	if (!cfg || !key || !cert || !chain.certs)
+		fuzz_die("key/certificate");
+	chain.certs[0] = cert;
+	if (tls_config_add_cert(cfg, &chain, key) != 0)
+		fuzz_die("tls_config_add_cert");
+	tls_config_set_alpn(cfg, "h2,http/1.1");
+	return cfg;
+}
+
+static inline tls_config *fuzz_client_config(void)
+{
+	tls_config *cfg = tls_config_new(TLS_CLIENT);
+	if (!cfg)
+		fuzz_die("tls_config_new");
+	tls_config_set_verify_peer(cfg, false);
+	tls_config_set_alpn(cfg, "h2,http/1.1");
+	return cfg;
+}
+
+static inline void fuzz_fix_client(tls_conn *c)
+{
+	uint8_t random[32], sid[32];
+	memset(random, 0x11, sizeof(random));
+	memset(sid, 0x22, sizeof(sid));
+	if (tls_conn_test_set_random(c, random) ||
+	    tls_conn_test_set_kex_private(c, TLS_GROUP_X25519, fuzz_client_x25519, 32) ||
+	    tls_conn_test_set_kex_private(c, TLS_GROUP_SECP256R1, fuzz_client_p256, 32) ||
+	    tls_conn_test_set_session_id(c, sid, sizeof(sid)) ||
+	    tls_conn_set_server_name(c, "fuzz.test"))
+		fuzz_die("client test hooks");
+}
+
+static inline void fuzz_fix_server(tls_conn *c)
+{
+	uint8_t random[32];
+	memset(random, 0x33, sizeof(random));
+	if (tls_conn_test_set_random(c, random) ||
+	    tls_conn_test_set_kex_private(c, TLS_GROUP_X25519, fuzz_server_x25519, 32) ||
+	    tls_conn_test_set_kex_private(c, TLS_GROUP_SECP256R1, fuzz_server_p256, 32))
+		fuzz_die("server test hooks");
+}
+
+/* Splits the input header off: *k split points (sorted, within the rest). */
+static inline const uint8_t *fuzz_splits(const uint8_t *data, size_t *size, size_t cut[3],
+					 size_t *k)
+{
+	*k = 0;
+	if (*size == 0)
+		return data;
+	size_t want = data[0] & 3;
+	data++, (*size)--;
+	for (size_t i = 0; i < want && *size >= 2; i++) {
+		cut[(*k)++] = (size_t)data[0] << 8 | data[1];
+		data += 2, *size -= 2;
+	}
+	for (size_t i = 0; i < *k; i++) {
+		cut[i] = *size ? cut[i] % (*size + 1) : 0;
+		for (size_t j = i; j > 0 && cut[j - 1] > cut[j]; j--) {
+			size_t t = cut[j];
+			cut[j] = cut[j - 1];
+			cut[j - 1] = t;
+		}
+	}
+	return data;
+}
+
+/* The last record in out is an alert (plaintext or protected). */
+static inline bool fuzz_ends_with_alert(const tls_buf *out)
+{
+	tls_reader r = tls_reader_init(out->base, out->len);
+	uint8_t last = 0;
+	while (r.left >= TLS_RECORD_HEADER && !r.err) {
+		tls_reader h = r;
+		uint8_t type = tls_read_u8(&h);
+		tls_read_u16(&h);
+		uint16_t n = tls_read_u16(&h);
+		if (!tls_read_bytes(&r, TLS_RECORD_HEADER + (size_t)n))
+			return false;
+		last = type;
+	}
+	return r.left == 0 && (last == 21 || last == 23);
+}
+
+/* Feeds `pending` to the connection (handshake, then the record layer)
+ * until it wants more input or fails. Returns the last result. */
+static inline int fuzz_step(tls_conn *c, tls_buf *pending, tls_buf *out, tls_buf *plain)
+{
+	for (;;) {
+		size_t n = pending->len;
+		int rc;
+		/* never NULL: the engine's NULL handling is the unit tests' job */
+		const uint8_t *in = n ? pending->base : (const uint8_t *)"";
+		if (!tls_conn_handshake_done(c))
+			rc = tls_conn_handshake(c, out, in, &n);
+		else
+			rc = tls_conn_recv(c, out, plain, in, &n);
+		fuzz_check(n <= pending->len, "consumed more than it was given");
+		tls_buf_consume(pending, n);
+		if (TLS_IS_LOCAL_ERR(rc))
+			fuzz_check(fuzz_ends_with_alert(out), "local error without an alert record");
+		if (rc != 0 || pending->len == 0 || (n == 0 && tls_conn_handshake_done(c)))
+			return rc;
+	}
+}
+
+/* Feeds the stream in k+1 pieces; after a failure, checks the connection
+ * stays dead (fails again and writes nothing). */
+static inline void fuzz_feed(tls_conn *c, const uint8_t *data, size_t size, const size_t *cut,
+			     size_t k)
+{
+	tls_buf pending, out, plain;
+	tls_buf_init(&pending, 0);
+	tls_buf_init(&out, 0);
+	tls_buf_init(&plain, 0);
+	size_t prev = 0;
+	for (size_t i = 0; i <= k; i++) {
+		size_t end = i < k ? cut[i] : size;
+		if (end > prev) /* (tls_buf_reserve(b, 0) on an empty buffer is NULL + 0) */
+			tls_write_bytes(&pending, data + prev, end - prev);
+		prev = end;
+		tls_buf_reset(&out);
+		tls_buf_reset(&plain);
+		int rc = fuzz_step(c, &pending, &out, &plain);
+		if (rc < 0) {
+			size_t before = out.len, n = pending.len;
+			const uint8_t *in = n ? pending.base : (const uint8_t *)"";
+			int rc2 = tls_conn_handshake_done(c) ? tls_conn_recv(c, &out, &plain, in, &n)
+							     : tls_conn_handshake(c, &out, in, &n);
+			fuzz_check(rc2 < 0 && out.len == before, "connection alive after a fatal error");
+			break;
+		}
+		if (rc == TLS_CLOSED)
+			break;
+	}
+	tls_buf_free(&pending);
+	tls_buf_free(&out);
+	tls_buf_free(&plain);
+}
+
+#endif
