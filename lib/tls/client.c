@@ -25,6 +25,8 @@ static const uint8_t *alpn_offer(const tls_conn *c, size_t *len)
 	return c->cfg->alpn;
 }
 
+static bool alpn_offered(const tls_conn *c, const uint8_t *p, size_t n);
+
 static void ext_begin(tls_conn *c, tls_buf *b, uint16_t type, enum tls_xi xi)
 {
 	tls_write_u16(b, type);
@@ -161,9 +163,110 @@ static int build_client_hello(tls_conn *c, tls_buf *m, bool second)
 		tls_write_close(m);
 		tls_write_close(m);
 	}
+	if (cfg->psk_modes) {
+		/* always: a server only issues tickets for modes we list (§4.2.9) */
+		ext_begin(c, m, TLS_EXT_PSK_KEY_EXCHANGE_MODES, TLS_XI_PSK_KEY_EXCHANGE_MODES);
+		tls_write_open(m, 1);
+		if (cfg->psk_modes & TLS_PSK_MODE_DHE_KE)
+			tls_write_u8(m, TLS_PSK_DHE_KE);
+		if (cfg->psk_modes & TLS_PSK_MODE_KE)
+			tls_write_u8(m, TLS_PSK_KE);
+		tls_write_close(m);
+		tls_write_close(m);
+	}
+	if (c->early_on && !second) {
+		ext_begin(c, m, TLS_EXT_EARLY_DATA, TLS_XI_EARLY_DATA);
+		tls_write_close(m);
+	}
+	size_t hl = 0;
+	if (c->psk_on) {
+		/* pre_shared_key last (§4.2.11); the binder signs everything before it */
+		hl = c->psk_cs->hash_len;
+		ext_begin(c, m, TLS_EXT_PRE_SHARED_KEY, TLS_XI_PRE_SHARED_KEY);
+		tls_write_open(m, 2);
+		tls_write_u16(m, (uint16_t)c->psk_identity_len);
+		tls_write_bytes(m, c->psk_identity, c->psk_identity_len);
+		tls_write_u32(m, c->psk_age);
+		tls_write_close(m);
+		tls_write_u16(m, (uint16_t)(1 + hl));
+		tls_write_u8(m, (uint8_t)hl);
+		tls_write_zeros(m, hl);
+		tls_write_close(m);
+	}
 	tls_write_close(m);
 	tls_msg_end(m);
-	return m->err ? -1 : 0;
+	if (m->err)
+		return -1;
+	if (c->psk_on && tls_psk_binder(c->psk_cs, c->psk, c->psk_len, c->psk_ext, &c->tr, m->base,
+					m->len - (3 + hl), m->base + m->len - hl))
+		return -1;
+	return 0;
+}
+
+/* 0-RTT right behind ClientHello1 (and the compat CCS, §D.4). */
+static int send_early_data(tls_conn *c, tls_buf *out)
+{
+	uint8_t hash[TLS_MAX_HASH];
+	c->cs = c->psk_cs; /* the session's suite protects 0-RTT */
+	if (tls_transcript_hash_extra(&c->tr, c->psk_cs->md(), NULL, 0, hash) ||
+	    tls_psk_early_secret(c, hash))
+		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "early secret failed");
+	if (c->cfg->compat)
+		tls_rl_send_ccs(c, out);
+	if (tls_set_secret(c, TLS_DIR_TX, TLS_EPOCH_EARLY, c->c_early) ||
+	    tls_rl_write_sealed(c, out, TLS_CT_APPDATA, c->early, c->early_len))
+		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "sending early data failed");
+	return 0;
+}
+
+/* What to offer: the session (a ticket) or the configured external PSK,
+ * and whether 0-RTT may go with it. */
+static int setup_psk(tls_conn *c)
+{
+	const tls_config *cfg = c->cfg;
+	const uint8_t *id = NULL, *key = NULL;
+	size_t id_len = 0, key_len = 0;
+	if (!cfg->psk_modes)
+		return 0;
+	if (c->sess) {
+		c->psk_cs = tls_cipher_find(c->sess->cipher);
+		id = c->sess->ticket;
+		id_len = c->sess->ticket_len;
+		key = c->sess->psk;
+		key_len = c->sess->psk_len;
+		uint64_t now = tls_config_now_ms(cfg);
+		c->psk_age = tls_ticket_obfuscate_age(now > c->sess->created_ms ?
+						      now - c->sess->created_ms : 0,
+						      c->sess->age_add);
+		c->psk_ext = false;
+	} else if (cfg->psk_id) {
+		c->psk_cs = tls_cipher_find(cfg->psk_cipher);
+		id = cfg->psk_id;
+		id_len = cfg->psk_id_len;
+		key = cfg->psk_key;
+		key_len = cfg->psk_key_len;
+		c->psk_age = 0; /* §4.2.11: external identities */
+		c->psk_ext = true;
+	}
+	if (!id || !c->psk_cs || id_len > 0xffff - 16 || key_len > sizeof(c->psk))
+		return 0;
+	c->psk_identity = malloc(id_len);
+	if (!c->psk_identity)
+		return -1;
+	memcpy(c->psk_identity, id, id_len);
+	c->psk_identity_len = id_len;
+	memcpy(c->psk, key, key_len);
+	c->psk_len = key_len;
+	c->psk_on = true;
+	/* 0-RTT: the ticket allows this much, and the session's suite and
+	 * ALPN are on offer (§4.2.10) */
+	const tls_session *s = c->sess;
+	size_t alen = s ? strlen(s->alpn) : 0;
+	if (c->early && s && s->max_early_data >= c->early_len &&
+	    tls_list_has(cfg->ciphers, cfg->n_ciphers, s->cipher) &&
+	    (!alen || alpn_offered(c, (const uint8_t *)s->alpn, alen)))
+		c->early_on = true;
+	return 0;
 }
 
 static int send_client_hello(tls_conn *c, tls_buf *out, bool second)
@@ -181,6 +284,8 @@ static int send_client_hello(tls_conn *c, tls_buf *out, bool second)
 	tls_buf_free(&m);
 	if (rc)
 		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "building ClientHello failed");
+	if (!second && c->early_on)
+		return send_early_data(c, out);
 	return 0;
 }
 
@@ -204,6 +309,8 @@ int tls_client_start(tls_conn *c, tls_buf *out)
 		c->kex[0].group = cfg->groups[0];
 		c->n_kex = 1;
 	}
+	if (setup_psk(c))
+		return tls_fail(c, NULL, TLS_ALERT_INTERNAL_ERROR, "out of memory");
 	c->state = TLS_ST_CLI_WAIT_SH;
 	return send_client_hello(c, out, false);
 }
@@ -253,6 +360,17 @@ static int handle_hrr(tls_conn *c, tls_buf *out, const tls_exts *e, uint16_t cip
 				"HelloRetryRequest would not change the ClientHello");
 	c->cs = tls_cipher_find(cipher);
 	c->hrr_cipher = cipher;
+	if (c->early_on) {
+		/* §4.1.4: the HRR rejected our 0-RTT; nothing more under that key */
+		c->early_on = false;
+		c->params.early_data = TLS_EARLY_REJECTED;
+		tls_traffic_key_clear(&c->tx);
+		c->tx_on = false;
+		OPENSSL_cleanse(c->c_early, sizeof(c->c_early));
+	}
+	/* the PSK stays on offer only if its hash fits the suite (§4.1.4) */
+	if (c->psk_on && c->psk_cs->hash_len != c->cs->hash_len)
+		c->psk_on = false;
 	if (tls_transcript_set_hash(&c->tr, c->cs->md()) || tls_transcript_hrr_rewrite(&c->tr) ||
 	    tls_msg_transcript(c, msg, len))
 		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "transcript failed");
@@ -309,35 +427,67 @@ static int handle_server_hello(tls_conn *c, tls_buf *out, tls_reader *r, const u
 
 	if (c->hrr && cipher != c->hrr_cipher)
 		return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER, "cipher changed after HRR");
-	if (!tls_exts_has(&e, TLS_XI_KEY_SHARE))
-		return tls_fail(c, out, TLS_ALERT_MISSING_EXTENSION, "ServerHello without key_share");
-	tls_reader ks = e.body[TLS_XI_KEY_SHARE];
-	uint16_t group = tls_read_u16(&ks);
-	tls_reader key = tls_read_vec16(&ks, 1, 0xffff);
-	if (!tls_reader_done(&ks))
-		return tls_fail(c, out, TLS_ALERT_DECODE_ERROR, "malformed key_share");
-	size_t idx;
-	if (!have_share(c, group, &idx))
-		return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER,
-				"server share for group 0x%04x we did not send", group);
 	c->cs = tls_cipher_find(cipher);
+	if (tls_exts_has(&e, TLS_XI_PRE_SHARED_KEY)) {
+		tls_reader pr = e.body[TLS_XI_PRE_SHARED_KEY];
+		uint16_t sel = tls_read_u16(&pr);
+		if (!tls_reader_done(&pr))
+			return tls_fail(c, out, TLS_ALERT_DECODE_ERROR, "malformed pre_shared_key");
+		/* one identity offered; its hash must be the suite's (§4.2.11) */
+		if (!c->psk_on || sel != 0)
+			return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER,
+					"server chose PSK identity %u we did not offer", sel);
+		if (c->psk_cs->hash_len != c->cs->hash_len)
+			return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER,
+					"server chose a suite with another hash than the PSK's");
+		c->psk_chosen = true;
+	}
 	uint8_t shared[TLS_MAX_HASH + 80], hash[TLS_MAX_HASH];
-	size_t shared_len = sizeof(shared);
-	if (tls_kex_derive(&c->kex[idx], key.p, key.left, shared, &shared_len) != 0)
-		return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER, "invalid key share from server");
+	size_t shared_len = 0;
+	uint16_t group = 0;
+	if (tls_exts_has(&e, TLS_XI_KEY_SHARE)) {
+		tls_reader ks = e.body[TLS_XI_KEY_SHARE];
+		group = tls_read_u16(&ks);
+		tls_reader key = tls_read_vec16(&ks, 1, 0xffff);
+		if (!tls_reader_done(&ks))
+			return tls_fail(c, out, TLS_ALERT_DECODE_ERROR, "malformed key_share");
+		size_t idx;
+		if (!have_share(c, group, &idx))
+			return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER,
+					"server share for group 0x%04x we did not send", group);
+		if (c->psk_chosen && !(c->cfg->psk_modes & TLS_PSK_MODE_DHE_KE))
+			return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER,
+					"server chose psk_dhe_ke, which we did not offer");
+		shared_len = sizeof(shared);
+		if (tls_kex_derive(&c->kex[idx], key.p, key.left, shared, &shared_len) != 0)
+			return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER,
+					"invalid key share from server");
+	} else if (!c->psk_chosen) {
+		return tls_fail(c, out, TLS_ALERT_MISSING_EXTENSION, "ServerHello without key_share");
+	} else if (!(c->cfg->psk_modes & TLS_PSK_MODE_KE)) {
+		return tls_fail(c, out, TLS_ALERT_MISSING_EXTENSION,
+				"server chose psk_ke, which we did not offer");
+	}
 	for (size_t i = 0; i < c->n_kex; i++)
 		tls_kex_clear(&c->kex[i]);
 	c->n_kex = 0;
 	free(c->ch_shares);
 	c->ch_shares = NULL;
+	if (c->early_on && !c->psk_chosen) {
+		/* PSK declined: so is our 0-RTT */
+		c->early_on = false;
+		c->params.early_data = TLS_EARLY_REJECTED;
+	}
 	int rc = tls_transcript_set_hash(&c->tr, c->cs->md()) || tls_msg_transcript(c, msg, len) ||
-		 tls_keysched_init(&c->ks, c->cs->md(), NULL, 0) ||
-		 tls_keysched_handshake(&c->ks, shared, shared_len) ||
+		 tls_keysched_init(&c->ks, c->cs->md(), c->psk_chosen ? c->psk : NULL,
+				   c->psk_chosen ? c->psk_len : 0) ||
+		 tls_keysched_handshake(&c->ks, shared_len ? shared : NULL, shared_len) ||
 		 tls_transcript_hash(&c->tr, hash) ||
 		 tls_keysched_derive(&c->ks, "c hs traffic", hash, c->c_hs) ||
 		 tls_keysched_derive(&c->ks, "s hs traffic", hash, c->s_hs) ||
-		 tls_set_secret(c, TLS_DIR_RX, TLS_EPOCH_HANDSHAKE, c->s_hs) ||
-		 tls_set_secret(c, TLS_DIR_TX, TLS_EPOCH_HANDSHAKE, c->c_hs);
+		 tls_set_secret(c, TLS_DIR_RX, TLS_EPOCH_HANDSHAKE, c->s_hs);
+	/* with 0-RTT on offer our TX key stays the early one until EE says */
+	rc = rc || (!c->early_on && tls_set_secret(c, TLS_DIR_TX, TLS_EPOCH_HANDSHAKE, c->c_hs));
 	OPENSSL_cleanse(shared, sizeof(shared));
 	if (rc)
 		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "handshake key schedule failed");
@@ -388,6 +538,23 @@ static int handle_ee(tls_conn *c, tls_buf *out, tls_reader *r, const uint8_t *ms
 	}
 	if (tls_exts_has(&e, TLS_XI_SERVER_NAME) && e.body[TLS_XI_SERVER_NAME].left)
 		return tls_fail(c, out, TLS_ALERT_DECODE_ERROR, "non-empty server_name in EE");
+	if (tls_exts_has(&e, TLS_XI_EARLY_DATA)) {
+		if (e.body[TLS_XI_EARLY_DATA].left)
+			return tls_fail(c, out, TLS_ALERT_DECODE_ERROR, "malformed early_data");
+		/* §4.2.10: accepted 0-RTT means the session's suite and ALPN */
+		size_t alen = strlen(c->sess->alpn);
+		if (!c->early_on || c->cs->id != c->sess->cipher ||
+		    (c->alpn ? strlen(c->alpn) != alen || memcmp(c->alpn, c->sess->alpn, alen)
+			     : alen != 0))
+			return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER,
+					"server accepted 0-RTT with other parameters");
+		c->params.early_data = TLS_EARLY_ACCEPTED;
+	} else if (c->early_on) {
+		c->early_on = false;
+		c->params.early_data = TLS_EARLY_REJECTED;
+		if (tls_set_secret(c, TLS_DIR_TX, TLS_EPOCH_HANDSHAKE, c->c_hs))
+			return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "key schedule failed");
+	}
 	if (tls_exts_has(&e, TLS_XI_RECORD_SIZE_LIMIT)) {
 		tls_reader l = e.body[TLS_XI_RECORD_SIZE_LIMIT];
 		uint16_t v = tls_read_u16(&l);
@@ -408,7 +575,8 @@ static int handle_ee(tls_conn *c, tls_buf *out, tls_reader *r, const uint8_t *ms
 	}
 	if (tls_msg_transcript(c, msg, len) != 0)
 		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "transcript failed");
-	c->state = TLS_ST_CLI_WAIT_CERT_CR;
+	/* with a PSK the server sends no Certificate/CertificateVerify */
+	c->state = c->psk_chosen ? TLS_ST_CLI_WAIT_FIN : TLS_ST_CLI_WAIT_CERT_CR;
 	return 0;
 }
 
@@ -520,9 +688,19 @@ static int handle_finished(tls_conn *c, tls_buf *out, tls_reader *r, const uint8
 		 tls_keysched_master(&c->ks) ||
 		 tls_keysched_derive(&c->ks, "c ap traffic", c->fin_hash, c_ap) ||
 		 tls_keysched_derive(&c->ks, "s ap traffic", c->fin_hash, s_ap);
-	rc = rc || send_client_flight(c, out) ||
+	if (!rc && c->early_on) {
+		/* §4.5: EndOfEarlyData under the early key, then handshake keys */
+		static const uint8_t eoed[4] = { TLS_HS_END_OF_EARLY_DATA, 0, 0, 0 };
+		rc = tls_msg_transcript(c, eoed, sizeof(eoed)) ||
+		     tls_rl_write_sealed(c, out, TLS_CT_HANDSHAKE, eoed, sizeof(eoed)) ||
+		     tls_set_secret(c, TLS_DIR_TX, TLS_EPOCH_HANDSHAKE, c->c_hs);
+	}
+	rc = rc || send_client_flight(c, out) || tls_transcript_hash(&c->tr, hash) ||
+	     tls_derive_masters(c, hash) ||
 	     tls_set_secret(c, TLS_DIR_TX, TLS_EPOCH_APPLICATION, c_ap) ||
 	     tls_set_secret(c, TLS_DIR_RX, TLS_EPOCH_APPLICATION, s_ap);
+	c->params.resumed = c->psk_chosen;
+	c->params.psk_external = c->psk_chosen && c->psk_ext;
 	OPENSSL_cleanse(c_ap, sizeof(c_ap));
 	OPENSSL_cleanse(s_ap, sizeof(s_ap));
 	if (rc)

@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/x509v3.h>
@@ -41,7 +42,108 @@ tls_config *tls_config_new(enum tls_role role)
 	cfg->max_handshake = 65536;
 	cfg->record_size_limit = 16385;
 	cfg->compat = true;
+	cfg->psk_modes = TLS_PSK_MODE_DHE_KE;
+	cfg->n_tickets = 2;
+	cfg->ticket_lifetime = 7200;
+	cfg->fresh_window = TLS_TICKET_DEFAULT_FRESH_WINDOW_MS;
+	if (role == TLS_SERVER) {
+		/* tickets work out of the box; a daemon rotates or replaces the ring */
+		cfg->own_ring = tls_stek_ring_new(TLS_STEK_DEFAULT_KEEP, TLS_STEK_DEFAULT_PERIOD_S);
+		if (!cfg->own_ring || tls_stek_ring_rotate(cfg->own_ring, tls_config_now_ms(cfg) / 1000)) {
+			tls_stek_ring_free(cfg->own_ring);
+			free(cfg);
+			return NULL;
+		}
+		cfg->ring = cfg->own_ring;
+	}
 	return cfg;
+}
+
+uint64_t tls_config_now_ms(const tls_config *cfg)
+{
+	if (cfg->clock)
+		return cfg->clock(cfg->clock_ctx);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void tls_config_set_psk_modes(tls_config *cfg, unsigned modes)
+{
+	cfg->psk_modes = modes & (TLS_PSK_MODE_KE | TLS_PSK_MODE_DHE_KE);
+}
+
+void tls_config_set_ticket_keys(tls_config *cfg, tls_stek_ring *ring)
+{
+	cfg->ring = ring ? ring : cfg->own_ring;
+}
+
+int tls_config_set_tickets(tls_config *cfg, unsigned count, uint32_t lifetime_s)
+{
+	if (count > 16 || lifetime_s > TLS_TICKET_MAX_LIFETIME_S || (count && !lifetime_s))
+		return -1;
+	cfg->n_tickets = count;
+	if (lifetime_s)
+		cfg->ticket_lifetime = lifetime_s;
+	return 0;
+}
+
+int tls_config_set_early_data(tls_config *cfg, uint32_t max)
+{
+	if (max && !cfg->ar_ops) {
+		tls_replay_cache *rc = tls_replay_cache_new(2 * cfg->fresh_window,
+							    TLS_ANTIREPLAY_DEFAULT_MAX_ENTRIES);
+		if (!rc)
+			return -1;
+		cfg->ar_ops = &tls_replay_cache_ops;
+		cfg->ar_ctx = rc;
+	}
+	cfg->max_early_data = max;
+	return 0;
+}
+
+void tls_config_set_antireplay(tls_config *cfg, const struct tls_antireplay_ops *ops, void *ctx)
+{
+	if (cfg->ar_ops && cfg->ar_ops->destroy)
+		cfg->ar_ops->destroy(cfg->ar_ctx);
+	cfg->ar_ops = ops;
+	cfg->ar_ctx = ctx;
+}
+
+void tls_config_set_fresh_window(tls_config *cfg, uint32_t window_ms)
+{
+	cfg->fresh_window = window_ms;
+}
+
+void tls_config_set_clock(tls_config *cfg, tls_clock_fn fn, void *ctx)
+{
+	cfg->clock = fn;
+	cfg->clock_ctx = ctx;
+}
+
+void tls_config_set_psk_find(tls_config *cfg, tls_psk_find_fn fn, void *ctx)
+{
+	cfg->psk_find = fn;
+	cfg->psk_find_ctx = ctx;
+}
+
+int tls_config_set_psk(tls_config *cfg, const uint8_t *identity, size_t identity_len,
+		       const uint8_t *key, size_t key_len, uint16_t cipher)
+{
+	if (!identity || !identity_len || identity_len > TLS_PSK_MAX_IDENTITY || !key ||
+	    !key_len || key_len > TLS_PSK_MAX_KEY || !tls_cipher_find(cipher))
+		return -1;
+	uint8_t *id = malloc(identity_len);
+	if (!id)
+		return -1;
+	memcpy(id, identity, identity_len);
+	free(cfg->psk_id);
+	cfg->psk_id = id;
+	cfg->psk_id_len = identity_len;
+	memcpy(cfg->psk_key, key, key_len);
+	cfg->psk_key_len = key_len;
+	cfg->psk_cipher = cipher;
+	return 0;
 }
 
 static void cert_free(struct tls_cert *cert)
@@ -68,6 +170,11 @@ void tls_config_free(tls_config *cfg)
 	free(cfg->certs);
 	X509_STORE_free(cfg->ca);
 	free(cfg->alpn);
+	tls_stek_ring_free(cfg->own_ring);
+	if (cfg->ar_ops && cfg->ar_ops->destroy)
+		cfg->ar_ops->destroy(cfg->ar_ctx);
+	free(cfg->psk_id);
+	OPENSSL_cleanse(cfg->psk_key, sizeof(cfg->psk_key));
 	free(cfg);
 }
 

@@ -43,6 +43,17 @@ static void handshake_wipe(tls_conn *c)
 	OPENSSL_cleanse(c->c_hs, sizeof(c->c_hs));
 	OPENSSL_cleanse(c->s_hs, sizeof(c->s_hs));
 	OPENSSL_cleanse(c->fin_hash, sizeof(c->fin_hash));
+	OPENSSL_cleanse(c->c_early, sizeof(c->c_early));
+	OPENSSL_cleanse(c->psk, sizeof(c->psk));
+	OPENSSL_cleanse(c->pending_rx, sizeof(c->pending_rx));
+	tls_session_free(c->sess);
+	c->sess = NULL;
+	if (c->early)
+		OPENSSL_cleanse(c->early, c->early_len);
+	free(c->early);
+	c->early = NULL;
+	free(c->psk_identity);
+	c->psk_identity = NULL;
 	free(c->hrr_cookie);
 	c->hrr_cookie = NULL;
 	free(c->ch_shares);
@@ -70,6 +81,8 @@ void tls_conn_free(tls_conn *c)
 	handshake_wipe(c);
 	tls_traffic_key_clear(&c->rx);
 	tls_traffic_key_clear(&c->tx);
+	OPENSSL_cleanse(c->res_master, sizeof(c->res_master));
+	OPENSSL_cleanse(c->exp_master, sizeof(c->exp_master));
 	tls_buf_free(&c->hs);
 	tls_chain_free(&c->peer_chain);
 	free(c->server_name);
@@ -138,10 +151,11 @@ int tls_fail(tls_conn *c, tls_buf *out, int alert, const char *fmt, ...)
 static void keylog(tls_conn *c, enum tls_dir dir, int epoch, const uint8_t *secret)
 {
 	FILE *f = c->cfg->keylog;
-	if (!f || (epoch != TLS_EPOCH_HANDSHAKE && epoch != TLS_EPOCH_APPLICATION))
+	if (!f || epoch < TLS_EPOCH_EARLY || epoch > TLS_EPOCH_APPLICATION)
 		return;
 	bool client_side = (dir == TLS_DIR_TX) == (c->role == TLS_CLIENT);
-	const char *label = epoch == TLS_EPOCH_HANDSHAKE
+	const char *label = epoch == TLS_EPOCH_EARLY ? "CLIENT_EARLY_TRAFFIC_SECRET"
+		: epoch == TLS_EPOCH_HANDSHAKE
 		? (client_side ? "CLIENT_HANDSHAKE_TRAFFIC_SECRET" : "SERVER_HANDSHAKE_TRAFFIC_SECRET")
 		: (client_side ? "CLIENT_TRAFFIC_SECRET_0" : "SERVER_TRAFFIC_SECRET_0");
 	char line[64 + 2 * 32 + 2 * TLS_MAX_HASH + 4];
@@ -245,6 +259,8 @@ void tls_handshake_complete(tls_conn *c)
 	c->params.alpn = c->alpn;
 	c->params.peer_chain = c->peer_chain.n ? &c->peer_chain : NULL;
 	c->params.hrr = c->hrr;
+	if (c->role == TLS_SERVER && c->params.early_data == TLS_EARLY_ACCEPTED)
+		c->skip_early = 0;
 	handshake_wipe(c);
 }
 
@@ -312,6 +328,52 @@ int tls_conn_test_set_kex_private(tls_conn *c, uint16_t group, const uint8_t *pr
 		return -1;
 	c->t_kex[slot].group = group;
 	return dup_bytes(&c->t_kex[slot].priv, &c->t_kex[slot].len, priv, len);
+}
+
+int tls_conn_test_set_seq(tls_conn *c, enum tls_dir dir, uint64_t seq)
+{
+	tls_traffic_key *k = dir == TLS_DIR_RX ? &c->rx : &c->tx;
+	if (c->state != TLS_ST_DONE || !k->cs)
+		return -1;
+	k->seq = seq;
+	return 0;
+}
+
+int tls_conn_set_session(tls_conn *c, tls_session *s)
+{
+	const tls_cipher *cs = s ? tls_cipher_find(s->cipher) : NULL;
+	bool hash_ok = false;
+	for (size_t i = 0; cs && i < c->cfg->n_ciphers; i++) {
+		const tls_cipher *o = tls_cipher_find(c->cfg->ciphers[i]);
+		hash_ok = hash_ok || (o && o->hash_len == cs->hash_len);
+	}
+	if (c->role != TLS_CLIENT || c->state != TLS_ST_CLI_START || !cs || s->used ||
+	    s->psk_len != cs->hash_len || !s->ticket_len || !hash_ok ||
+	    tls_session_expired(s, tls_config_now_ms(c->cfg)))
+		return -1;
+	tls_session *d = tls_session_dup(s);
+	if (!d)
+		return -1;
+	tls_session_free(c->sess);
+	c->sess = d;
+	s->used = true; /* §C.4: a ticket goes out once, so it cannot link connections */
+	return 0;
+}
+
+int tls_conn_set_early_data(tls_conn *c, const uint8_t *data, size_t len)
+{
+	if (c->role != TLS_CLIENT || c->state != TLS_ST_CLI_START || !len || len > UINT32_MAX)
+		return -1;
+	uint8_t *p = NULL;
+	size_t n = 0;
+	if (dup_bytes(&p, &n, data, len))
+		return -1;
+	if (c->early)
+		OPENSSL_cleanse(c->early, c->early_len);
+	free(c->early);
+	c->early = p;
+	c->early_len = n;
+	return 0;
 }
 
 int tls_conn_test_set_session_id(tls_conn *c, const uint8_t *id, size_t len)

@@ -85,6 +85,9 @@ int tls_hkdf_expand_label(const EVP_MD *md, const uint8_t *secret, size_t secret
 /* HMAC(key, data) -> out[EVP_MD_get_size(md)]. 0 on success. */
 int tls_hmac(const EVP_MD *md, const uint8_t *key, size_t key_len,
 	     const uint8_t *data, size_t len, uint8_t *out);
+/* Hash(data) -> out, *out_len = Hash.length; a pre-fetched digest and a
+ * reused context (nothing allocated per call). 0 on success. */
+int tls_digest(const EVP_MD *md, const void *data, size_t len, uint8_t *out, size_t *out_len);
 /* Derive-Secret(secret, label, transcript_hash) with a finished hash. */
 int tls_derive_secret(const EVP_MD *md, const uint8_t *secret, const char *label,
 		      const uint8_t *transcript_hash, uint8_t *out);
@@ -135,6 +138,11 @@ int tls_transcript_set_hash(tls_transcript *t, const EVP_MD *md);
 int tls_transcript_add(tls_transcript *t, const uint8_t *msg, size_t len);
 /* Hash of everything so far (does not finalise). out[hash_len]. */
 int tls_transcript_hash(const tls_transcript *t, uint8_t *out);
+/* Hash of everything so far followed by `extra` (not added): the PSK
+ * binder hash over a truncated ClientHello. When the hash is not chosen
+ * yet, md hashes the buffered messages and extra. out[hash_len]. */
+int tls_transcript_hash_extra(const tls_transcript *t, const EVP_MD *md, const uint8_t *extra,
+			      size_t len, uint8_t *out);
 /* Replaces the transcript so far by message_hash(Hash(CH1)) (§4.4.1). */
 int tls_transcript_hrr_rewrite(tls_transcript *t);
 void tls_transcript_free(tls_transcript *t);
@@ -147,6 +155,7 @@ typedef struct tls_traffic_key {
 	uint8_t iv[TLS_IV_LEN];
 	uint64_t seq;              /* next record's sequence number */
 	EVP_CIPHER_CTX *ctx;
+	bool keyed;                /* ctx holds this key (false: set up on first use) */
 } tls_traffic_key;
 
 /* key = HKDF-Expand-Label(secret, "key", "", key_len), iv likewise ("iv"). */
@@ -154,6 +163,14 @@ int tls_traffic_key_derive(const tls_cipher *cs, const uint8_t *secret,
 			   uint8_t *key, uint8_t iv[TLS_IV_LEN]);
 /* Derives key and iv from the traffic secret, seq = 0. */
 int tls_traffic_key_init(tls_traffic_key *k, const tls_cipher *cs, const uint8_t *secret);
+/* For a new epoch of an existing (or zeroed) key: same result as
+ * tls_traffic_key_clear + tls_traffic_key_init, but k's cipher context is
+ * kept and re-keyed instead of freed and made again. With lazy, the
+ * context is keyed on the first seal/open only, so keys that are merely
+ * exported (to kTLS) never build a userspace key schedule. On failure k is
+ * cleared. */
+int tls_traffic_key_set(tls_traffic_key *k, const tls_cipher *cs, const uint8_t *secret,
+			bool lazy);
 void tls_traffic_key_clear(tls_traffic_key *k);
 /* Appends one TLSCiphertext record (header, encrypted inner plaintext with
  * `type` and `pad` zero bytes, tag) to out. len <= TLS_MAX_PLAINTEXT. */
@@ -202,6 +219,22 @@ int tls_sig_sign(EVP_PKEY *key, uint16_t scheme, const uint8_t *msg, size_t len,
 /* 0 if valid, -1 if not. */
 int tls_sig_verify(EVP_PKEY *key, uint16_t scheme, const uint8_t *msg, size_t len,
 		   const uint8_t *sig, size_t sig_len);
+
+/* A private key prepared for signing once, when a certificate is
+ * configured: the schemes it fits are worked out up front (integer checks
+ * per handshake) and each fitting ECDSA/RSA scheme gets a signing context
+ * set up once. Read-only after tls_sig_key_new, so one object may be used
+ * by any number of threads at once. Holds its own reference to the key. */
+typedef struct tls_sig_key tls_sig_key;
+
+tls_sig_key *tls_sig_key_new(EVP_PKEY *key);
+void tls_sig_key_free(tls_sig_key *k);
+EVP_PKEY *tls_sig_key_pkey(const tls_sig_key *k);
+/* Same answer as tls_sig_scheme_fits_key(scheme, key). */
+bool tls_sig_key_fits(const tls_sig_key *k, uint16_t scheme);
+/* tls_sign_fn-compatible (ctx is a tls_sig_key *): same signatures as
+ * tls_sig_sign(key, ...). */
+int tls_sig_key_sign(void *ctx, uint16_t scheme, const uint8_t *msg, size_t len, tls_buf *sig);
 
 /* ---- certificates ---- */
 

@@ -6,11 +6,15 @@
  * msg.c       message codecs shared by both roles
  * server.c    server state machine
  * client.c    client state machine
+ * psk.c       binders, early/resumption/exporter secrets, NewSessionTicket
+ *             both ways, tls_session and its codec
+ * post.c      after the handshake: records, KeyUpdate (keyupdate.c codec)
  * config.c    tls_config
  */
 #ifndef TLS_ENGINE_H
 #define TLS_ENGINE_H
 
+#include "tls/ticket.h"
 #include "tls/tls.h"
 
 /* record content types (§5.1) */
@@ -145,7 +149,30 @@ struct tls_config {
 	uint16_t record_size_limit;
 	bool compat;
 	FILE *keylog;
+
+	/* resumption / PSK / 0-RTT */
+	unsigned psk_modes;        /* TLS_PSK_MODE_* bits */
+	tls_stek_ring *ring;       /* sealing ring: own_ring or borrowed */
+	tls_stek_ring *own_ring;
+	unsigned n_tickets;
+	uint32_t ticket_lifetime;
+	uint32_t max_early_data;
+	uint32_t fresh_window;
+	const struct tls_antireplay_ops *ar_ops;
+	void *ar_ctx;
+	tls_clock_fn clock;
+	void *clock_ctx;
+	tls_psk_find_fn psk_find;
+	void *psk_find_ctx;
+	uint8_t *psk_id;           /* client external PSK */
+	size_t psk_id_len;
+	uint8_t psk_key[TLS_PSK_MAX_KEY];
+	size_t psk_key_len;
+	uint16_t psk_cipher;
 };
+
+/* Current time of the config's clock in unix ms. */
+uint64_t tls_config_now_ms(const tls_config *cfg);
 
 /* Parses "h2,http/1.1" into wire form (malloc'd). 0 or -1. */
 int tls_alpn_to_wire(const char *list, uint8_t **out, size_t *out_len);
@@ -160,6 +187,7 @@ enum tls_state {
 	/* server */
 	TLS_ST_SRV_WAIT_CH,
 	TLS_ST_SRV_WAIT_CH2,
+	TLS_ST_SRV_WAIT_EOED,      /* 0-RTT accepted: early data, then EndOfEarlyData */
 	TLS_ST_SRV_WAIT_CERT,
 	TLS_ST_SRV_WAIT_CV,
 	TLS_ST_SRV_WAIT_FIN,
@@ -225,7 +253,26 @@ struct tls_conn {
 	tls_chain peer_chain;
 	bool hrr;
 
+	/* PSK (both roles) */
+	bool psk_on;               /* server: chose one; client: offering one */
+	bool psk_chosen;           /* client: the server chose it */
+	bool psk_ext;              /* external PSK */
+	bool psk_dhe;              /* psk_dhe_ke (else psk_ke) */
+	uint8_t psk[TLS_PSK_MAX_KEY];
+	size_t psk_len;
+	const tls_cipher *psk_cs;  /* the PSK's suite (hash) */
+	uint8_t c_early[TLS_MAX_HASH]; /* client_early_traffic_secret */
+	bool early_on;             /* client: 0-RTT sent; server: accepted */
+	uint32_t early_got;        /* server: 0-RTT bytes received */
+	uint8_t res_master[TLS_MAX_HASH]; /* kept after the handshake for tickets */
+	uint8_t exp_master[TLS_MAX_HASH];
+	bool masters;
+
 	/* server */
+	unsigned psk_peer_modes;   /* TLS_PSK_MODE_* the client listed */
+	uint8_t ticket_nonce;      /* next NewSessionTicket nonce */
+	uint8_t client_subject[TLS_TICKET_MAX_SUBJECT];
+	uint64_t client_not_after;
 	const struct tls_cert *cert;
 	uint16_t sig_scheme;
 	uint16_t group;
@@ -245,6 +292,12 @@ struct tls_conn {
 	uint16_t cr_sigalgs[TLS_MAX_PREFS * 2];
 	size_t n_cr_sigalgs;
 	bool cr_ocsp, cr_sct;
+	tls_session *sess;         /* offered session (our copy) */
+	uint8_t *early;            /* 0-RTT data to send */
+	size_t early_len;
+	uint8_t *psk_identity;     /* identity offered */
+	size_t psk_identity_len;
+	uint32_t psk_age;          /* obfuscated_ticket_age */
 
 	/* test hooks */
 	bool t_random_set;
@@ -325,6 +378,21 @@ int tls_client_handle(tls_conn *c, tls_buf *out, uint8_t type, tls_reader *body,
 int tls_client_start(tls_conn *c, tls_buf *out);
 /* Post-handshake message (both roles). */
 int tls_post_handshake_handle(tls_conn *c, tls_buf *out, uint8_t type, tls_reader *body);
+
+/* psk.c: the pre_shared_key extension and binders (§4.2.11). */
+/* Binder for one PSK over Hash(transcript so far || truncated hello). */
+int tls_psk_binder(const tls_cipher *cs, const uint8_t *psk, size_t psk_len, bool external,
+		   const tls_transcript *tr, const uint8_t *trunc, size_t trunc_len,
+		   uint8_t *out);
+/* Derives client_early_traffic_secret from the PSK and Hash(ClientHello)
+ * (the transcript, which must hold exactly the ClientHello). */
+int tls_psk_early_secret(tls_conn *c, const uint8_t *ch_hash);
+/* Derives res/exp master secrets from the keysched (stage 3) and transcript. */
+int tls_derive_masters(tls_conn *c, const uint8_t *exp_hash);
+/* Server: appends NewSessionTicket messages to out (sealed), if enabled. */
+int tls_server_send_tickets(tls_conn *c, tls_buf *out);
+/* Client: a NewSessionTicket body (post-handshake). */
+int tls_client_ticket(tls_conn *c, tls_buf *out, tls_reader *r);
 
 /* SHA-256("HelloRetryRequest") (§4.1.3) */
 extern const uint8_t tls_hrr_random[32];

@@ -102,6 +102,112 @@ static EVP_PKEY *curve_params(const struct group_info *g)
 	return g->id == TLS_GROUP_SECP256R1 ? params_p256 : params_p384;
 }
 
+/* Keygen contexts per thread (EVP_PKEY_keygen changes its context, so it
+ * cannot be shared): making one from the parameters costs a key-manager
+ * lookup per handshake. Freed when the thread exits. */
+struct keygen_ctxs {
+	EVP_PKEY_CTX *p256, *p384;
+};
+
+static CRYPTO_ONCE tl_once = CRYPTO_ONCE_STATIC_INIT;
+static CRYPTO_THREAD_LOCAL tl_keygen;
+static int tl_ok;
+
+static void keygen_ctxs_free(void *p)
+{
+	struct keygen_ctxs *c = p;
+	if (!c)
+		return;
+	EVP_PKEY_CTX_free(c->p256);
+	EVP_PKEY_CTX_free(c->p384);
+	OPENSSL_free(c);
+}
+
+static void tl_init(void)
+{
+	tl_ok = CRYPTO_THREAD_init_local(&tl_keygen, keygen_ctxs_free);
+}
+
+static EVP_PKEY_CTX *new_keygen_ctx(const struct group_info *g)
+{
+	EVP_PKEY *params = curve_params(g);
+	EVP_PKEY_CTX *ctx = params ? EVP_PKEY_CTX_new_from_pkey(NULL, params, NULL) : NULL;
+	if (ctx && EVP_PKEY_keygen_init(ctx) <= 0) {
+		EVP_PKEY_CTX_free(ctx);
+		ctx = NULL;
+	}
+	return ctx;
+}
+
+/* A fresh EC key pair on g's curve. */
+static EVP_PKEY *ec_generate(const struct group_info *g)
+{
+	EVP_PKEY *key = NULL;
+	struct keygen_ctxs *c = NULL;
+	if (CRYPTO_THREAD_run_once(&tl_once, tl_init) && tl_ok) {
+		c = CRYPTO_THREAD_get_local(&tl_keygen);
+		if (!c && (c = OPENSSL_zalloc(sizeof(*c))) != NULL &&
+		    !CRYPTO_THREAD_set_local(&tl_keygen, c)) {
+			OPENSSL_free(c);
+			c = NULL;
+		}
+	}
+	if (!c) {
+		/* No thread-local storage: a context for this key only. */
+		EVP_PKEY_CTX *ctx = new_keygen_ctx(g);
+		if (ctx && EVP_PKEY_keygen(ctx, &key) <= 0)
+			key = NULL;
+		EVP_PKEY_CTX_free(ctx);
+		return key;
+	}
+	EVP_PKEY_CTX **slot = g->id == TLS_GROUP_SECP256R1 ? &c->p256 : &c->p384;
+	if (!*slot)
+		*slot = new_keygen_ctx(g);
+	if (*slot && EVP_PKEY_keygen(*slot, &key) <= 0)
+		key = NULL;
+	return key;
+}
+
+/* Import contexts, made once: EVP_PKEY_new_raw_*_key and friends resolve
+ * the key manager by name on every call. EVP_PKEY_fromdata only reads its
+ * context, so all threads share them; never freed. */
+static CRYPTO_ONCE import_once = CRYPTO_ONCE_STATIC_INIT;
+static EVP_PKEY_CTX *x25519_import;
+
+static EVP_PKEY_CTX *make_import(const char *type)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
+	if (ctx && EVP_PKEY_fromdata_init(ctx) <= 0) {
+		EVP_PKEY_CTX_free(ctx);
+		ctx = NULL;
+	}
+	return ctx;
+}
+
+static void make_imports(void)
+{
+	x25519_import = make_import("X25519");
+}
+
+/* A raw X25519 private (the public key is computed) or public key. */
+static EVP_PKEY *x25519_key(bool priv, const uint8_t *raw, size_t len)
+{
+	EVP_PKEY *pkey = NULL;
+	if (!CRYPTO_THREAD_run_once(&import_once, make_imports) || !x25519_import)
+		return priv ? EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, raw, len)
+			    : EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, raw, len);
+	OSSL_PARAM p[] = {
+		OSSL_PARAM_construct_octet_string(priv ? OSSL_PKEY_PARAM_PRIV_KEY
+						       : OSSL_PKEY_PARAM_PUB_KEY,
+						  (void *)raw, len),
+		OSSL_PARAM_construct_end(),
+	};
+	if (EVP_PKEY_fromdata(x25519_import, &pkey, priv ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY,
+			      p) <= 0)
+		pkey = NULL;
+	return pkey;
+}
+
 int tls_kex_generate(tls_kex *k, uint16_t group, tls_buf *pub)
 {
 	const struct group_info *g = group_find(group);
@@ -110,18 +216,13 @@ int tls_kex_generate(tls_kex *k, uint16_t group, tls_buf *pub)
 		return -1;
 	k->group = group;
 	if (g->curve) {
-		EVP_PKEY *params = curve_params(g);
-		EVP_PKEY_CTX *ctx = params ? EVP_PKEY_CTX_new_from_pkey(NULL, params, NULL) : NULL;
-		if (ctx && EVP_PKEY_keygen_init(ctx) > 0 && EVP_PKEY_keygen(ctx, &k->key) <= 0)
-			k->key = NULL;
-		EVP_PKEY_CTX_free(ctx);
+		k->key = ec_generate(g);
 	} else {
 		/* A random scalar imported directly skips the keygen-context
 		 * machinery; X25519 clamps it on use. */
 		uint8_t priv[X25519_LEN];
 		if (RAND_priv_bytes(priv, sizeof(priv)) == 1)
-			k->key = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv,
-							      sizeof(priv));
+			k->key = x25519_key(true, priv, sizeof(priv));
 		OPENSSL_cleanse(priv, sizeof(priv));
 	}
 	if (!k->key || append_public(k, g, pub)) {
@@ -183,7 +284,7 @@ int tls_kex_set_private(tls_kex *k, uint16_t group, const uint8_t *priv, size_t 
 	if (g->curve)
 		k->key = ec_from_private(g, priv, len);
 	else if (len == X25519_LEN)
-		k->key = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, len);
+		k->key = x25519_key(true, priv, len);
 	if (!k->key || append_public(k, g, pub)) {
 		tls_kex_clear(k);
 		return -1;
@@ -201,10 +302,12 @@ static EVP_PKEY *peer_key(const tls_kex *k, const struct group_info *g, const ui
 	if (!g->curve) {
 		if (peer_len != X25519_LEN)
 			return NULL;
-		return EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer, peer_len);
+		return x25519_key(false, peer, peer_len);
 	}
 	if (peer_len != point_len(g) || peer[0] != POINT_CONVERSION_UNCOMPRESSED)
 		return NULL;
+	/* Copying our key's group is cheaper than importing the point with the
+	 * curve's name, which builds the group afresh. */
 	EVP_PKEY *p = EVP_PKEY_new();
 	if (!p || EVP_PKEY_copy_parameters(p, k->key) <= 0 ||
 	    EVP_PKEY_set1_encoded_public_key(p, peer, peer_len) <= 0) {

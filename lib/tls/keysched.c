@@ -2,12 +2,14 @@
  *
  * HMAC is built directly on EVP_MD_CTX with a pre-fetched digest: the
  * EVP_MAC/EVP_KDF paths re-resolve the digest by name on every call, which
- * dominates the cost of the tiny inputs a key schedule hashes. */
+ * dominates the cost of the tiny inputs a key schedule hashes. The digest
+ * context is per thread and reused, so an HMAC allocates nothing. */
 #include "tls/crypto.h"
 
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/obj_mac.h>
 
 #define MAX_BLOCK 128 /* SHA-384/512 block size */
 #define LABEL_PREFIX "tls13 "
@@ -18,12 +20,56 @@ struct part {
 	size_t n;
 };
 
+/* One reusable digest context per thread: re-initialising a context with
+ * the same digest keeps its provider state, whereas a fresh one costs an
+ * allocation pair per HMAC. Freed when the thread exits. */
+static CRYPTO_ONCE tl_once = CRYPTO_ONCE_STATIC_INIT;
+static CRYPTO_THREAD_LOCAL tl_mdctx;
+static int tl_ok;
+
+static void tl_free(void *p)
+{
+	EVP_MD_CTX_free(p);
+}
+
+static void tl_init(void)
+{
+	tl_ok = CRYPTO_THREAD_init_local(&tl_mdctx, tl_free);
+}
+
+/* The calling thread's context, or a fresh one (*owned set) if
+ * thread-local storage is unavailable. */
+static EVP_MD_CTX *hmac_ctx(bool *owned)
+{
+	EVP_MD_CTX *ctx = NULL;
+	*owned = false;
+	if (CRYPTO_THREAD_run_once(&tl_once, tl_init) && tl_ok) {
+		ctx = CRYPTO_THREAD_get_local(&tl_mdctx);
+		if (ctx)
+			return ctx;
+		ctx = EVP_MD_CTX_new();
+		if (ctx && CRYPTO_THREAD_set_local(&tl_mdctx, ctx))
+			return ctx;
+	} else {
+		ctx = EVP_MD_CTX_new();
+	}
+	*owned = ctx != NULL;
+	return ctx;
+}
+
+/* Room for a pad block followed by a whole HKDF-Expand-Label input
+ * (T(i-1), the HkdfLabel, the counter), so each HMAC half is one digest
+ * update: per-call overhead, not hashing, is what a key schedule pays. */
+#define HMAC_BUF (MAX_BLOCK + TLS_MAX_HASH + 2 + 1 + 255 + 1 + 255 + 1)
+
 /* HMAC over the concatenation of parts (RFC 2104). */
 static int hmac_parts(const EVP_MD *md, const uint8_t *key, size_t key_len,
 		      const struct part *parts, size_t n_parts, uint8_t *out)
 {
-	uint8_t k[MAX_BLOCK], pad[MAX_BLOCK], inner[EVP_MAX_MD_SIZE];
+	uint8_t k[MAX_BLOCK], buf[HMAC_BUF];
 	unsigned int ilen = 0, olen = 0;
+	size_t total = 0, used = 0;
+	bool owned;
 	int ok = 0;
 
 	md = tls_md_fetched(md);
@@ -31,10 +77,10 @@ static int hmac_parts(const EVP_MD *md, const uint8_t *key, size_t key_len,
 	int hs = EVP_MD_get_size(md);
 	if (bs <= 0 || bs > MAX_BLOCK || hs <= 0 || hs > bs)
 		return -1;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	EVP_MD_CTX *ctx = hmac_ctx(&owned);
 	if (!ctx)
 		return -1;
-	memset(k, 0, sizeof(k));
+	memset(k, 0, (size_t)bs);
 	if (key_len > (size_t)bs) {
 		unsigned int kl = 0;
 		if (!EVP_DigestInit_ex2(ctx, md, NULL) || !EVP_DigestUpdate(ctx, key, key_len) ||
@@ -44,26 +90,69 @@ static int hmac_parts(const EVP_MD *md, const uint8_t *key, size_t key_len,
 		memcpy(k, key, key_len);
 	}
 	for (int i = 0; i < bs; i++)
-		pad[i] = k[i] ^ 0x36;
-	if (!EVP_DigestInit_ex2(ctx, md, NULL) || !EVP_DigestUpdate(ctx, pad, (size_t)bs))
-		goto out;
+		buf[i] = k[i] ^ 0x36;
+	used = (size_t)bs + EVP_MAX_MD_SIZE; /* pad block + inner hash */
 	for (size_t i = 0; i < n_parts; i++)
-		if (parts[i].n && !EVP_DigestUpdate(ctx, parts[i].p, parts[i].n))
+		total += parts[i].n;
+	if (!EVP_DigestInit_ex2(ctx, md, NULL))
+		goto out;
+	if (total <= sizeof(buf) - (size_t)bs) {
+		size_t n = (size_t)bs;
+		for (size_t i = 0; i < n_parts; i++) {
+			if (parts[i].n)
+				memcpy(buf + n, parts[i].p, parts[i].n);
+			n += parts[i].n;
+		}
+		if (n > used)
+			used = n;
+		if (!EVP_DigestUpdate(ctx, buf, n))
 			goto out;
-	if (!EVP_DigestFinal_ex(ctx, inner, &ilen))
+	} else {
+		if (!EVP_DigestUpdate(ctx, buf, (size_t)bs))
+			goto out;
+		for (size_t i = 0; i < n_parts; i++)
+			if (parts[i].n && !EVP_DigestUpdate(ctx, parts[i].p, parts[i].n))
+				goto out;
+	}
+	if (!EVP_DigestFinal_ex(ctx, buf + bs, &ilen) || ilen > (unsigned int)hs)
 		goto out;
 	for (int i = 0; i < bs; i++)
-		pad[i] = k[i] ^ 0x5c;
-	if (!EVP_DigestInit_ex2(ctx, md, NULL) || !EVP_DigestUpdate(ctx, pad, (size_t)bs) ||
-	    !EVP_DigestUpdate(ctx, inner, ilen) || !EVP_DigestFinal_ex(ctx, out, &olen))
+		buf[i] = k[i] ^ 0x5c;
+	if (!EVP_DigestInit_ex2(ctx, md, NULL) || !EVP_DigestUpdate(ctx, buf, (size_t)bs + ilen) ||
+	    !EVP_DigestFinal_ex(ctx, out, &olen))
 		goto out;
 	ok = 1;
 out:
-	OPENSSL_cleanse(k, sizeof(k));
-	OPENSSL_cleanse(pad, sizeof(pad));
-	OPENSSL_cleanse(inner, sizeof(inner));
-	EVP_MD_CTX_free(ctx);
+	OPENSSL_cleanse(k, (size_t)bs);
+	OPENSSL_cleanse(buf, used);
+	/* The reused context still holds the last digest state (the HMAC
+	 * output or key material): reset it to the initial state, which wipes
+	 * it without giving up the provider context. */
+	if (owned)
+		EVP_MD_CTX_free(ctx);
+	else if (!EVP_DigestInit_ex2(ctx, md, NULL))
+		EVP_MD_CTX_reset(ctx);
 	return ok ? 0 : -1;
+}
+
+int tls_digest(const EVP_MD *md, const void *data, size_t len, uint8_t *out, size_t *out_len)
+{
+	unsigned int n = 0;
+	bool owned;
+	md = tls_md_fetched(md);
+	EVP_MD_CTX *ctx = md ? hmac_ctx(&owned) : NULL;
+	if (!ctx)
+		return -1;
+	int ok = EVP_DigestInit_ex2(ctx, md, NULL) && EVP_DigestUpdate(ctx, data, len) &&
+		 EVP_DigestFinal_ex(ctx, out, &n);
+	if (owned)
+		EVP_MD_CTX_free(ctx);
+	else if (!ok)
+		EVP_MD_CTX_reset(ctx);
+	if (!ok)
+		return -1;
+	*out_len = n;
+	return 0;
 }
 
 int tls_hmac(const EVP_MD *md, const uint8_t *key, size_t key_len,
@@ -148,9 +237,60 @@ int tls_derive_secret(const EVP_MD *md, const uint8_t *secret, const char *label
 				     out, (size_t)hs);
 }
 
+/* Without a PSK the early secret, Hash("") and the salt derived from the
+ * early secret are constants of the hash; they are computed once per
+ * process and then only read. */
+struct ks_consts {
+	int nid;
+	bool ok;
+	uint8_t empty_hash[TLS_MAX_HASH];
+	uint8_t early[TLS_MAX_HASH];   /* HKDF-Extract(0, 0) */
+	uint8_t derived[TLS_MAX_HASH]; /* Derive-Secret(early, "derived", "") */
+};
+
+static CRYPTO_ONCE consts_once = CRYPTO_ONCE_STATIC_INIT;
+static struct ks_consts consts[] = { { NID_sha256, false, { 0 }, { 0 }, { 0 } },
+				     { NID_sha384, false, { 0 }, { 0 }, { 0 } } };
+
+static void consts_compute(struct ks_consts *c)
+{
+	const EVP_MD *md = tls_md_fetched(c->nid == NID_sha256 ? EVP_sha256() : EVP_sha384());
+	unsigned int n = 0;
+	int hs = EVP_MD_get_size(md);
+	c->ok = hs > 0 && hs <= TLS_MAX_HASH && EVP_Digest("", 0, c->empty_hash, &n, md, NULL) &&
+		n == (unsigned int)hs && !tls_hkdf_extract(md, NULL, 0, NULL, 0, c->early) &&
+		!tls_derive_secret(md, c->early, "derived", c->empty_hash, c->derived);
+}
+
+static void consts_init(void)
+{
+	for (size_t i = 0; i < sizeof(consts) / sizeof(consts[0]); i++)
+		consts_compute(&consts[i]);
+}
+
+static const struct ks_consts *consts_for(const EVP_MD *md)
+{
+	if (!CRYPTO_THREAD_run_once(&consts_once, consts_init))
+		return NULL;
+	int nid = EVP_MD_get_type(md);
+	for (size_t i = 0; i < sizeof(consts) / sizeof(consts[0]); i++)
+		if (consts[i].nid == nid)
+			return consts[i].ok ? &consts[i] : NULL;
+	return NULL;
+}
+
 /* Derive-Secret(secret, "derived", Hash("")), the salt of the next stage. */
 static int derived_salt(const tls_keysched *ks, uint8_t *out)
 {
+	const struct ks_consts *c = consts_for(ks->md);
+	if (c) {
+		/* The no-PSK early secret always gives the same salt. */
+		if (ks->stage == 1 && CRYPTO_memcmp(ks->secret, c->early, ks->hash_len) == 0) {
+			memcpy(out, c->derived, ks->hash_len);
+			return 0;
+		}
+		return tls_derive_secret(ks->md, ks->secret, "derived", c->empty_hash, out);
+	}
 	uint8_t empty[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
 	if (!EVP_Digest("", 0, empty, &n, tls_md_fetched(ks->md), NULL) || n != ks->hash_len)
@@ -166,9 +306,13 @@ int tls_keysched_init(tls_keysched *ks, const EVP_MD *md, const uint8_t *psk, si
 		return -1;
 	ks->md = md;
 	ks->hash_len = (size_t)hs;
-	/* No PSK: the IKM is a string of Hash.length zeros. */
-	if (tls_hkdf_extract(md, NULL, 0, psk_len ? psk : NULL, psk_len, ks->secret))
+	const struct ks_consts *c = psk_len ? NULL : consts_for(md);
+	if (c) {
+		memcpy(ks->secret, c->early, ks->hash_len);
+	} else if (tls_hkdf_extract(md, NULL, 0, psk_len ? psk : NULL, psk_len, ks->secret)) {
+		/* No PSK: the IKM is a string of Hash.length zeros. */
 		return -1;
+	}
 	ks->stage = 1;
 	return 0;
 }

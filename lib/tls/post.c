@@ -1,13 +1,14 @@
 /* After the handshake: application data in userspace records, KeyUpdate
- * (§4.6.3), NewSessionTicket (§4.6.1, validated then dropped until
- * resumption exists), close_notify. */
+ * (§4.6.3, also when a key nears its §5.5 limit), NewSessionTicket
+ * (§4.6.1, psk.c), close_notify. */
+#include "tls/aead_limits.h"
 #include "tls/engine.h"
+#include "tls/keyupdate.h"
 
 #include <string.h>
 
 #include <openssl/crypto.h>
 
-#define MAX_TICKET_LIFETIME 604800u /* seven days (§4.6.1) */
 
 /* After the peer's close_notify we may still send (half-close, §6.1). */
 static int not_ready(tls_conn *c, bool receiving)
@@ -33,49 +34,28 @@ static int next_secret(tls_conn *c, enum tls_dir dir)
 
 static int send_key_update(tls_conn *c, tls_buf *out, bool request)
 {
-	const uint8_t msg[5] = { TLS_HS_KEY_UPDATE, 0, 0, 1, request ? 1 : 0 };
+	uint8_t msg[TLS_KEY_UPDATE_MSG_LEN];
+	tls_key_update_build(msg, request);
 	if (tls_rl_write_sealed(c, out, TLS_CT_HANDSHAKE, msg, sizeof(msg)) != 0 ||
 	    next_secret(c, TLS_DIR_TX) != 0)
 		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "KeyUpdate failed");
 	return 0;
 }
 
-static int handle_ticket(tls_conn *c, tls_buf *out, tls_reader *r)
-{
-	const char *why = "";
-	uint32_t lifetime = tls_read_u32(r);
-	tls_read_u32(r); /* ticket_age_add */
-	tls_read_vec8(r, 0, 255);
-	tls_read_vec16(r, 1, 0xffff);
-	tls_reader block = tls_read_vec16(r, 0, 0xfffe);
-	if (!tls_reader_done(r))
-		return tls_fail(c, out, TLS_ALERT_DECODE_ERROR, "malformed NewSessionTicket");
-	if (lifetime > MAX_TICKET_LIFETIME)
-		return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER, "ticket lifetime over 7 days");
-	tls_exts e;
-	int alert = tls_exts_parse(&block, TLS_CTX_NST, 0, &e, &why);
-	if (alert)
-		return tls_fail(c, out, alert, "NewSessionTicket: %s", why);
-	if (tls_exts_has(&e, TLS_XI_EARLY_DATA) && e.body[TLS_XI_EARLY_DATA].left != 4)
-		return tls_fail(c, out, TLS_ALERT_DECODE_ERROR, "malformed early_data");
-	return 0; /* resumption is not implemented yet: the ticket is dropped */
-}
-
 int tls_post_handshake_handle(tls_conn *c, tls_buf *out, uint8_t type, tls_reader *body)
 {
 	if (type == TLS_HS_KEY_UPDATE) {
-		uint8_t req = tls_read_u8(body);
-		if (!tls_reader_done(body))
-			return tls_fail(c, out, TLS_ALERT_DECODE_ERROR, "malformed KeyUpdate");
-		if (req > 1)
-			return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER, "bad KeyUpdate request %u", req);
+		bool req = false;
+		int alert = tls_key_update_parse_body(body->p, body->left, &req);
+		if (alert)
+			return tls_fail(c, out, alert, "malformed KeyUpdate");
 		if (next_secret(c, TLS_DIR_RX) != 0)
 			return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "KeyUpdate failed");
 		c->key_change = true;
 		return req ? send_key_update(c, out, false) : 0;
 	}
 	if (type == TLS_HS_NEW_SESSION_TICKET && c->role == TLS_CLIENT)
-		return handle_ticket(c, out, body);
+		return tls_client_ticket(c, out, body);
 	return tls_fail(c, out, TLS_ALERT_UNEXPECTED_MESSAGE,
 			"unexpected post-handshake message %u", type);
 }
@@ -85,10 +65,18 @@ int tls_conn_send(tls_conn *c, tls_buf *out, const void *data, size_t len)
 	int rc = not_ready(c, false);
 	if (rc)
 		return rc;
-	if (len == 0)
-		return 0;
-	if (tls_rl_write_sealed(c, out, TLS_CT_APPDATA, data, len) != 0)
-		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "sealing a record failed");
+	const uint8_t *p = data;
+	size_t max = c->peer_limit ? c->peer_limit : TLS_MAX_PLAINTEXT;
+	while (len) {
+		size_t n = len > max ? max : len;
+		/* §5.5: move to a fresh key well before this one's limit */
+		if (tls_key_needs_update(c->cs->id, c->tx.seq) && (rc = send_key_update(c, out, false)))
+			return rc;
+		if (tls_rl_write_sealed(c, out, TLS_CT_APPDATA, p, n) != 0)
+			return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "sealing a record failed");
+		p += n;
+		len -= n;
+	}
 	return 0;
 }
 

@@ -1,7 +1,8 @@
 /* Record protection with one traffic key (RFC 8446 §5.2, §5.3).
  *
- * The cipher context is keyed once when the key is set up; each record only
- * sets its nonce, which is much cheaper than a full re-init. */
+ * The cipher context is keyed once when the key is set up (or, for a lazily
+ * set key, on its first record); each record only sets its nonce, which is
+ * much cheaper than a full re-init. A new epoch re-keys the same context. */
 #include "tls/crypto.h"
 
 #include <string.h>
@@ -24,14 +25,54 @@ int tls_traffic_key_derive(const tls_cipher *cs, const uint8_t *secret,
 	return 0;
 }
 
+/* Keys k->ctx (made if missing) with k->key. An existing context already
+ * set up for this AEAD is only re-keyed: no allocation, no cipher lookup. */
+static int key_ctx(tls_traffic_key *k)
+{
+	const EVP_CIPHER *aead = tls_aead_fetched(k->cs);
+	if (!aead)
+		return -1;
+	if (!k->ctx && !(k->ctx = EVP_CIPHER_CTX_new()))
+		return -1;
+	if (EVP_CIPHER_CTX_get0_cipher(k->ctx) == aead) {
+		if (!EVP_CipherInit_ex(k->ctx, NULL, NULL, k->key, NULL, 1))
+			return -1;
+	} else if (!EVP_CipherInit_ex(k->ctx, aead, NULL, k->key, NULL, 1)) {
+		return -1;
+	}
+	k->keyed = true;
+	return 0;
+}
+
 int tls_traffic_key_init(tls_traffic_key *k, const tls_cipher *cs, const uint8_t *secret)
 {
 	memset(k, 0, sizeof(*k));
 	if (!cs || tls_traffic_key_derive(cs, secret, k->key, k->iv))
 		goto fail;
 	k->cs = cs;
-	k->ctx = EVP_CIPHER_CTX_new();
-	if (!k->ctx || !EVP_CipherInit_ex(k->ctx, tls_aead_fetched(cs), NULL, k->key, NULL, 1))
+	if (key_ctx(k))
+		goto fail;
+	return 0;
+fail:
+	tls_traffic_key_clear(k);
+	return -1;
+}
+
+int tls_traffic_key_set(tls_traffic_key *k, const tls_cipher *cs, const uint8_t *secret,
+			bool lazy)
+{
+	/* Everything of the old epoch goes; only the context object stays. */
+	EVP_CIPHER_CTX *ctx = k->ctx;
+	OPENSSL_cleanse(k, sizeof(*k));
+	k->ctx = ctx;
+	if (!cs || tls_traffic_key_derive(cs, secret, k->key, k->iv))
+		goto fail;
+	k->cs = cs;
+	/* Re-keying overwrites the old key schedule; a lazy key must not
+	 * leave it lying around until its first record. */
+	if (ctx && lazy)
+		EVP_CIPHER_CTX_reset(ctx);
+	if (!lazy && key_ctx(k))
 		goto fail;
 	return 0;
 fail:
@@ -45,6 +86,7 @@ void tls_traffic_key_clear(tls_traffic_key *k)
 	OPENSSL_cleanse(k, sizeof(*k));
 	k->ctx = NULL;
 	k->cs = NULL;
+	k->keyed = false;
 }
 
 /* Sets the per-record nonce (iv XOR left-padded big-endian seq) and the
@@ -70,8 +112,8 @@ static void record_header(uint8_t hdr[TLS_RECORD_HEADER], size_t len)
 int tls_record_seal(tls_traffic_key *k, uint8_t type, const uint8_t *data, size_t len,
 		    size_t pad, tls_buf *out)
 {
-	if (!k->ctx || type == 0 || len > TLS_MAX_PLAINTEXT || pad > MAX_INNER - 1 - len ||
-	    k->seq == UINT64_MAX)
+	if (!k->cs || type == 0 || len > TLS_MAX_PLAINTEXT || pad > MAX_INNER - 1 - len ||
+	    k->seq == UINT64_MAX || (!k->keyed && key_ctx(k)))
 		return -1;
 	size_t inner = len + 1 + pad;
 	size_t clen = inner + TLS_TAG_LEN;
@@ -103,7 +145,8 @@ int tls_record_seal(tls_traffic_key *k, uint8_t type, const uint8_t *data, size_
 int tls_record_open(tls_traffic_key *k, uint8_t *rec, size_t rec_len,
 		    uint8_t *type, uint8_t **data, size_t *data_len)
 {
-	if (!k->ctx || rec_len < TLS_RECORD_HEADER || k->seq == UINT64_MAX)
+	if (!k->cs || rec_len < TLS_RECORD_HEADER || k->seq == UINT64_MAX ||
+	    (!k->keyed && key_ctx(k)))
 		return -1;
 	if (rec[0] != CT_APPLICATION_DATA)
 		return -2;

@@ -179,6 +179,26 @@ static int open_into(tls_conn *c, tls_buf *out, tls_buf *dst, const uint8_t *rec
 	return 0;
 }
 
+/* Accepted 0-RTT: handed over unconfirmed, within max_early_data (§4.2.10). */
+static int early_record(tls_conn *c, tls_buf *out, uint8_t *data, size_t len, size_t start)
+{
+	int rc = 0;
+	if (len > c->cfg->max_early_data - c->early_got)
+		rc = tls_fail(c, out, TLS_ALERT_UNEXPECTED_MESSAGE,
+			      "early data over max_early_data (%u)", c->cfg->max_early_data);
+	else if (start != 0)
+		rc = tls_fail(c, out, TLS_ALERT_UNEXPECTED_MESSAGE,
+			      "early data inside a fragmented handshake message");
+	if (rc == 0 && len) {
+		c->early_got += (uint32_t)len;
+		if (c->cb.early_data)
+			c->cb.early_data(c->cb_ctx, data, len);
+	}
+	OPENSSL_cleanse(data, len);
+	c->hs.len = start;
+	return rc;
+}
+
 int tls_rl_handshake_record(tls_conn *c, tls_buf *out, const uint8_t *rec, size_t len)
 {
 	uint8_t type = rec[0];
@@ -214,6 +234,14 @@ int tls_rl_handshake_record(tls_conn *c, tls_buf *out, const uint8_t *rec, size_
 	default:
 		break;
 	}
+	if (!c->rx_on && type == TLS_CT_APPDATA && c->skip_early) {
+		/* 0-RTT after a HelloRetryRequest: skipped unread (§4.2.10) */
+		if (len > c->skip_early)
+			return tls_fail(c, out, TLS_ALERT_UNEXPECTED_MESSAGE,
+					"too much rejected early data");
+		c->skip_early -= len;
+		return 0;
+	}
 	if (!c->rx_on)
 		return tls_fail(c, out, TLS_ALERT_UNEXPECTED_MESSAGE,
 				"protected record before keys were set");
@@ -229,6 +257,8 @@ int tls_rl_handshake_record(tls_conn *c, tls_buf *out, const uint8_t *rec, size_
 		return 0;
 	}
 	c->skip_early = 0; /* the first authentic record ends the 0-RTT window */
+	if (inner == TLS_CT_APPDATA && c->role == TLS_SERVER && c->state == TLS_ST_SRV_WAIT_EOED)
+		return early_record(c, out, c->hs.base + start, plen, start);
 	switch (inner) {
 	case TLS_CT_HANDSHAKE:
 		if (plen == 0)

@@ -30,6 +30,20 @@ struct ch_info {
 	tls_reader comp;
 	tls_reader ext_block;      /* raw, for the CH1/CH2 comparison */
 	tls_exts ext;
+	tls_reader psk_ids;        /* pre_shared_key, when present */
+	tls_reader psk_binders;
+	size_t binders_len;        /* the binders vector with its length */
+	bool early;                /* early_data offered */
+};
+
+/* The PSK the server chose among the client's identities. */
+struct psk_pick {
+	size_t index;
+	uint32_t obfuscated_age;
+	bool ticket;               /* from a ticket (tk valid) */
+	tls_ticket tk;
+	uint8_t binder[TLS_MAX_HASH];
+	size_t binder_len;
 };
 
 static bool u16_reader_has(tls_reader list, uint16_t v)
@@ -226,7 +240,7 @@ static int choose_cert(tls_conn *c, tls_buf *out, const uint16_t *sigalgs, size_
 			"no certificate fits the client's signature_algorithms");
 }
 
-static int parse_other_exts(tls_conn *c, tls_buf *out, const struct ch_info *ch, bool second)
+static int parse_other_exts(tls_conn *c, tls_buf *out, struct ch_info *ch, bool second)
 {
 	const tls_exts *e = &ch->ext;
 	if (tls_exts_has(e, TLS_XI_RECORD_SIZE_LIMIT)) {
@@ -250,29 +264,46 @@ static int parse_other_exts(tls_conn *c, tls_buf *out, const struct ch_info *ch,
 		c->want_sct = true;
 	}
 	bool has_psk = tls_exts_has(e, TLS_XI_PRE_SHARED_KEY);
+	c->psk_peer_modes = 0;
 	if (tls_exts_has(e, TLS_XI_PSK_KEY_EXCHANGE_MODES)) {
 		tls_reader r = e->body[TLS_XI_PSK_KEY_EXCHANGE_MODES];
-		tls_read_vec8(&r, 1, 255);
+		tls_reader modes = tls_read_vec8(&r, 1, 255);
 		if (!tls_reader_done(&r))
 			return tls_fail(c, out, TLS_ALERT_DECODE_ERROR, "malformed psk_key_exchange_modes");
+		while (modes.left) {
+			uint8_t m = tls_read_u8(&modes);
+			if (m == TLS_PSK_KE)
+				c->psk_peer_modes |= TLS_PSK_MODE_KE;
+			else if (m == TLS_PSK_DHE_KE)
+				c->psk_peer_modes |= TLS_PSK_MODE_DHE_KE;
+		}
 	} else if (has_psk) {
 		return tls_fail(c, out, TLS_ALERT_MISSING_EXTENSION,
 				"pre_shared_key without psk_key_exchange_modes");
 	}
 	if (has_psk) {
-		/* Parsed for structure; resumption is not offered yet, so the
-		 * handshake goes on as a full one (§4.2.11). */
 		tls_reader r = e->body[TLS_XI_PRE_SHARED_KEY];
 		tls_reader ids = tls_read_vec16(&r, 7, 0xffff);
+		size_t blen = r.left;
 		tls_reader binders = tls_read_vec16(&r, 33, 0xffff);
+		ch->psk_ids = ids;
+		ch->psk_binders = binders;
+		ch->binders_len = blen;
+		size_t n_ids = 0, n_binders = 0;
 		while (!ids.err && ids.left) {
 			tls_read_vec16(&ids, 1, 0xffff);
 			tls_read_u32(&ids);
+			n_ids++;
 		}
-		while (!binders.err && binders.left)
+		while (!binders.err && binders.left) {
 			tls_read_vec8(&binders, 32, 255);
+			n_binders++;
+		}
 		if (!tls_reader_done(&r) || ids.err || binders.err)
 			return tls_fail(c, out, TLS_ALERT_DECODE_ERROR, "malformed pre_shared_key");
+		if (n_ids != n_binders)
+			return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER,
+					"%zu PSK identities but %zu binders", n_ids, n_binders);
 	}
 	if (tls_exts_has(e, TLS_XI_EARLY_DATA)) {
 		if (e->body[TLS_XI_EARLY_DATA].left)
@@ -280,11 +311,145 @@ static int parse_other_exts(tls_conn *c, tls_buf *out, const struct ch_info *ch,
 		if (second)
 			return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER,
 					"early_data in the second ClientHello");
-		/* We never accept 0-RTT yet: skip what the client sends. */
-		if (has_psk)
-			c->skip_early = EARLY_DATA_SKIP_MAX;
+		ch->early = has_psk;
 	}
 	return 0;
+}
+
+/* A suite for a PSK with cs's hash: the PSK's own suite when we both have
+ * it, else our first with the same hash the client offered. */
+static const tls_cipher *psk_suite(const tls_conn *c, const struct ch_info *ch,
+				   const tls_cipher *want)
+{
+	if (tls_list_has(c->cfg->ciphers, c->cfg->n_ciphers, want->id) &&
+	    u16_reader_has(ch->ciphers, want->id))
+		return want;
+	for (size_t i = 0; i < c->cfg->n_ciphers; i++) {
+		const tls_cipher *cs = tls_cipher_find(c->cfg->ciphers[i]);
+		if (cs && cs->hash_len == want->hash_len && u16_reader_has(ch->ciphers, cs->id))
+			return cs;
+	}
+	return NULL;
+}
+
+/* One identity: an external PSK by lookup, else a ticket. False: ignore it. */
+static bool psk_candidate(tls_conn *c, tls_reader id, struct psk_pick *pk, const tls_cipher **pcs)
+{
+	const tls_config *cfg = c->cfg;
+	if (cfg->psk_find) {
+		size_t klen = sizeof(c->psk);
+		uint16_t cipher = 0;
+		if (cfg->psk_find(cfg->psk_find_ctx, id.p, id.left, c->psk, &klen, &cipher) == 0 &&
+		    klen > 0 && klen <= sizeof(c->psk) && (*pcs = tls_cipher_find(cipher))) {
+			c->psk_len = klen;
+			c->psk_ext = true;
+			pk->ticket = false;
+			return true;
+		}
+		OPENSSL_cleanse(c->psk, sizeof(c->psk));
+	}
+	if (!cfg->ring)
+		return false;
+	if (tls_ticket_open(cfg->ring, id.p, id.left, tls_config_now_ms(cfg), &pk->tk) != TLS_TICKET_OK)
+		return false;
+	const tls_ticket *t = &pk->tk;
+	const char *sni = c->server_name ? c->server_name : "";
+	unsigned bit = TLS_TICKET_KE_BIT(c->psk_dhe ? TLS_PSK_DHE_KE : TLS_PSK_KE);
+	*pcs = tls_cipher_find(t->cipher);
+	/* §4.6.1: the SNI must be the one the ticket was issued for */
+	/* and a server that requires client certificates only resumes
+	 * sessions in which the client presented one */
+	bool need_client = cfg->client_auth == TLS_CLIENT_AUTH_REQUIRE && !t->has_client;
+	if (!*pcs || t->psk_len != (*pcs)->hash_len || strcmp(t->sni, sni) != 0 ||
+	    !(t->ke_modes & bit) || need_client) {
+		tls_ticket_clear(&pk->tk);
+		return false;
+	}
+	memcpy(c->psk, t->psk, t->psk_len);
+	c->psk_len = t->psk_len;
+	c->psk_ext = false;
+	pk->ticket = true;
+	return true;
+}
+
+/* §4.2.11: the first identity we can use wins; its binder must verify. */
+static int choose_psk(tls_conn *c, tls_buf *out, const struct ch_info *ch, const uint8_t *msg,
+		      size_t len, bool second, const tls_cipher **cs_io, struct psk_pick *pk)
+{
+	unsigned can = c->psk_peer_modes & c->cfg->psk_modes;
+	c->psk_on = false;
+	if (!tls_exts_has(&ch->ext, TLS_XI_PRE_SHARED_KEY) || !can || len < ch->binders_len)
+		return 0;
+	c->psk_dhe = (can & TLS_PSK_MODE_DHE_KE) != 0;
+	tls_reader ids = ch->psk_ids, binders = ch->psk_binders;
+	for (size_t idx = 0; ids.left; idx++) {
+		tls_reader id = tls_read_vec16(&ids, 1, 0xffff);
+		uint32_t age = tls_read_u32(&ids);
+		tls_reader b = tls_read_vec8(&binders, 32, 255);
+		const tls_cipher *pcs = NULL, *cs;
+		if (!psk_candidate(c, id, pk, &pcs))
+			continue;
+		if (second)
+			cs = c->cs->hash_len == pcs->hash_len ? c->cs : NULL;
+		else
+			cs = psk_suite(c, ch, pcs);
+		if (!cs) {
+			tls_ticket_clear(&pk->tk);
+			OPENSSL_cleanse(c->psk, sizeof(c->psk));
+			continue;
+		}
+		uint8_t want[TLS_MAX_HASH];
+		if (tls_psk_binder(cs, c->psk, c->psk_len, c->psk_ext, &c->tr, msg,
+				   len - ch->binders_len, want)) {
+			tls_ticket_clear(&pk->tk);
+			return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "binder computation failed");
+		}
+		bool ok = b.left == cs->hash_len && tls_ct_equal(want, b.p, cs->hash_len);
+		OPENSSL_cleanse(want, sizeof(want));
+		if (!ok) {
+			tls_ticket_clear(&pk->tk);
+			return tls_fail(c, out, TLS_ALERT_DECRYPT_ERROR, "bad PSK binder");
+		}
+		memcpy(pk->binder, b.p, b.left);
+		pk->binder_len = b.left;
+		pk->index = idx;
+		pk->obfuscated_age = age;
+		c->psk_on = true;
+		c->psk_cs = cs;
+		*cs_io = cs;
+		return 0;
+	}
+	return 0;
+}
+
+/* §8: 0-RTT only for the first identity, a ticket allowing it, the same
+ * suite and ALPN, a fresh age and a ClientHello never seen before. */
+static bool accept_early(tls_conn *c, const struct ch_info *ch, const struct psk_pick *pk)
+{
+	const tls_config *cfg = c->cfg;
+	if (!ch->early || !c->psk_on || !pk->ticket || pk->index != 0 || !cfg->max_early_data ||
+	    !pk->tk.max_early_data || pk->tk.cipher != c->cs->id || !cfg->ar_ops)
+		return false;
+	size_t alen = c->alpn ? strlen(c->alpn) : 0;
+	if (alen != pk->tk.alpn_len || (alen && memcmp(c->alpn, pk->tk.alpn, alen) != 0))
+		return false;
+	uint64_t now = tls_config_now_ms(cfg);
+	if (!tls_ticket_fresh(&pk->tk, pk->obfuscated_age, now, cfg->fresh_window))
+		return false;
+	return cfg->ar_ops->check_and_record(cfg->ar_ctx, pk->binder, pk->binder_len, now);
+}
+
+/* The resumed connection reports who authenticated originally. */
+static void ticket_identity(tls_conn *c, const tls_ticket *t)
+{
+	if (!t->has_client)
+		return;
+	c->params.client_id = true;
+	memcpy(c->params.client_cert_sha256, t->client_cert_sha256, 32);
+	memcpy(c->client_subject, t->client_subject, t->client_subject_len);
+	c->params.client_subject = c->client_subject;
+	c->params.client_subject_len = t->client_subject_len;
+	c->client_not_after = t->client_not_after;
 }
 
 /* Test hook: a queued extension block replaces ours. */
@@ -378,29 +543,34 @@ static int check_ch2(tls_conn *c, tls_buf *out, const struct ch_info *ch)
 }
 
 /* ServerHello, then EE, CR, Certificate, CertificateVerify, Finished. */
-static int send_server_flight(tls_conn *c, tls_buf *out, const struct client_share *share)
+static int send_server_flight(tls_conn *c, tls_buf *out, const struct client_share *share,
+			      uint16_t psk_index)
 {
 	uint8_t pubmem[160], shared[TLS_MAX_HASH + 80], hash[TLS_MAX_HASH];
-	size_t shared_len = sizeof(shared);
+	size_t shared_len = 0;
 	tls_buf pub;
 	tls_buf_init_fixed(&pub, pubmem, sizeof(pubmem));
-	c->n_kex = 1;
-	if (tls_make_share(c, &c->kex[0], c->group, &pub) != 0)
-		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "key generation failed");
-	if (tls_kex_derive(&c->kex[0], share->key, share->len, shared, &shared_len) != 0)
-		return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER, "invalid key share from client");
-	tls_kex_clear(&c->kex[0]);
-	c->n_kex = 0;
+	if (share) {
+		shared_len = sizeof(shared);
+		c->n_kex = 1;
+		if (tls_make_share(c, &c->kex[0], c->group, &pub) != 0)
+			return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "key generation failed");
+		if (tls_kex_derive(&c->kex[0], share->key, share->len, shared, &shared_len) != 0)
+			return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER,
+					"invalid key share from client");
+		tls_kex_clear(&c->kex[0]);
+		c->n_kex = 0;
+	}
 
 	uint8_t random[32];
 	tls_buf m;
 	tls_buf_init(&m, 0);
 	size_t est = 1024;
-	for (size_t i = 0; i < c->cert->chain.n; i++)
+	for (size_t i = 0; c->cert && i < c->cert->chain.n; i++)
 		est += c->cert->der_len[i] + 8;
-	if (c->cert->ocsp)
+	if (c->cert && c->cert->ocsp)
 		est += c->cert->ocsp_len + 8;
-	if (c->cert->sct)
+	if (c->cert && c->cert->sct)
 		est += c->cert->sct_len + 4;
 	tls_buf_reserve(&m, est);
 	int rc = tls_make_random(c, random);
@@ -415,13 +585,20 @@ static int send_server_flight(tls_conn *c, tls_buf *out, const struct client_sha
 	tls_write_u8(&m, 0);
 	tls_write_open(&m, 2);
 	if (!write_override(c, &m, TLS_HS_SERVER_HELLO)) {
-		tls_write_u16(&m, TLS_EXT_KEY_SHARE);
-		tls_write_open(&m, 2);
-		tls_write_u16(&m, c->group);
-		tls_write_open(&m, 2);
-		tls_write_bytes(&m, pub.base, pub.len);
-		tls_write_close(&m);
-		tls_write_close(&m);
+		if (share) {
+			tls_write_u16(&m, TLS_EXT_KEY_SHARE);
+			tls_write_open(&m, 2);
+			tls_write_u16(&m, c->group);
+			tls_write_open(&m, 2);
+			tls_write_bytes(&m, pub.base, pub.len);
+			tls_write_close(&m);
+			tls_write_close(&m);
+		}
+		if (c->psk_on) {
+			tls_write_u16(&m, TLS_EXT_PRE_SHARED_KEY);
+			tls_write_u16(&m, 2);
+			tls_write_u16(&m, psk_index);
+		}
 		write_hello_ext_versions(&m);
 	}
 	tls_write_close(&m);
@@ -435,13 +612,15 @@ static int send_server_flight(tls_conn *c, tls_buf *out, const struct client_sha
 	tls_buf_reset(&m);
 
 	/* handshake secrets */
-	rc = rc || tls_keysched_init(&c->ks, c->cs->md(), NULL, 0) ||
-	     tls_keysched_handshake(&c->ks, shared, shared_len) ||
+	rc = rc || tls_keysched_init(&c->ks, c->cs->md(), c->psk_on ? c->psk : NULL,
+				     c->psk_on ? c->psk_len : 0) ||
+	     tls_keysched_handshake(&c->ks, share ? shared : NULL, shared_len) ||
 	     tls_transcript_hash(&c->tr, hash) ||
 	     tls_keysched_derive(&c->ks, "c hs traffic", hash, c->c_hs) ||
 	     tls_keysched_derive(&c->ks, "s hs traffic", hash, c->s_hs) ||
 	     tls_set_secret(c, TLS_DIR_TX, TLS_EPOCH_HANDSHAKE, c->s_hs) ||
-	     tls_set_secret(c, TLS_DIR_RX, TLS_EPOCH_HANDSHAKE, c->c_hs);
+	     (c->early_on ? tls_set_secret(c, TLS_DIR_RX, TLS_EPOCH_EARLY, c->c_early)
+			  : tls_set_secret(c, TLS_DIR_RX, TLS_EPOCH_HANDSHAKE, c->c_hs));
 	OPENSSL_cleanse(shared, sizeof(shared));
 	if (rc) {
 		tls_buf_free(&m);
@@ -472,12 +651,16 @@ static int send_server_flight(tls_conn *c, tls_buf *out, const struct client_sha
 		tls_write_u16(&m, TLS_EXT_SERVER_NAME);
 		tls_write_u16(&m, 0);
 	}
+	if (c->early_on && !ee_override) {
+		tls_write_u16(&m, TLS_EXT_EARLY_DATA);
+		tls_write_u16(&m, 0);
+	}
 	tls_write_close(&m);
 	tls_msg_end(&m);
 	rc = m.err || tls_msg_transcript(c, m.base + at, m.len - at);
 
-	/* CertificateRequest */
-	if (!rc && c->cfg->client_auth != TLS_CLIENT_AUTH_NONE) {
+	/* CertificateRequest: never with a PSK (§4.3.2) */
+	if (!rc && c->cfg->client_auth != TLS_CLIENT_AUTH_NONE && !c->psk_on) {
 		at = m.len;
 		tls_msg_begin(&m, TLS_HS_CERTIFICATE_REQUEST);
 		tls_write_u8(&m, 0);
@@ -497,13 +680,15 @@ static int send_server_flight(tls_conn *c, tls_buf *out, const struct client_sha
 		c->cr_sent = true;
 	}
 
-	/* Certificate, CertificateVerify, Finished */
-	at = m.len;
-	tls_msg_write_certificate(&m, NULL, 0, c->cert, c->want_ocsp, c->want_sct);
-	rc = rc || m.err || tls_msg_transcript(c, m.base + at, m.len - at);
-	at = m.len;
-	rc = rc || tls_msg_write_cv(c, &m, c->cert, c->sig_scheme, true) ||
-	     tls_msg_transcript(c, m.base + at, m.len - at);
+	/* Certificate, CertificateVerify (not when the PSK authenticates), Finished */
+	if (!c->psk_on) {
+		at = m.len;
+		tls_msg_write_certificate(&m, NULL, 0, c->cert, c->want_ocsp, c->want_sct);
+		rc = rc || m.err || tls_msg_transcript(c, m.base + at, m.len - at);
+		at = m.len;
+		rc = rc || tls_msg_write_cv(c, &m, c->cert, c->sig_scheme, true) ||
+		     tls_msg_transcript(c, m.base + at, m.len - at);
+	}
 	if (rc) {
 		tls_buf_free(&m);
 		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "signing failed");
@@ -524,22 +709,62 @@ static int send_server_flight(tls_conn *c, tls_buf *out, const struct client_sha
 	OPENSSL_cleanse(c->s_hs, sizeof(c->s_hs));
 	if (rc)
 		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "server flight failed");
-	c->params.sig_scheme = c->sig_scheme;
-	c->params.group = c->group;
-	c->state = c->cr_sent ? TLS_ST_SRV_WAIT_CERT : TLS_ST_SRV_WAIT_FIN;
+	c->params.sig_scheme = c->psk_on ? 0 : c->sig_scheme;
+	c->params.group = share ? c->group : 0;
+	c->params.resumed = c->psk_on;
+	c->params.psk_external = c->psk_on && c->psk_ext;
+	if (c->early_on)
+		c->state = TLS_ST_SRV_WAIT_EOED;
+	else
+		c->state = c->cr_sent ? TLS_ST_SRV_WAIT_CERT : TLS_ST_SRV_WAIT_FIN;
 	return 0;
 }
+
+static size_t early_skip_limit(const tls_conn *c)
+{
+	/* ciphertext: the plaintext limit plus generous record overhead */
+	size_t lim = (size_t)c->cfg->max_early_data + c->cfg->max_early_data / 64 + 4096;
+	return lim > EARLY_DATA_SKIP_MAX ? lim : EARLY_DATA_SKIP_MAX;
+}
+
+/* Accepts 0-RTT (keys for it) or arranges to skip it. */
+static int early_decision(tls_conn *c, tls_buf *out, const struct ch_info *ch, bool second,
+			  const struct psk_pick *pk)
+{
+	c->early_on = false;
+	if (!ch->early || second)
+		return 0;
+	if (!accept_early(c, ch, pk)) {
+		c->skip_early = early_skip_limit(c);
+		c->params.early_data = TLS_EARLY_REJECTED;
+		return 0;
+	}
+	uint8_t hash[TLS_MAX_HASH];
+	if (tls_transcript_hash(&c->tr, hash) || tls_psk_early_secret(c, hash))
+		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "early secret failed");
+	c->early_on = true;
+	c->early_got = 0;
+	c->params.early_data = TLS_EARLY_ACCEPTED;
+	return 0;
+}
+
+static int handshake_with(tls_conn *c, tls_buf *out, const struct ch_info *chp, bool second,
+			  const tls_cipher *cs, struct client_share *shares, tls_reader *groups,
+			  const struct psk_pick *pk, const uint8_t *msg, size_t len);
 
 static int handle_client_hello(tls_conn *c, tls_buf *out, tls_reader *r, const uint8_t *msg,
 			       size_t len)
 {
 	struct ch_info ch;
+	memset(&ch, 0, sizeof(ch));
 	bool second = c->state == TLS_ST_SRV_WAIT_CH2;
 	int rc = parse_ch(c, out, r, &ch);
 	if (rc)
 		return rc;
 	if (second && (rc = check_ch2(c, out, &ch)))
 		return rc;
+	if (second)
+		c->skip_early = 0; /* 0-RTT ends with the second ClientHello */
 	if (!second && tls_exts_has(&ch.ext, TLS_XI_COOKIE))
 		return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER, "cookie we never sent");
 
@@ -550,23 +775,24 @@ static int handle_client_hello(tls_conn *c, tls_buf *out, tls_reader *r, const u
 			cs = tls_cipher_find(c->cfg->ciphers[i]);
 	if (!cs)
 		return tls_fail(c, out, TLS_ALERT_HANDSHAKE_FAILURE, "no shared cipher suite");
-	if (second && cs != c->cs)
-		return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER, "cipher changed after HRR");
+	if (second) {
+		if (!u16_reader_has(ch.ciphers, c->cs->id))
+			return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER,
+					"cipher changed after HRR");
+		cs = c->cs;
+	}
 
 	struct client_share shares[MAX_SHARES];
-	size_t n_shares = 0;
 	tls_reader groups;
-	if ((rc = parse_shares(c, out, &ch, &groups, shares, &n_shares)))
-		return rc;
-
-	if (!tls_exts_has(&ch.ext, TLS_XI_SIGNATURE_ALGORITHMS))
-		return tls_fail(c, out, TLS_ALERT_MISSING_EXTENSION,
-				"client sent no signature_algorithms");
 	uint16_t sigalgs[MAX_PEER_SIGALGS];
-	tls_reader sa = ch.ext.body[TLS_XI_SIGNATURE_ALGORITHMS];
-	int n_sig = tls_read_u16_list(&sa, sigalgs, MAX_PEER_SIGALGS, NULL);
-	if (n_sig < 0 || !tls_reader_done(&sa))
-		return tls_fail(c, out, TLS_ALERT_DECODE_ERROR, "malformed signature_algorithms");
+	int n_sig = 0;
+	if (tls_exts_has(&ch.ext, TLS_XI_SIGNATURE_ALGORITHMS)) {
+		tls_reader sa = ch.ext.body[TLS_XI_SIGNATURE_ALGORITHMS];
+		n_sig = tls_read_u16_list(&sa, sigalgs, MAX_PEER_SIGALGS, NULL);
+		if (n_sig < 0 || !tls_reader_done(&sa))
+			return tls_fail(c, out, TLS_ALERT_DECODE_ERROR,
+					"malformed signature_algorithms");
+	}
 
 	if (!second && tls_exts_has(&ch.ext, TLS_XI_SERVER_NAME) &&
 	    (rc = parse_sni(c, out, ch.ext.body[TLS_XI_SERVER_NAME])))
@@ -580,8 +806,32 @@ static int handle_client_hello(tls_conn *c, tls_buf *out, tls_reader *r, const u
 	}
 	if ((rc = parse_other_exts(c, out, &ch, second)))
 		return rc;
-	if ((rc = choose_cert(c, out, sigalgs, (size_t)n_sig)))
+	struct psk_pick pk;
+	memset(&pk, 0, sizeof(pk));
+	if ((rc = choose_psk(c, out, &ch, msg, len, second, &cs, &pk)))
 		return rc;
+	/* a PSK authenticates the server; otherwise a certificate does */
+	if (!c->psk_on && !tls_exts_has(&ch.ext, TLS_XI_SIGNATURE_ALGORITHMS)) {
+		tls_ticket_clear(&pk.tk);
+		return tls_fail(c, out, TLS_ALERT_MISSING_EXTENSION,
+				"client sent no signature_algorithms");
+	}
+	if (!c->psk_on && (rc = choose_cert(c, out, sigalgs, (size_t)n_sig)))
+		return rc;
+	rc = handshake_with(c, out, &ch, second, cs, shares, &groups, &pk, msg, len);
+	tls_ticket_clear(&pk.tk);
+	OPENSSL_cleanse(&pk, sizeof(pk));
+	return rc;
+}
+
+/* The rest of the ClientHello: transcript, group (or HRR), 0-RTT, flight. */
+static int handshake_with(tls_conn *c, tls_buf *out, const struct ch_info *chp, bool second,
+			  const tls_cipher *cs, struct client_share *shares, tls_reader *groups,
+			  const struct psk_pick *pk, const uint8_t *msg, size_t len)
+{
+	const struct ch_info ch = *chp;
+	size_t n_shares = 0;
+	int rc;
 
 	if (!second) {
 		c->cs = cs;
@@ -591,6 +841,19 @@ static int handle_client_hello(tls_conn *c, tls_buf *out, tls_reader *r, const u
 		if (tls_transcript_set_hash(&c->tr, cs->md()) != 0)
 			return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "hash setup failed");
 	}
+	if (c->psk_on && pk->ticket)
+		ticket_identity(c, &pk->tk);
+	if (c->psk_on && !c->psk_dhe) {
+		/* psk_ke: no (EC)DHE at all */
+		c->ccs_ok = true;
+		if (tls_msg_transcript(c, msg, len) != 0)
+			return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "transcript failed");
+		if ((rc = early_decision(c, out, &ch, second, pk)))
+			return rc;
+		return send_server_flight(c, out, NULL, (uint16_t)pk->index);
+	}
+	if ((rc = parse_shares(c, out, &ch, groups, shares, &n_shares)))
+		return rc;
 	/* group: a share the client already sent, in our order; else HRR */
 	const struct client_share *share = NULL;
 	for (size_t i = 0; i < c->cfg->n_groups && !share; i++)
@@ -604,18 +867,27 @@ static int handle_client_hello(tls_conn *c, tls_buf *out, tls_reader *r, const u
 	} else if (!share) {
 		c->group = 0;
 		for (size_t i = 0; i < c->cfg->n_groups && !c->group; i++)
-			if (u16_reader_has(groups, c->cfg->groups[i]))
+			if (u16_reader_has(*groups, c->cfg->groups[i]))
 				c->group = c->cfg->groups[i];
 		if (!c->group)
 			return tls_fail(c, out, TLS_ALERT_HANDSHAKE_FAILURE, "no shared group");
 		c->ccs_ok = true;
+		/* §4.1.4: an HRR rejects 0-RTT; skip what the client sends */
+		if (ch.early) {
+			c->skip_early = early_skip_limit(c);
+			c->params.early_data = TLS_EARLY_REJECTED;
+		}
+		c->psk_on = false;
+		c->params.client_id = false;
 		return send_hrr(c, out, &ch, msg, len);
 	}
 	c->group = share->group;
 	c->ccs_ok = true;
 	if (tls_msg_transcript(c, msg, len) != 0)
 		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "transcript failed");
-	return send_server_flight(c, out, share);
+	if ((rc = early_decision(c, out, &ch, second, pk)))
+		return rc;
+	return send_server_flight(c, out, share, (uint16_t)pk->index);
 }
 
 static int handle_client_certificate(tls_conn *c, tls_buf *out, tls_reader *r, const uint8_t *msg,
@@ -663,13 +935,37 @@ static int handle_client_finished(tls_conn *c, tls_buf *out, tls_reader *r, cons
 	if (alert)
 		return tls_fail(c, out, alert, alert == TLS_ALERT_DECRYPT_ERROR ? "bad Finished"
 										 : "malformed Finished");
-	if (tls_msg_transcript(c, msg, len) != 0 ||
+	if (tls_msg_transcript(c, msg, len) != 0 || tls_transcript_hash(&c->tr, hash) != 0 ||
+	    tls_derive_masters(c, hash) != 0 ||
 	    tls_set_secret(c, TLS_DIR_RX, TLS_EPOCH_APPLICATION, c->pending_rx) != 0)
 		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "key schedule failed");
 	OPENSSL_cleanse(c->pending_rx, sizeof(c->pending_rx));
+	if (c->peer_chain.n) {
+		tls_ticket t;
+		memset(&t, 0, sizeof(t));
+		if (tls_ticket_set_client_cert(&t, c->peer_chain.certs[0]) == 0)
+			ticket_identity(c, &t);
+	}
+	/* tickets go out under the application key, before kTLS takes over */
+	if (tls_server_send_tickets(c, out) != 0)
+		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "NewSessionTicket failed");
 	c->key_change = true;
 	c->ccs_ok = false;
 	tls_handshake_complete(c);
+	return 0;
+}
+
+/* §4.5: the end of 0-RTT; from here the client uses its handshake key. */
+static int handle_eoed(tls_conn *c, tls_buf *out, tls_reader *r, const uint8_t *msg, size_t len)
+{
+	if (r->left)
+		return tls_fail(c, out, TLS_ALERT_DECODE_ERROR, "malformed EndOfEarlyData");
+	if (tls_msg_transcript(c, msg, len) != 0 ||
+	    tls_set_secret(c, TLS_DIR_RX, TLS_EPOCH_HANDSHAKE, c->c_hs) != 0)
+		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "key schedule failed");
+	OPENSSL_cleanse(c->c_early, sizeof(c->c_early));
+	c->key_change = true;
+	c->state = TLS_ST_SRV_WAIT_FIN;
 	return 0;
 }
 
@@ -681,6 +977,10 @@ int tls_server_handle(tls_conn *c, tls_buf *out, uint8_t type, tls_reader *body,
 	case TLS_ST_SRV_WAIT_CH2:
 		if (type == TLS_HS_CLIENT_HELLO)
 			return handle_client_hello(c, out, body, msg, len);
+		break;
+	case TLS_ST_SRV_WAIT_EOED:
+		if (type == TLS_HS_END_OF_EARLY_DATA)
+			return handle_eoed(c, out, body, msg, len);
 		break;
 	case TLS_ST_SRV_WAIT_CERT:
 		if (type == TLS_HS_CERTIFICATE)

@@ -19,7 +19,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "tls/antireplay.h"
 #include "tls/crypto.h"
+#include "tls/stek.h"
 #include "tls/wire.h"
 
 /* ---- alerts (RFC 8446 §6) ---- */
@@ -123,6 +125,84 @@ void tls_config_set_compat_mode(tls_config *cfg, bool on);
 /* NSS key log lines (SSLKEYLOGFILE format) go here; NULL (default) is off. */
 void tls_config_set_keylog(tls_config *cfg, FILE *f);
 
+/* ---- resumption, external PSKs, 0-RTT (RFC 8446 §2.2, §2.3, §4.2.11, §8) ----
+ *
+ * Server: after the client's Finished verifies, the server appends
+ * `count` NewSessionTicket messages to `out` (protected with the server
+ * application key, so tls_conn_traffic(TX) counts them: send `out` before
+ * handing the TX key to the kernel). Tickets are sealed with the STEK ring
+ * (tls_stek_ring; by default the config owns an in-memory ring rotated
+ * every 12 h, keeping 2 previous keys). A ticket that fails to open,
+ * expired, has another hash or another SNI is ignored: full handshake. */
+
+/* psk_key_exchange_modes (bits): client offer / server acceptance.
+ * Default TLS_PSK_MODE_DHE_KE only; psk_ke gives no forward secrecy. */
+#define TLS_PSK_MODE_KE 1u
+#define TLS_PSK_MODE_DHE_KE 2u
+void tls_config_set_psk_modes(tls_config *cfg, unsigned modes);
+/* Server: uses `ring` (borrowed; must outlive the config; the caller
+ * rotates it) instead of the config's own in-memory ring. NULL: back to
+ * the own ring. */
+void tls_config_set_ticket_keys(tls_config *cfg, tls_stek_ring *ring);
+/* Server: tickets per full or resumed handshake (default 2, 0: none) and
+ * their lifetime in seconds (default 7200, at most 604800). -1 if out of range. */
+int tls_config_set_tickets(tls_config *cfg, unsigned count, uint32_t lifetime_s);
+/* Server: accept 0-RTT up to max bytes per connection (0, the default,
+ * disables it). Enabling it without tls_config_set_antireplay makes an
+ * in-memory recorder (TLS_ANTIREPLAY_DEFAULT_MAX_ENTRIES entries, window
+ * 2 x the freshness window) owned by the config. -1 on allocation failure. */
+int tls_config_set_early_data(tls_config *cfg, uint32_t max);
+/* Server: ClientHello recorder for 0-RTT (antireplay.h); the config calls
+ * ops->destroy(ctx) when freed or replaced. */
+void tls_config_set_antireplay(tls_config *cfg, const struct tls_antireplay_ops *ops, void *ctx);
+/* Server: §8.3 ticket age window for 0-RTT (default
+ * TLS_TICKET_DEFAULT_FRESH_WINDOW_MS). */
+void tls_config_set_fresh_window(tls_config *cfg, uint32_t window_ms);
+/* Clock (unix milliseconds) for ticket creation, expiry, ages and the
+ * anti-replay window; default CLOCK_REALTIME. Tests move time with it. */
+typedef uint64_t (*tls_clock_fn)(void *ctx);
+void tls_config_set_clock(tls_config *cfg, tls_clock_fn fn, void *ctx);
+
+/* External PSKs (binder label "ext binder"). The hash is that of cipher
+ * suite `cipher` (e.g. TLS_AES_128_GCM_SHA256 for SHA-256); the handshake
+ * then uses a suite with this hash. Key 1..TLS_MAX_HASH*2 bytes.
+ * Server: lookup by identity; return 0 and fill key/key_len (at most
+ * *key_len on entry)/cipher when known, -1 otherwise (tried before the
+ * tickets). Client: the one identity to offer (when no session is set). */
+#define TLS_PSK_MAX_KEY 96
+#define TLS_PSK_MAX_IDENTITY 1024
+typedef int (*tls_psk_find_fn)(void *ctx, const uint8_t *identity, size_t identity_len,
+			       uint8_t *key, size_t *key_len, uint16_t *cipher);
+void tls_config_set_psk_find(tls_config *cfg, tls_psk_find_fn fn, void *ctx);
+int tls_config_set_psk(tls_config *cfg, const uint8_t *identity, size_t identity_len,
+		       const uint8_t *key, size_t key_len, uint16_t cipher);
+
+/* A client's resumable session: one NewSessionTicket with what resuming
+ * needs. Delivered by the `session` callback (valid during the call: copy
+ * it with tls_session_dup or tls_session_encode). */
+typedef struct tls_session {
+	uint16_t cipher;           /* suite of the connection that got it */
+	uint8_t psk[TLS_MAX_HASH]; /* resumption PSK */
+	uint8_t psk_len;
+	uint8_t *ticket;           /* opaque ticket (identity) */
+	size_t ticket_len;
+	uint32_t lifetime_s;
+	uint32_t age_add;
+	uint32_t max_early_data;   /* 0: no 0-RTT */
+	uint64_t created_ms;       /* when received (client clock) */
+	char server_name[256];     /* SNI sent, "" for none */
+	char alpn[256];            /* negotiated ALPN, "" for none */
+	bool used;                 /* offered once already: do not offer again */
+} tls_session;
+tls_session *tls_session_dup(const tls_session *s);
+void tls_session_free(tls_session *s);
+/* Serialised form (versioned, includes the PSK: keep it secret). encode:
+ * 0 or -1; decode: a new session or NULL if malformed. */
+int tls_session_encode(const tls_session *s, tls_buf *out);
+tls_session *tls_session_decode(const uint8_t *p, size_t len);
+/* True when the session's lifetime has passed at now_ms. */
+bool tls_session_expired(const tls_session *s, uint64_t now_ms);
+
 /* ---- one connection ---- */
 typedef struct tls_conn tls_conn;
 
@@ -132,6 +212,12 @@ typedef struct tls_callbacks {
 	 * (0 for a fresh key). The secret is only valid during the call. */
 	void (*secret)(void *ctx, enum tls_dir dir, int epoch, const tls_cipher *cs,
 		       const uint8_t *secret, size_t len);
+	/* Client: a NewSessionTicket arrived (in tls_conn_recv). */
+	void (*session)(void *ctx, const tls_session *s);
+	/* Server: 0-RTT application data, UNCONFIRMED (replayable) until the
+	 * handshake completes (tls_conn_handshake returns 0: the client's
+	 * Finished verified; params.early_data == TLS_EARLY_ACCEPTED). */
+	void (*early_data)(void *ctx, const uint8_t *data, size_t len);
 } tls_callbacks;
 
 tls_conn *tls_conn_new(const tls_config *cfg);
@@ -142,6 +228,17 @@ void tls_conn_set_callbacks(tls_conn *c, const tls_callbacks *cb, void *ctx);
 int tls_conn_set_server_name(tls_conn *c, const char *name);
 /* Client: per-connection ALPN offer overriding the config. */
 int tls_conn_set_alpn(tls_conn *c, const char *list);
+/* Client: offer this session (before the first tls_conn_handshake). The
+ * conn copies it and marks *s used: a ticket is offered at most once (§C.4);
+ * the caller must not offer it again (-1 if s->used, expired, or the
+ * conn's config has none of its cipher's hash). The server may decline it
+ * (full handshake, params.resumed false). */
+int tls_conn_set_session(tls_conn *c, tls_session *s);
+/* Client: 0-RTT data (copied) sent right after the ClientHello, when the
+ * session allows (max_early_data >= len, its ALPN offered, its cipher
+ * configured). After the handshake params.early_data tells whether the
+ * server accepted it; if not (REJECTED or NONE), send it again. */
+int tls_conn_set_early_data(tls_conn *c, const uint8_t *data, size_t len);
 
 /* Drives the handshake. `in`/`*in_len`: bytes from the peer (may be NULL/0
  * for the client's first call); on return *in_len is the number consumed,
@@ -156,6 +253,8 @@ bool tls_conn_handshake_done(const tls_conn *c);
  * `in`, appends application data to `plain`, handles NewSessionTicket and
  * KeyUpdate (answers go to out), and returns 0, TLS_WANT_INPUT (no complete
  * record), TLS_CLOSED (close_notify), or an error. */
+/* send also starts a KeyUpdate (no request) by itself before a record
+ * when the TX key reached its aead_limits.h update threshold. */
 int tls_conn_send(tls_conn *c, tls_buf *out, const void *data, size_t len);
 int tls_conn_recv(tls_conn *c, tls_buf *out, tls_buf *plain, const uint8_t *in, size_t *in_len);
 int tls_conn_key_update(tls_conn *c, tls_buf *out, bool request_peer);
@@ -173,6 +272,15 @@ typedef struct tls_params {
 	bool resumed;
 	bool hrr;                  /* a HelloRetryRequest happened */
 	uint16_t peer_record_limit; /* RFC 8449, 16385 when not sent */
+	bool psk_external;         /* resumed with an external PSK (not a ticket) */
+	enum tls_early_state { TLS_EARLY_NONE = 0, TLS_EARLY_ACCEPTED, TLS_EARLY_REJECTED }
+		early_data;        /* server: 0-RTT delivered and now confirmed */
+	/* Server: the client's certificate identity, from its Certificate or,
+	 * when resumed, from the ticket (peer_chain is then NULL). */
+	bool client_id;
+	uint8_t client_cert_sha256[32];
+	const uint8_t *client_subject; /* DER X509_NAME */
+	size_t client_subject_len;
 } tls_params;
 const tls_params *tls_conn_params(const tls_conn *c);
 
@@ -180,6 +288,10 @@ const tls_params *tls_conn_params(const tls_conn *c);
  * direction, for handing a socket to kTLS. */
 int tls_conn_traffic(const tls_conn *c, enum tls_dir dir, uint8_t *secret, size_t *len,
 		     uint64_t *seq);
+
+/* RFC 8446 §7.5 exporter (after the handshake): out_len bytes. */
+int tls_conn_export(const tls_conn *c, const char *label, const uint8_t *context,
+		    size_t context_len, uint8_t *out, size_t out_len);
 
 /* Readable reason for the last failure ("bad Finished", "no shared group"). */
 const char *tls_conn_error(const tls_conn *c);
@@ -220,6 +332,8 @@ int tls_conn_test_set_hrr_cookie(tls_conn *c, const uint8_t *cookie, size_t len)
  *   EncryptedExtensions: ALPN, record_size_limit (when the client sent one),
  *     server_name (empty, when the SNI matched a certificate)
  *   CertificateRequest: signature_algorithms (the configured list) */
+/* Sequence number of one direction's current key (KeyUpdate limit tests). */
+int tls_conn_test_set_seq(tls_conn *c, enum tls_dir dir, uint64_t seq);
 int tls_conn_test_set_extensions(tls_conn *c, uint8_t hs_type, const uint8_t *ext, size_t len);
 
 #endif

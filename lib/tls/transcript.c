@@ -55,6 +55,22 @@ int tls_transcript_hash(const tls_transcript *t, uint8_t *out)
 	return ok ? 0 : -1;
 }
 
+int tls_transcript_hash_extra(const tls_transcript *t, const EVP_MD *md, const uint8_t *extra,
+			      size_t len, uint8_t *out)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned int n = 0;
+	int ok = ctx != NULL;
+	if (ok && t->md)
+		ok = EVP_MD_CTX_copy_ex(ctx, t->ctx);
+	else if (ok)
+		ok = md && !t->pending.err && EVP_DigestInit_ex2(ctx, tls_md_fetched(md), NULL) &&
+		     (!t->pending.len || EVP_DigestUpdate(ctx, t->pending.base, t->pending.len));
+	ok = ok && (!len || EVP_DigestUpdate(ctx, extra, len)) && EVP_DigestFinal_ex(ctx, out, &n);
+	EVP_MD_CTX_free(ctx);
+	return ok ? 0 : -1;
+}
+
 int tls_transcript_hrr_rewrite(tls_transcript *t)
 {
 	/* message_hash: handshake type 254, u24 length = Hash.length,

@@ -1,0 +1,1108 @@
+/* Resumption, external PSKs, 0-RTT and KeyUpdate limits: our client
+ * against our server in memory. Tickets issued and used, psk_ke vs
+ * psk_dhe_ke, tickets that must fall back to a full handshake (tampered,
+ * expired, foreign key, rotated out, other SNI), HRR with a PSK, external
+ * PSKs, 0-RTT accepted / rejected / replayed / too long, the session codec,
+ * mTLS identity across resumption and the automatic KeyUpdate. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "test.h"
+#include "testkeys.h"
+#include "tls/aead_limits.h"
+#include "tls/engine.h"
+#include "tls/keyupdate.h"
+
+/* ---- clocks: client and server can disagree (ticket age tests) ---- */
+
+static uint64_t cli_now = 1700000000000ull, srv_now = 1700000000000ull;
+
+static uint64_t cli_clock(void *ctx)
+{
+	(void)ctx;
+	return cli_now;
+}
+
+static uint64_t srv_clock(void *ctx)
+{
+	(void)ctx;
+	return srv_now;
+}
+
+static void advance(uint64_t ms)
+{
+	cli_now += ms;
+	srv_now += ms;
+}
+
+/* ---- what the callbacks saw ---- */
+
+#define MAX_SESS 8
+
+struct seen {
+	tls_session *sess[MAX_SESS];
+	size_t n_sess;
+	tls_buf early;             /* server: early data delivered */
+	bool early_before_done;    /* delivered while the handshake was not done */
+	tls_conn *conn;            /* the server conn, to ask whether it is done */
+	int max_epoch[2];          /* highest epoch per direction */
+	int early_secrets;
+};
+
+static void on_secret(void *ctx, enum tls_dir dir, int epoch, const tls_cipher *cs,
+		      const uint8_t *secret, size_t len)
+{
+	struct seen *s = ctx;
+	(void)cs;
+	(void)secret;
+	(void)len;
+	if (epoch > s->max_epoch[dir])
+		s->max_epoch[dir] = epoch;
+	if (epoch == TLS_EPOCH_EARLY)
+		s->early_secrets++;
+}
+
+static void on_session(void *ctx, const tls_session *sess)
+{
+	struct seen *s = ctx;
+	if (s->n_sess < MAX_SESS)
+		s->sess[s->n_sess++] = tls_session_dup(sess);
+}
+
+static void on_early(void *ctx, const uint8_t *data, size_t len)
+{
+	struct seen *s = ctx;
+	tls_write_bytes(&s->early, data, len);
+	if (s->conn && !tls_conn_handshake_done(s->conn))
+		s->early_before_done = true;
+}
+
+static void seen_init(struct seen *s)
+{
+	memset(s, 0, sizeof(*s));
+	tls_buf_init(&s->early, 0);
+}
+
+static void seen_free(struct seen *s)
+{
+	for (size_t i = 0; i < s->n_sess; i++)
+		tls_session_free(s->sess[i]);
+	tls_buf_free(&s->early);
+}
+
+/* ---- a client and a server in memory ---- */
+
+struct run {
+	tls_conn *c, *s;
+	struct seen cs, ss;
+	tls_buf c2s, s2c;
+	int crc, src;
+};
+
+static const tls_callbacks callbacks = {
+	.secret = on_secret, .session = on_session, .early_data = on_early,
+};
+
+static void run_init(struct run *r, const tls_config *ccfg, const tls_config *scfg)
+{
+	memset(r, 0, sizeof(*r));
+	r->c = tls_conn_new(ccfg);
+	r->s = tls_conn_new(scfg);
+	seen_init(&r->cs);
+	seen_init(&r->ss);
+	r->ss.conn = r->s;
+	tls_conn_set_callbacks(r->c, &callbacks, &r->cs);
+	tls_conn_set_callbacks(r->s, &callbacks, &r->ss);
+	tls_buf_init(&r->c2s, 0);
+	tls_buf_init(&r->s2c, 0);
+	r->crc = r->src = TLS_WANT_INPUT;
+	tls_conn_set_server_name(r->c, "server.test");
+}
+
+static void run_free(struct run *r)
+{
+	tls_conn_free(r->c);
+	tls_conn_free(r->s);
+	seen_free(&r->cs);
+	seen_free(&r->ss);
+	tls_buf_free(&r->c2s);
+	tls_buf_free(&r->s2c);
+}
+
+static void drive(tls_conn *conn, tls_buf *in, tls_buf *out, int *rc)
+{
+	size_t n = in->len;
+	*rc = tls_conn_handshake(conn, out, in->base, &n);
+	tls_buf_consume(in, n);
+}
+
+/* Runs both sides to completion; then the client reads the tickets. */
+static bool run_go(struct run *r)
+{
+	for (int i = 0; i < 50; i++) {
+		size_t before = r->c2s.len + r->s2c.len;
+		if (r->crc == TLS_WANT_INPUT)
+			drive(r->c, &r->s2c, &r->c2s, &r->crc);
+		if (r->src == TLS_WANT_INPUT)
+			drive(r->s, &r->c2s, &r->s2c, &r->src);
+		if (r->crc < 0 || r->src < 0)
+			break;
+		if (r->crc == 0 && r->src == 0)
+			break;
+		if (r->c2s.len + r->s2c.len == before && i > 0)
+			break;
+	}
+	/* the side still waiting reads the alert, if any */
+	if (r->src < 0 && r->crc == TLS_WANT_INPUT)
+		drive(r->c, &r->s2c, &r->c2s, &r->crc);
+	if (r->crc < 0 && r->src == TLS_WANT_INPUT)
+		drive(r->s, &r->c2s, &r->s2c, &r->src);
+	if (r->crc != 0 || r->src != 0) {
+		test_diag("client: %s (%d) / server: %s (%d)", tls_conn_error(r->c), r->crc,
+			  tls_conn_error(r->s), r->src);
+		return false;
+	}
+	if (r->s2c.len) {
+		tls_buf back, plain;
+		tls_buf_init(&back, 0);
+		tls_buf_init(&plain, 0);
+		size_t n = r->s2c.len;
+		int rc = tls_conn_recv(r->c, &back, &plain, r->s2c.base, &n);
+		tls_buf_consume(&r->s2c, n);
+		bool ok = rc == 0 && plain.len == 0 && r->s2c.len == 0;
+		tls_buf_free(&back);
+		tls_buf_free(&plain);
+		if (!ok) {
+			test_diag("reading tickets: %d %s", rc, tls_conn_error(r->c));
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Sends data from a to b; true when it arrives intact. */
+static bool transfer(tls_conn *a, tls_conn *b, const char *msg, size_t len)
+{
+	tls_buf wire, back, plain;
+	tls_buf_init(&wire, 0);
+	tls_buf_init(&back, 0);
+	tls_buf_init(&plain, 0);
+	bool ok = tls_conn_send(a, &wire, msg, len) == 0;
+	size_t n = wire.len;
+	int rc = tls_conn_recv(b, &back, &plain, wire.base, &n);
+	ok = ok && rc == 0 && n == wire.len && plain.len == len && !memcmp(plain.base, msg, len);
+	tls_buf_free(&wire);
+	tls_buf_free(&back);
+	tls_buf_free(&plain);
+	return ok;
+}
+
+/* ---- configs ---- */
+
+static struct test_pki pki, client_pki;
+
+static tls_config *server_cfg(void)
+{
+	tls_config *cfg = tls_config_new(TLS_SERVER);
+	tls_chain ch;
+	test_pki_chain(&pki, &ch);
+	if (!cfg || tls_config_add_cert(cfg, &ch, test_pki_leaf_key(&pki)))
+		abort();
+	tls_config_set_clock(cfg, srv_clock, NULL);
+	return cfg;
+}
+
+static tls_config *client_cfg(void)
+{
+	tls_config *cfg = tls_config_new(TLS_CLIENT);
+	char err[256];
+	if (!cfg || tls_config_load_ca(cfg, pki.ca_path, err, sizeof(err)))
+		abort();
+	tls_config_set_clock(cfg, cli_clock, NULL);
+	return cfg;
+}
+
+/* A full handshake that leaves the client's sessions in *out (n of them). */
+static size_t get_sessions(const tls_config *ccfg, const tls_config *scfg, tls_session **out,
+			   size_t max)
+{
+	struct run r;
+	run_init(&r, ccfg, scfg);
+	size_t n = 0;
+	if (run_go(&r)) {
+		for (size_t i = 0; i < r.cs.n_sess && n < max; i++) {
+			out[n++] = r.cs.sess[i];
+			r.cs.sess[i] = NULL; /* the rest is freed with the run */
+		}
+	}
+	run_free(&r);
+	return n;
+}
+
+/* Resumes with sess (and early data, if any); returns the run for checks. */
+static bool resume(struct run *r, const tls_config *ccfg, const tls_config *scfg,
+		   tls_session *sess, const char *early)
+{
+	run_init(r, ccfg, scfg);
+	if (sess && tls_conn_set_session(r->c, sess) != 0) {
+		test_diag("tls_conn_set_session refused");
+		return false;
+	}
+	if (early && tls_conn_set_early_data(r->c, (const uint8_t *)early, strlen(early)))
+		return false;
+	return run_go(r);
+}
+
+/* ---- tests ---- */
+
+static void tickets_and_resumption(void)
+{
+	tls_config *scfg = server_cfg(), *ccfg = client_cfg();
+	struct run r;
+	run_init(&r, ccfg, scfg);
+	bool ok = run_go(&r);
+	test_ok(ok && r.cs.n_sess == 2, "full handshake: 2 tickets by default (%zu)", r.cs.n_sess);
+	uint64_t seq = 0;
+	uint8_t sec[TLS_MAX_HASH];
+	size_t sl = sizeof(sec);
+	bool got = ok && tls_conn_traffic(r.s, TLS_DIR_TX, sec, &sl, &seq) == 0;
+	test_ok(got && seq == 1, "NewSessionTickets (one record) counted on the server TX key (seq %llu)",
+		(unsigned long long)seq);
+	test_ok(ok && r.cs.n_sess == 2 &&
+		memcmp(r.cs.sess[0]->psk, r.cs.sess[1]->psk, r.cs.sess[0]->psk_len) != 0 &&
+		memcmp(r.cs.sess[0]->ticket, r.cs.sess[1]->ticket, r.cs.sess[0]->ticket_len) != 0,
+		"two tickets with distinct PSKs (distinct nonces)");
+	test_ok(ok && r.cs.n_sess && r.cs.sess[0]->lifetime_s == 7200 &&
+		!strcmp(r.cs.sess[0]->server_name, "server.test") &&
+		r.cs.sess[0]->cipher == TLS_AES_128_GCM_SHA256 && r.cs.sess[0]->max_early_data == 0,
+		"session parameters: lifetime 7200, SNI, cipher, no 0-RTT");
+	tls_session *s0 = r.cs.n_sess ? tls_session_dup(r.cs.sess[0]) : NULL;
+	tls_session *s1 = r.cs.n_sess > 1 ? tls_session_dup(r.cs.sess[1]) : NULL;
+	run_free(&r);
+
+	struct run q;
+	ok = s0 && resume(&q, ccfg, scfg, s0, NULL);
+	const tls_params *cp = tls_conn_params(q.c), *sp = tls_conn_params(q.s);
+	test_ok(ok && cp->resumed && sp->resumed && !cp->peer_chain && cp->group == TLS_GROUP_X25519 &&
+		sp->sig_scheme == 0,
+		"resumed with psk_dhe_ke: no certificate, X25519");
+	test_ok(ok && q.cs.n_sess == 2, "resumed connection issues new tickets");
+	test_ok(ok && transfer(q.c, q.s, "ping", 4) && transfer(q.s, q.c, "pong", 4),
+		"application data after resumption");
+	run_free(&q);
+	test_ok(s0 && s0->used, "the session is marked used");
+	tls_conn *c = tls_conn_new(ccfg);
+	test_ok(s0 && tls_conn_set_session(c, s0) == -1, "a used session is refused");
+	tls_conn_free(c);
+
+	/* ticket count and lifetime knobs */
+	tls_config_set_tickets(scfg, 3, 60);
+	tls_session *ss[MAX_SESS];
+	size_t n = get_sessions(ccfg, scfg, ss, MAX_SESS);
+	test_ok(n == 3 && ss[0]->lifetime_s == 60, "3 tickets of 60 s when configured");
+	for (size_t i = 0; i < n; i++)
+		tls_session_free(ss[i]);
+	tls_config_set_tickets(scfg, 0, 0);
+	n = get_sessions(ccfg, scfg, ss, MAX_SESS);
+	test_ok(n == 0, "no tickets when disabled");
+	test_ok(tls_config_set_tickets(scfg, 2, 604801) == -1, "lifetime over 7 days refused");
+	tls_config_set_tickets(scfg, 2, 60);
+	tls_session_free(s1);
+	s1 = get_sessions(ccfg, scfg, ss, 1) == 1 ? ss[0] : NULL;
+
+	/* expiry on the server's clock */
+	srv_now += 61000;
+	ok = s1 && resume(&q, ccfg, scfg, s1, NULL);
+	test_ok(ok && !tls_conn_params(q.c)->resumed && tls_conn_params(q.c)->peer_chain,
+		"expired ticket (server clock) -> full handshake");
+	run_free(&q);
+	srv_now = cli_now;
+	tls_session_free(s0);
+	tls_session_free(s1);
+	tls_config_free(scfg);
+	tls_config_free(ccfg);
+}
+
+static void psk_modes(void)
+{
+	tls_config *scfg = server_cfg(), *ccfg = client_cfg();
+	tls_session *ss[2];
+	tls_config_set_psk_modes(scfg, TLS_PSK_MODE_KE | TLS_PSK_MODE_DHE_KE);
+	tls_config_set_psk_modes(ccfg, TLS_PSK_MODE_KE);
+	size_t n = get_sessions(ccfg, scfg, ss, 2);
+	struct run r;
+	bool ok = n == 2 && resume(&r, ccfg, scfg, ss[0], NULL);
+	test_ok(ok && tls_conn_params(r.c)->resumed && tls_conn_params(r.c)->group == 0 &&
+		tls_conn_params(r.s)->group == 0 && transfer(r.c, r.s, "x", 1),
+		"psk_ke: resumed without (EC)DHE");
+	run_free(&r);
+	/* a server that does not allow psk_ke ignores the PSK and issues no tickets */
+	tls_config_set_psk_modes(scfg, TLS_PSK_MODE_DHE_KE);
+	ok = n == 2 && resume(&r, ccfg, scfg, ss[1], NULL);
+	test_ok(ok && !tls_conn_params(r.c)->resumed && r.cs.n_sess == 0,
+		"psk_ke offered, server allows only psk_dhe_ke -> full handshake, no tickets");
+	run_free(&r);
+	for (size_t i = 0; i < n; i++)
+		tls_session_free(ss[i]);
+	/* both offered and allowed: psk_dhe_ke wins */
+	tls_config_set_psk_modes(scfg, TLS_PSK_MODE_KE | TLS_PSK_MODE_DHE_KE);
+	tls_config_set_psk_modes(ccfg, TLS_PSK_MODE_KE | TLS_PSK_MODE_DHE_KE);
+	n = get_sessions(ccfg, scfg, ss, 1);
+	ok = n == 1 && resume(&r, ccfg, scfg, ss[0], NULL);
+	test_ok(ok && tls_conn_params(r.c)->resumed && tls_conn_params(r.c)->group != 0,
+		"both modes: psk_dhe_ke preferred");
+	run_free(&r);
+	if (n)
+		tls_session_free(ss[0]);
+	tls_config_free(scfg);
+	tls_config_free(ccfg);
+}
+
+static void bad_tickets(void)
+{
+	tls_config *scfg = server_cfg(), *ccfg = client_cfg(), *other = server_cfg();
+	tls_session *ss[2];
+	size_t n = get_sessions(ccfg, scfg, ss, 2);
+	struct run r;
+	if (n == 2)
+		ss[0]->ticket[ss[0]->ticket_len / 2] ^= 1;
+	bool ok = n == 2 && resume(&r, ccfg, scfg, ss[0], NULL);
+	test_ok(ok && !tls_conn_params(r.c)->resumed && tls_conn_params(r.s)->peer_chain == NULL &&
+		tls_conn_params(r.c)->peer_chain,
+		"tampered ticket -> full handshake");
+	run_free(&r);
+	ok = n == 2 && resume(&r, ccfg, other, ss[1], NULL);
+	test_ok(ok && !tls_conn_params(r.c)->resumed, "ticket of another server's key -> full handshake");
+	run_free(&r);
+	for (size_t i = 0; i < n; i++)
+		tls_session_free(ss[i]);
+
+	/* another SNI */
+	n = get_sessions(ccfg, scfg, ss, 1);
+	run_init(&r, ccfg, scfg);
+	tls_conn_set_server_name(r.c, "other.test");
+	tls_config_set_verify_peer(ccfg, false);
+	ok = n == 1 && tls_conn_set_session(r.c, ss[0]) == 0 && run_go(&r);
+	test_ok(ok && !tls_conn_params(r.c)->resumed, "ticket for another SNI -> full handshake");
+	tls_config_set_verify_peer(ccfg, true);
+	run_free(&r);
+	if (n)
+		tls_session_free(ss[0]);
+	tls_config_free(scfg);
+	tls_config_free(other);
+	tls_config_free(ccfg);
+}
+
+static void stek_rotation(void)
+{
+	tls_config *scfg = server_cfg(), *ccfg = client_cfg();
+	tls_stek_ring *ring = tls_stek_ring_new(1, 0);
+	tls_stek_ring_rotate(ring, srv_now / 1000);
+	tls_config_set_ticket_keys(scfg, ring);
+	tls_session *ss[2];
+	size_t n = get_sessions(ccfg, scfg, ss, 2);
+	tls_stek_ring_rotate(ring, srv_now / 1000);
+	struct run r;
+	bool ok = n == 2 && resume(&r, ccfg, scfg, ss[0], NULL);
+	test_ok(ok && tls_conn_params(r.c)->resumed, "after one rotation the previous key opens");
+	run_free(&r);
+	tls_stek_ring_rotate(ring, srv_now / 1000);
+	ok = n == 2 && resume(&r, ccfg, scfg, ss[1], NULL);
+	test_ok(ok && !tls_conn_params(r.c)->resumed, "key rotated out -> full handshake");
+	run_free(&r);
+	for (size_t i = 0; i < n; i++)
+		tls_session_free(ss[i]);
+	tls_config_free(scfg);
+	tls_stek_ring_free(ring);
+	tls_config_free(ccfg);
+}
+
+static void hrr_resumption(void)
+{
+	tls_config *scfg = server_cfg(), *ccfg = client_cfg();
+	const uint16_t sg[] = { TLS_GROUP_SECP256R1 };
+	const uint16_t cg[] = { TLS_GROUP_X25519, TLS_GROUP_SECP256R1 };
+	tls_session *ss[2];
+	size_t n = get_sessions(ccfg, scfg, ss, 2);
+	tls_config_set_groups(scfg, sg, 1);
+	tls_config_set_groups(ccfg, cg, 2);
+	struct run r;
+	bool ok = n == 2 && resume(&r, ccfg, scfg, ss[0], NULL);
+	test_ok(ok && tls_conn_params(r.c)->resumed && tls_conn_params(r.c)->hrr &&
+		tls_conn_params(r.c)->group == TLS_GROUP_SECP256R1,
+		"HRR + resumption: binder recomputed on ClientHello2");
+	run_free(&r);
+	/* 0-RTT offered, then an HRR: rejected, never surfaced */
+	tls_config_set_early_data(scfg, 1024);
+	tls_config_set_groups(scfg, cg, 2);
+	for (size_t i = 0; i < n; i++)
+		tls_session_free(ss[i]);
+	n = get_sessions(ccfg, scfg, ss, 1);
+	tls_config_set_groups(scfg, sg, 1);
+	ok = n == 1 && resume(&r, ccfg, scfg, ss[0], "early after HRR");
+	test_ok(ok && tls_conn_params(r.c)->resumed && tls_conn_params(r.c)->hrr &&
+		tls_conn_params(r.c)->early_data == TLS_EARLY_REJECTED && r.ss.early.len == 0,
+		"0-RTT + HRR: rejected and skipped, handshake completes");
+	run_free(&r);
+	if (n)
+		tls_session_free(ss[0]);
+	tls_config_free(scfg);
+	tls_config_free(ccfg);
+}
+
+struct ext_psk {
+	const char *id;
+	uint8_t key[32];
+};
+
+static int find_psk(void *ctx, const uint8_t *id, size_t id_len, uint8_t *key, size_t *key_len,
+		    uint16_t *cipher)
+{
+	const struct ext_psk *p = ctx;
+	if (id_len != strlen(p->id) || memcmp(id, p->id, id_len) || *key_len < 32)
+		return -1;
+	memcpy(key, p->key, 32);
+	*key_len = 32;
+	*cipher = TLS_AES_128_GCM_SHA256;
+	return 0;
+}
+
+static void external_psk(void)
+{
+	struct ext_psk sp = { .id = "nvme-host-1" };
+	for (int i = 0; i < 32; i++)
+		sp.key[i] = (uint8_t)(i * 7 + 1);
+	tls_config *scfg = tls_config_new(TLS_SERVER); /* no certificate at all */
+	tls_config *ccfg = tls_config_new(TLS_CLIENT);
+	tls_config_set_psk_find(scfg, find_psk, &sp);
+	tls_config_set_psk(ccfg, (const uint8_t *)sp.id, strlen(sp.id), sp.key, 32,
+			   TLS_AES_128_GCM_SHA256);
+	struct run r;
+	bool ok = resume(&r, ccfg, scfg, NULL, NULL);
+	const tls_params *cp = tls_conn_params(r.c);
+	test_ok(ok && cp->resumed && cp->psk_external && tls_conn_params(r.s)->psk_external &&
+		cp->group != 0 && transfer(r.c, r.s, "nvme", 4),
+		"external PSK, psk_dhe_ke, server without certificate");
+	run_free(&r);
+	tls_config_set_psk_modes(scfg, TLS_PSK_MODE_KE);
+	tls_config_set_psk_modes(ccfg, TLS_PSK_MODE_KE);
+	ok = resume(&r, ccfg, scfg, NULL, NULL);
+	test_ok(ok && tls_conn_params(r.c)->psk_external && tls_conn_params(r.c)->group == 0,
+		"external PSK, psk_ke");
+	run_free(&r);
+	/* wrong key: the binder fails -> decrypt_error */
+	uint8_t bad[32];
+	memcpy(bad, sp.key, 32);
+	bad[0] ^= 0x80;
+	tls_config_set_psk(ccfg, (const uint8_t *)sp.id, strlen(sp.id), bad, 32,
+			   TLS_AES_128_GCM_SHA256);
+	ok = resume(&r, ccfg, scfg, NULL, NULL);
+	test_ok(!ok && r.src == TLS_ERR_LOCAL(TLS_ALERT_DECRYPT_ERROR) &&
+		r.crc == TLS_ERR_PEER(TLS_ALERT_DECRYPT_ERROR),
+		"external PSK with a wrong key -> decrypt_error");
+	run_free(&r);
+	/* unknown identity and no certificate: no way to authenticate */
+	tls_config_set_psk(ccfg, (const uint8_t *)"who", 3, sp.key, 32, TLS_AES_128_GCM_SHA256);
+	ok = resume(&r, ccfg, scfg, NULL, NULL);
+	test_ok(!ok && r.src < 0, "unknown external identity without a certificate fails");
+	run_free(&r);
+	tls_config_free(scfg);
+	tls_config_free(ccfg);
+}
+
+static tls_session *early_session(const tls_config *ccfg, const tls_config *scfg)
+{
+	tls_session *s = NULL;
+	return get_sessions(ccfg, scfg, &s, 1) == 1 ? s : NULL;
+}
+
+static void zero_rtt(void)
+{
+	tls_config *scfg = server_cfg(), *ccfg = client_cfg();
+	tls_config_set_early_data(scfg, 4096);
+	tls_config_set_alpn(scfg, "h2,http/1.1");
+	tls_config_set_alpn(ccfg, "h2");
+	const char *req = "GET / HTTP/1.1\r\n\r\n";
+	tls_session *s = early_session(ccfg, scfg);
+	test_ok(s && s->max_early_data == 4096 && !strcmp(s->alpn, "h2"),
+		"ticket carries max_early_data 4096 and ALPN h2");
+	struct run r;
+	FILE *kl = tmpfile();
+	tls_config_set_keylog(ccfg, kl);
+	advance(1500);
+	bool ok = s && resume(&r, ccfg, scfg, s, req);
+	tls_config_set_keylog(ccfg, NULL);
+	test_ok(ok && r.ss.early.len == strlen(req) && !memcmp(r.ss.early.base, req, strlen(req)),
+		"0-RTT accepted: the server got the early data");
+	test_ok(ok && r.ss.early_before_done, "early data delivered before confirmation");
+	test_ok(ok && tls_conn_params(r.s)->early_data == TLS_EARLY_ACCEPTED &&
+		tls_conn_params(r.c)->early_data == TLS_EARLY_ACCEPTED && tls_conn_handshake_done(r.s),
+		"confirmed by the client Finished; both report accepted");
+	test_ok(ok && r.cs.early_secrets == 1 && r.ss.early_secrets == 1,
+		"early traffic secret reported (epoch 1) on both sides");
+	char line[512];
+	bool found = false;
+	rewind(kl);
+	while (fgets(line, sizeof(line), kl))
+		found = found || !strncmp(line, "CLIENT_EARLY_TRAFFIC_SECRET ", 28);
+	fclose(kl);
+	test_ok(found, "keylog has CLIENT_EARLY_TRAFFIC_SECRET");
+	test_ok(ok && transfer(r.c, r.s, "after", 5) && transfer(r.s, r.c, "ok", 2),
+		"application data after 0-RTT");
+	run_free(&r);
+	tls_session_free(s);
+
+	/* exact consumption: the server stops after the client Finished record */
+	s = early_session(ccfg, scfg);
+	run_init(&r, ccfg, scfg);
+	ok = s && !tls_conn_set_session(r.c, s) &&
+	     !tls_conn_set_early_data(r.c, (const uint8_t *)req, strlen(req));
+	drive(r.c, &r.s2c, &r.c2s, &r.crc);
+	drive(r.s, &r.c2s, &r.s2c, &r.src);
+	drive(r.c, &r.s2c, &r.c2s, &r.crc);
+	size_t fin_len = r.c2s.len;
+	tls_conn_send(r.c, &r.c2s, "tail", 4);
+	size_t n = r.c2s.len;
+	int rc = tls_conn_handshake(r.s, &r.s2c, r.c2s.base, &n);
+	test_ok(ok && r.crc == 0 && rc == 0 && n == fin_len && r.ss.early.len == strlen(req),
+		"0-RTT: EndOfEarlyData + Finished consumed exactly (%zu of %zu)", n, r.c2s.len);
+	run_free(&r);
+	tls_session_free(s);
+
+	/* rejected: the server now prefers another ALPN */
+	s = early_session(ccfg, scfg);
+	tls_config_set_alpn(ccfg, "h2,http/1.1");
+	tls_config_set_alpn(scfg, "http/1.1,h2");
+	ok = s && resume(&r, ccfg, scfg, s, req);
+	test_ok(ok && tls_conn_params(r.c)->resumed && r.ss.early.len == 0 &&
+		tls_conn_params(r.c)->early_data == TLS_EARLY_REJECTED &&
+		tls_conn_params(r.s)->early_data == TLS_EARLY_REJECTED,
+		"other ALPN: resumed, 0-RTT rejected and never surfaced");
+	run_free(&r);
+	tls_session_free(s);
+	tls_config_set_alpn(scfg, "h2,http/1.1");
+	tls_config_set_alpn(ccfg, "h2");
+
+	/* rejected: stale ticket age (server clock 30 s ahead of the client's view) */
+	s = early_session(ccfg, scfg);
+	srv_now += 30000;
+	ok = s && resume(&r, ccfg, scfg, s, req);
+	test_ok(ok && tls_conn_params(r.c)->resumed && r.ss.early.len == 0 &&
+		tls_conn_params(r.c)->early_data == TLS_EARLY_REJECTED,
+		"ticket age off by 30 s: 0-RTT rejected, resumed");
+	run_free(&r);
+	srv_now = cli_now;
+	tls_session_free(s);
+
+	/* rejected: 0-RTT disabled on the server (ticket from when it was on) */
+	s = early_session(ccfg, scfg);
+	tls_config_set_early_data(scfg, 0);
+	ok = s && resume(&r, ccfg, scfg, s, req);
+	test_ok(ok && r.ss.early.len == 0 && tls_conn_params(r.c)->early_data == TLS_EARLY_REJECTED,
+		"0-RTT disabled: rejected");
+	run_free(&r);
+	tls_session_free(s);
+	s = early_session(ccfg, scfg);
+	test_ok(s && s->max_early_data == 0, "tickets say no 0-RTT when disabled");
+	run_init(&r, ccfg, scfg);
+	ok = s && !tls_conn_set_session(r.c, s) &&
+	     !tls_conn_set_early_data(r.c, (const uint8_t *)req, strlen(req)) && run_go(&r);
+	test_ok(ok && tls_conn_params(r.c)->early_data == TLS_EARLY_NONE && r.cs.early_secrets == 0,
+		"client does not send 0-RTT on a ticket without it");
+	run_free(&r);
+	tls_session_free(s);
+	tls_config_set_early_data(scfg, 4096);
+
+	/* replay: the same first flight to a second server conn */
+	s = early_session(ccfg, scfg);
+	run_init(&r, ccfg, scfg);
+	ok = s && !tls_conn_set_session(r.c, s) &&
+	     !tls_conn_set_early_data(r.c, (const uint8_t *)req, strlen(req));
+	drive(r.c, &r.s2c, &r.c2s, &r.crc);
+	tls_buf copy;
+	tls_buf_init(&copy, 0);
+	tls_write_bytes(&copy, r.c2s.base, r.c2s.len);
+	struct run first;
+	run_init(&first, ccfg, scfg);
+	drive(first.s, &copy, &first.s2c, &first.src);
+	test_ok(ok && first.src == TLS_WANT_INPUT && first.ss.early.len == strlen(req),
+		"first server conn accepts the 0-RTT");
+	drive(r.s, &r.c2s, &r.s2c, &r.src);
+	ok = ok && run_go(&r);
+	test_ok(ok && r.ss.early.len == 0 && tls_conn_params(r.s)->early_data == TLS_EARLY_REJECTED &&
+		tls_conn_params(r.c)->early_data == TLS_EARLY_REJECTED && tls_conn_params(r.c)->resumed,
+		"replayed ClientHello: early data rejected, handshake completes");
+	run_free(&first);
+	run_free(&r);
+	tls_buf_free(&copy);
+	tls_session_free(s);
+
+	/* too much early data: the client claims a larger allowance */
+	tls_config_set_early_data(scfg, 16);
+	s = early_session(ccfg, scfg);
+	if (s)
+		s->max_early_data = 1000;
+	ok = s && resume(&r, ccfg, scfg, s, "this is more than sixteen bytes");
+	test_ok(!ok && r.src == TLS_ERR_LOCAL(TLS_ALERT_UNEXPECTED_MESSAGE) && r.ss.early.len == 0,
+		"early data over max_early_data -> unexpected_message");
+	run_free(&r);
+	tls_session_free(s);
+	tls_config_free(scfg);
+	tls_config_free(ccfg);
+}
+
+static void session_codec(void)
+{
+	tls_config *scfg = server_cfg(), *ccfg = client_cfg();
+	tls_config_set_alpn(scfg, "h2");
+	tls_config_set_alpn(ccfg, "h2");
+	tls_config_set_early_data(scfg, 100);
+	tls_session *s = early_session(ccfg, scfg);
+	tls_buf b;
+	tls_buf_init(&b, 0);
+	bool ok = s && tls_session_encode(s, &b) == 0;
+	tls_session *d = ok ? tls_session_decode(b.base, b.len) : NULL;
+	test_ok(d && d->cipher == s->cipher && d->psk_len == s->psk_len &&
+		!memcmp(d->psk, s->psk, s->psk_len) && d->ticket_len == s->ticket_len &&
+		!memcmp(d->ticket, s->ticket, s->ticket_len) && d->lifetime_s == s->lifetime_s &&
+		d->age_add == s->age_add && d->max_early_data == 100 &&
+		d->created_ms == s->created_ms && !strcmp(d->server_name, "server.test") &&
+		!strcmp(d->alpn, "h2") && !d->used,
+		"session encode/decode round trip");
+	size_t bad = 0;
+	for (size_t cut = 0; ok && cut < b.len; cut++) {
+		tls_session *t = tls_session_decode(b.base, cut);
+		if (t) {
+			bad++;
+			tls_session_free(t);
+		}
+	}
+	test_ok(ok && bad == 0, "every truncation of an encoded session is refused");
+	struct run r;
+	ok = d && resume(&r, ccfg, scfg, d, "GET");
+	test_ok(ok && tls_conn_params(r.c)->resumed && r.ss.early.len == 3,
+		"a decoded session resumes with 0-RTT");
+	run_free(&r);
+	tls_buf_reset(&b);
+	test_ok(d && d->used && tls_session_encode(d, &b) == 0 &&
+		(d = (tls_session_free(d), tls_session_decode(b.base, b.len))) && d->used,
+		"the used mark survives encoding");
+	tls_buf_free(&b);
+	tls_session_free(s);
+	tls_session_free(d);
+	tls_config_free(scfg);
+	tls_config_free(ccfg);
+}
+
+static void mtls_identity(void)
+{
+	tls_config *scfg = server_cfg(), *ccfg = client_cfg();
+	char err[256];
+	tls_config_set_client_auth(scfg, TLS_CLIENT_AUTH_REQUIRE);
+	tls_config_load_ca(scfg, client_pki.ca_path, err, sizeof(err));
+	tls_chain ch;
+	test_pki_chain(&client_pki, &ch);
+	tls_config_add_cert(ccfg, &ch, test_pki_leaf_key(&client_pki));
+	struct run r;
+	run_init(&r, ccfg, scfg);
+	bool ok = run_go(&r);
+	uint8_t full_id[32];
+	const tls_params *sp = tls_conn_params(r.s);
+	test_ok(ok && sp->client_id && sp->client_subject_len > 0, "mTLS: server records the client identity");
+	memcpy(full_id, sp->client_cert_sha256, 32);
+	tls_session *s = r.cs.n_sess ? tls_session_dup(r.cs.sess[0]) : NULL;
+	run_free(&r);
+	ok = s && resume(&r, ccfg, scfg, s, NULL);
+	sp = tls_conn_params(r.s);
+	test_ok(ok && sp->resumed && !sp->peer_chain && sp->client_id &&
+		!memcmp(sp->client_cert_sha256, full_id, 32),
+		"resumed mTLS connection reports the original client identity");
+	/* the identity also travels into the tickets of the resumed connection */
+	tls_session *s2 = r.cs.n_sess ? tls_session_dup(r.cs.sess[0]) : NULL;
+	run_free(&r);
+	ok = s2 && resume(&r, ccfg, scfg, s2, NULL);
+	sp = tls_conn_params(r.s);
+	test_ok(ok && sp->resumed && sp->client_id && !memcmp(sp->client_cert_sha256, full_id, 32),
+		"second-generation ticket keeps the identity");
+	run_free(&r);
+	tls_session_free(s);
+	tls_session_free(s2);
+
+	/* a ticket without a client identity does not bypass REQUIRE */
+	tls_config *plain = server_cfg();
+	tls_stek_ring *ring = tls_stek_ring_new(1, 0);
+	tls_stek_ring_rotate(ring, srv_now / 1000);
+	tls_config_set_ticket_keys(plain, ring);
+	tls_config_set_ticket_keys(scfg, ring);
+	s = early_session(ccfg, plain);
+	ok = s && resume(&r, ccfg, scfg, s, NULL);
+	sp = tls_conn_params(r.s);
+	test_ok(ok && !sp->resumed && sp->peer_chain && sp->client_id,
+		"ticket without client identity at a server requiring one -> full handshake with cert");
+	run_free(&r);
+	tls_session_free(s);
+	tls_config_free(plain);
+	tls_config_free(scfg);
+	tls_stek_ring_free(ring);
+	tls_config_free(ccfg);
+}
+
+static void key_update_limits(void)
+{
+	uint8_t m[TLS_KEY_UPDATE_MSG_LEN];
+	bool req = false;
+	tls_key_update_build(m, true);
+	test_ok(tls_key_update_parse(m, sizeof(m), &req) == 0 && req, "KeyUpdate build/parse");
+	m[4] = 2;
+	test_ok(tls_key_update_parse(m, sizeof(m), &req) == TLS_ALERT_ILLEGAL_PARAMETER,
+		"KeyUpdate request 2 -> illegal_parameter");
+	test_ok(tls_key_update_parse(m, 4, &req) == TLS_ALERT_DECODE_ERROR,
+		"short KeyUpdate -> decode_error");
+
+	tls_config *scfg = server_cfg(), *ccfg = client_cfg();
+	struct run r;
+	run_init(&r, ccfg, scfg);
+	bool ok = run_go(&r);
+	uint64_t at = tls_aead_update_threshold(TLS_AES_128_GCM_SHA256);
+	ok = ok && tls_conn_test_set_seq(r.c, TLS_DIR_TX, at - 1) == 0 &&
+	     tls_conn_test_set_seq(r.s, TLS_DIR_RX, at - 1) == 0;
+	int before = r.cs.max_epoch[TLS_DIR_TX];
+	test_ok(ok && transfer(r.c, r.s, "one", 3) && r.cs.max_epoch[TLS_DIR_TX] == before,
+		"below the threshold: no KeyUpdate");
+	test_ok(ok && transfer(r.c, r.s, "two", 3) && r.cs.max_epoch[TLS_DIR_TX] == before + 1 &&
+		r.ss.max_epoch[TLS_DIR_RX] == before + 1,
+		"at the threshold: KeyUpdate sent before the record, peer follows");
+	uint64_t seq = 99;
+	uint8_t sec[TLS_MAX_HASH];
+	size_t sl = sizeof(sec);
+	bool got = ok && tls_conn_traffic(r.c, TLS_DIR_TX, sec, &sl, &seq) == 0;
+	test_ok(got && seq == 1, "new key after one record (seq %llu)", (unsigned long long)seq);
+	/* a KeyUpdate followed by more data in the same record is refused */
+	tls_buf wire, back, plain;
+	tls_buf_init(&wire, 0);
+	tls_buf_init(&back, 0);
+	tls_buf_init(&plain, 0);
+	const uint8_t two[10] = { 24, 0, 0, 1, 0, 24, 0, 0, 1, 0 };
+	ok = ok && tls_rl_write_sealed(r.c, &wire, TLS_CT_HANDSHAKE, two, sizeof(two)) == 0;
+	size_t n = wire.len;
+	int rc = tls_conn_recv(r.s, &back, &plain, wire.base, &n);
+	test_ok(ok && rc == TLS_ERR_LOCAL(TLS_ALERT_UNEXPECTED_MESSAGE),
+		"KeyUpdate not at the end of its record -> unexpected_message");
+	tls_buf_free(&wire);
+	tls_buf_free(&back);
+	tls_buf_free(&plain);
+	run_free(&r);
+	tls_config_free(scfg);
+	tls_config_free(ccfg);
+}
+
+static void exporter(void)
+{
+	tls_config *scfg = server_cfg(), *ccfg = client_cfg();
+	struct run r;
+	run_init(&r, ccfg, scfg);
+	bool ok = run_go(&r);
+	uint8_t a[32], b[32], c2[32];
+	ok = ok && !tls_conn_export(r.c, "EXPORTER-test", (const uint8_t *)"ctx", 3, a, 32) &&
+	     !tls_conn_export(r.s, "EXPORTER-test", (const uint8_t *)"ctx", 3, b, 32) &&
+	     !tls_conn_export(r.s, "EXPORTER-test", (const uint8_t *)"ctX", 3, c2, 32);
+	test_ok(ok && !memcmp(a, b, 32) && memcmp(b, c2, 32), "exporter agrees, context matters");
+	run_free(&r);
+	tls_config_free(scfg);
+	tls_config_free(ccfg);
+}
+
+/* ---- malformed PSK offers and answers ---- */
+
+/* A ClientHello record made by hand: X25519 share, optional
+ * psk_key_exchange_modes and early_data, then pre_shared_key with n_ids
+ * identities `id` and n_binders binders of binder_len bytes (all 0x5a). */
+static void raw_ch(tls_buf *rec, bool modes, bool early, const char *id, int n_ids,
+		   int n_binders, size_t binder_len)
+{
+	uint8_t pubmem[64];
+	tls_buf pub;
+	tls_kex k = { 0 };
+	tls_buf_init_fixed(&pub, pubmem, sizeof(pubmem));
+	if (tls_kex_generate(&k, TLS_GROUP_X25519, &pub))
+		abort();
+	tls_kex_clear(&k);
+	tls_buf m;
+	tls_buf_init(&m, 0);
+	tls_msg_begin(&m, TLS_HS_CLIENT_HELLO);
+	tls_write_u16(&m, 0x0303);
+	tls_write_zeros(&m, 32);
+	tls_write_u8(&m, 0);
+	tls_write_u16(&m, 2);
+	tls_write_u16(&m, TLS_AES_128_GCM_SHA256);
+	tls_write_u8(&m, 1);
+	tls_write_u8(&m, 0);
+	tls_write_open(&m, 2);
+	tls_write_u16(&m, TLS_EXT_SUPPORTED_VERSIONS);
+	tls_write_u16(&m, 3);
+	tls_write_u8(&m, 2);
+	tls_write_u16(&m, 0x0304);
+	tls_write_u16(&m, TLS_EXT_SUPPORTED_GROUPS);
+	tls_write_u16(&m, 4);
+	tls_write_u16(&m, 2);
+	tls_write_u16(&m, TLS_GROUP_X25519);
+	tls_write_u16(&m, TLS_EXT_SIGNATURE_ALGORITHMS);
+	tls_write_u16(&m, 4);
+	tls_write_u16(&m, 2);
+	tls_write_u16(&m, TLS_SIG_ECDSA_SECP256R1_SHA256);
+	tls_write_u16(&m, TLS_EXT_KEY_SHARE);
+	tls_write_open(&m, 2);
+	tls_write_open(&m, 2);
+	tls_write_u16(&m, TLS_GROUP_X25519);
+	tls_write_u16(&m, (uint16_t)pub.len);
+	tls_write_bytes(&m, pub.base, pub.len);
+	tls_write_close(&m);
+	tls_write_close(&m);
+	if (modes) {
+		tls_write_u16(&m, TLS_EXT_PSK_KEY_EXCHANGE_MODES);
+		tls_write_u16(&m, 2);
+		tls_write_u8(&m, 1);
+		tls_write_u8(&m, TLS_PSK_DHE_KE);
+	}
+	if (early) {
+		tls_write_u16(&m, TLS_EXT_EARLY_DATA);
+		tls_write_u16(&m, 0);
+	}
+	tls_write_u16(&m, TLS_EXT_PRE_SHARED_KEY);
+	tls_write_open(&m, 2);
+	tls_write_open(&m, 2);
+	for (int i = 0; i < n_ids; i++) {
+		tls_write_u16(&m, (uint16_t)strlen(id));
+		tls_write_bytes(&m, id, strlen(id));
+		tls_write_u32(&m, 0);
+	}
+	tls_write_close(&m);
+	tls_write_open(&m, 2);
+	for (int i = 0; i < n_binders; i++) {
+		tls_write_u8(&m, (uint8_t)binder_len);
+		for (size_t j = 0; j < binder_len; j++)
+			tls_write_u8(&m, 0x5a);
+	}
+	tls_write_close(&m);
+	tls_write_close(&m);
+	tls_write_close(&m);
+	tls_msg_end(&m);
+	tls_write_u8(rec, TLS_CT_HANDSHAKE);
+	tls_write_u16(rec, 0x0301);
+	tls_write_u16(rec, (uint16_t)m.len);
+	tls_write_bytes(rec, m.base, m.len);
+	tls_buf_free(&m);
+}
+
+static int feed_server(const tls_config *scfg, const tls_buf *in, tls_conn **keep)
+{
+	tls_conn *s = tls_conn_new(scfg);
+	tls_buf out;
+	tls_buf_init(&out, 0);
+	size_t n = in->len;
+	int rc = tls_conn_handshake(s, &out, in->base, &n);
+	tls_buf_free(&out);
+	if (keep)
+		*keep = s;
+	else
+		tls_conn_free(s);
+	return rc;
+}
+
+static void malformed_psk(void)
+{
+	struct ext_psk sp = { .id = "known" };
+	memset(sp.key, 7, sizeof(sp.key));
+	tls_config *scfg = server_cfg();
+	tls_config_set_psk_find(scfg, find_psk, &sp);
+	tls_config_set_early_data(scfg, 1000);
+	tls_buf rec;
+	tls_buf_init(&rec, 0);
+	raw_ch(&rec, false, false, "ticket", 1, 1, 32);
+	test_ok(feed_server(scfg, &rec, NULL) == TLS_ERR_LOCAL(TLS_ALERT_MISSING_EXTENSION),
+		"pre_shared_key without psk_key_exchange_modes -> missing_extension");
+	tls_buf_reset(&rec);
+	raw_ch(&rec, true, false, "ticket", 2, 1, 32);
+	test_ok(feed_server(scfg, &rec, NULL) == TLS_ERR_LOCAL(TLS_ALERT_ILLEGAL_PARAMETER),
+		"2 identities, 1 binder -> illegal_parameter");
+	tls_buf_reset(&rec);
+	raw_ch(&rec, true, false, "known", 1, 1, 32);
+	test_ok(feed_server(scfg, &rec, NULL) == TLS_ERR_LOCAL(TLS_ALERT_DECRYPT_ERROR),
+		"known identity, wrong binder -> decrypt_error");
+	tls_buf_reset(&rec);
+	raw_ch(&rec, true, false, "known", 1, 1, 48);
+	test_ok(feed_server(scfg, &rec, NULL) == TLS_ERR_LOCAL(TLS_ALERT_DECRYPT_ERROR),
+		"known identity, binder of the wrong length -> decrypt_error");
+	/* an unknown identity with early data: full handshake, 0-RTT skipped */
+	tls_buf_reset(&rec);
+	raw_ch(&rec, true, true, "no such ticket", 1, 1, 32);
+	tls_conn *s = NULL;
+	int rc = feed_server(scfg, &rec, &s);
+	tls_buf junk, out;
+	tls_buf_init(&junk, 0);
+	tls_buf_init(&out, 0);
+	tls_write_u8(&junk, TLS_CT_APPDATA);
+	tls_write_u16(&junk, 0x0303);
+	tls_write_u16(&junk, 200);
+	tls_write_zeros(&junk, 200);
+	size_t n = junk.len;
+	int rc2 = s ? tls_conn_handshake(s, &out, junk.base, &n) : -1;
+	test_ok(rc == TLS_WANT_INPUT && rc2 == TLS_WANT_INPUT && n == junk.len &&
+		tls_conn_params(s)->early_data == TLS_EARLY_REJECTED,
+		"unknown identity + early_data: full handshake, undecryptable 0-RTT skipped");
+	tls_conn_free(s);
+	tls_buf_free(&junk);
+	tls_buf_free(&out);
+	tls_buf_free(&rec);
+	tls_config_free(scfg);
+
+	/* the client's checks on the server's answers */
+	scfg = server_cfg();
+	tls_config *ccfg = client_cfg();
+	static const uint8_t ee_early[] = { 0x00, 0x2a, 0x00, 0x00 };
+	struct run r;
+	run_init(&r, ccfg, scfg);
+	tls_conn_test_set_extensions(r.s, TLS_HS_ENCRYPTED_EXTENSIONS, ee_early, sizeof(ee_early));
+	bool ok = run_go(&r);
+	test_ok(!ok && r.crc == TLS_ERR_LOCAL(TLS_ALERT_UNSUPPORTED_EXTENSION),
+		"early_data in EE we did not offer -> unsupported_extension");
+	run_free(&r);
+	uint8_t sh[64];
+	tls_buf b;
+	tls_buf_init_fixed(&b, sh, sizeof(sh));
+	tls_write_u16(&b, TLS_EXT_KEY_SHARE);
+	tls_write_u16(&b, 36);
+	tls_write_u16(&b, TLS_GROUP_X25519);
+	tls_write_u16(&b, 32);
+	tls_write_zeros(&b, 31);
+	tls_write_u8(&b, 9);
+	tls_write_u16(&b, TLS_EXT_PRE_SHARED_KEY);
+	tls_write_u16(&b, 2);
+	tls_write_u16(&b, 1);
+	tls_write_u16(&b, TLS_EXT_SUPPORTED_VERSIONS);
+	tls_write_u16(&b, 2);
+	tls_write_u16(&b, 0x0304);
+	run_init(&r, ccfg, scfg);
+	tls_conn_test_set_extensions(r.s, TLS_HS_SERVER_HELLO, sh, b.len);
+	ok = run_go(&r);
+	test_ok(!ok && r.crc == TLS_ERR_LOCAL(TLS_ALERT_UNSUPPORTED_EXTENSION),
+		"pre_shared_key in ServerHello without an offer -> unsupported_extension");
+	run_free(&r);
+	tls_session *sess = early_session(ccfg, scfg);
+	run_init(&r, ccfg, scfg);
+	tls_conn_test_set_extensions(r.s, TLS_HS_SERVER_HELLO, sh, b.len);
+	ok = sess && !tls_conn_set_session(r.c, sess) && run_go(&r);
+	test_ok(!ok && r.crc == TLS_ERR_LOCAL(TLS_ALERT_ILLEGAL_PARAMETER),
+		"server selects PSK identity 1 of 1 -> illegal_parameter");
+	run_free(&r);
+	tls_session_free(sess);
+	tls_config_free(scfg);
+	tls_config_free(ccfg);
+}
+
+/* ---- RFC 8448 §4 (resumed 0-RTT): PSK, binder, early traffic secret ---- */
+
+/* RFC 8448 §3 {server} derive secret "tls13 res master": expanded */
+static const char s3_res_master[] =
+	"7df235f2031d2a051287d02b0241b0bfdaf86cc856231f2d5aba46c434ec196c";
+
+/* RFC 8448 §4: ClientHello prefix (477 octets), binder ("finished"),
+ * the whole ClientHello (512 octets), c e traffic, the PSK (early IKM) */
+static const char s4_ch_prefix[] =
+	"010001fc03031bc3ceb6bbe39cff938355b5a50adb6db21b7a6af649d7b4bc41"
+	"9d7876487d95000006130113031302010001cd0000000b000900000673657276"
+	"6572ff01000100000a00140012001d0017001800190100010101020103010400"
+	"3300260024001d0020e4ffb68ac05f8d96c99da26698346c6be16482badddafe"
+	"051a66b4f18d668f0b002a0000002b0003020304000d0020001e040305030603"
+	"020308040805080604010501060102010402050206020202002d00020101001c"
+	"0002400100150057000000000000000000000000000000000000000000000000"
+	"0000000000000000000000000000000000000000000000000000000000000000"
+	"0000000000000000000000000000000000000000000000000000000000000000"
+	"2900dd00b800b22c035d829359ee5ff7af4ec900000000262a6494dc486d2c8a"
+	"34cb33fa90bf1b0070ad3c498883c9367c09a2be785abc55cd226097a3a98211"
+	"7283f82a03a143efd3ff5dd36d64e861be7fd61d2827db279cce145077d454a3"
+	"664d4e6da4d29ee03725a6a4dafcd0fc67d2aea70529513e3da2677fa5906c5b"
+	"3f7d8f92f228bda40dda721470f9fbf297b5aea617646fac5c03272e970727c6"
+	"21a79141ef5f7de6505e5bfbc388e93343694093934ae4d357fad6aacb";
+
+static const char s4_binder[] =
+	"3add4fb2d8fdf822a0ca3cf7678ef5e88dae990141c5924d57bb6fa31b9e5f9d";
+
+static const char s4_ch[] =
+	"010001fc03031bc3ceb6bbe39cff938355b5a50adb6db21b7a6af649d7b4bc41"
+	"9d7876487d95000006130113031302010001cd0000000b000900000673657276"
+	"6572ff01000100000a00140012001d0017001800190100010101020103010400"
+	"3300260024001d0020e4ffb68ac05f8d96c99da26698346c6be16482badddafe"
+	"051a66b4f18d668f0b002a0000002b0003020304000d0020001e040305030603"
+	"020308040805080604010501060102010402050206020202002d00020101001c"
+	"0002400100150057000000000000000000000000000000000000000000000000"
+	"0000000000000000000000000000000000000000000000000000000000000000"
+	"0000000000000000000000000000000000000000000000000000000000000000"
+	"2900dd00b800b22c035d829359ee5ff7af4ec900000000262a6494dc486d2c8a"
+	"34cb33fa90bf1b0070ad3c498883c9367c09a2be785abc55cd226097a3a98211"
+	"7283f82a03a143efd3ff5dd36d64e861be7fd61d2827db279cce145077d454a3"
+	"664d4e6da4d29ee03725a6a4dafcd0fc67d2aea70529513e3da2677fa5906c5b"
+	"3f7d8f92f228bda40dda721470f9fbf297b5aea617646fac5c03272e970727c6"
+	"21a79141ef5f7de6505e5bfbc388e93343694093934ae4d357fad6aacb002120"
+	"3add4fb2d8fdf822a0ca3cf7678ef5e88dae990141c5924d57bb6fa31b9e5f9d";
+
+static const char s4_c_e_traffic[] =
+	"3fbbe6a60deb66c30a32795aba0eff7eaa10105586e7be5c09678d63b6caab62";
+
+static const char s4_psk[] =
+	"4ecd0eb6ec3b4d87f5d6028f922ca4c5851a277fd41311c9e62d2c9492e1c4f3";
+
+static void rfc8448_resumption(void)
+{
+	const tls_cipher *cs = tls_cipher_find(TLS_AES_128_GCM_SHA256);
+	static uint8_t prefix[477], ch[512];
+	uint8_t res[32], psk[32], want[32], got[32], hash[32];
+	const uint8_t nonce[2] = { 0, 0 };
+	test_unhex(s3_res_master, res, sizeof(res));
+	test_unhex(s4_psk, want, sizeof(want));
+	test_ok(tls_ticket_psk(cs, res, nonce, 2, psk) == 0 && !memcmp(psk, want, 32),
+		"RFC 8448: PSK from the §3 resumption master secret and ticket nonce");
+	tls_transcript tr;
+	tls_transcript_init(&tr);
+	size_t n = test_unhex(s4_ch_prefix, prefix, sizeof(prefix));
+	test_unhex(s4_binder, want, sizeof(want));
+	test_ok(n == 477 && tls_psk_binder(cs, psk, 32, false, &tr, prefix, n, got) == 0 &&
+		!memcmp(got, want, 32), "RFC 8448 §4: PSK binder");
+	tls_transcript_free(&tr);
+	n = test_unhex(s4_ch, ch, sizeof(ch));
+	test_ok(n == 512 && !memcmp(ch + 512 - 32, want, 32) && !memcmp(ch, prefix, 477),
+		"RFC 8448 §4: the binder sits at the end of the ClientHello");
+	tls_config *ccfg = tls_config_new(TLS_CLIENT);
+	tls_conn *c = tls_conn_new(ccfg);
+	unsigned int hl = 0;
+	c->psk_cs = cs;
+	memcpy(c->psk, psk, 32);
+	c->psk_len = 32;
+	test_unhex(s4_c_e_traffic, want, sizeof(want));
+	test_ok(EVP_Digest(ch, 512, hash, &hl, EVP_sha256(), NULL) && tls_psk_early_secret(c, hash) == 0 &&
+		!memcmp(c->c_early, want, 32), "RFC 8448 §4: client_early_traffic_secret");
+	tls_conn_free(c);
+	tls_config_free(ccfg);
+}
+
+int main(void)
+{
+	test_pki_make(&pki, TESTKEY_P256, "server.test", 0);
+	test_pki_make(&client_pki, TESTKEY_P256, "client.test", 0);
+	tickets_and_resumption();
+	psk_modes();
+	bad_tickets();
+	stek_rotation();
+	hrr_resumption();
+	external_psk();
+	zero_rtt();
+	session_codec();
+	mtls_identity();
+	key_update_limits();
+	exporter();
+	malformed_psk();
+	rfc8448_resumption();
+	test_pki_free(&pki);
+	test_pki_free(&client_pki);
+	return test_done();
+}
