@@ -211,9 +211,12 @@ int tls_make_share(tls_conn *c, tls_kex *k, uint16_t group, tls_buf *pub)
 
 int tls_conn_handshake(tls_conn *c, tls_buf *out, const uint8_t *in, size_t *in_len)
 {
+	static const uint8_t no_input[1];
 	size_t avail = in && in_len ? *in_len : 0;
 	size_t used = 0;
 	int rc = 0;
+	if (!in)
+		in = no_input; /* the client's first call has no input; never offset NULL */
 	if (in_len)
 		*in_len = 0;
 	if (c->state == TLS_ST_FAILED)
