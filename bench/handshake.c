@@ -471,6 +471,9 @@ static tls_config *ours_config(bool server)
 		chain.certs[0] = g_cert;
 		if (tls_config_add_cert(cfg, &chain, g_key))
 			die("tls_config_add_cert failed");
+		/* Same work as the OpenSSL server (SSL_CTX_set_num_tickets 0). */
+		if (tls_config_set_tickets(cfg, 0, 0))
+			die("cannot turn our tickets off");
 	} else {
 		tls_config_set_verify_peer(cfg, false);
 		if (tls_config_set_key_share_groups(cfg, &grp, 1))

@@ -152,6 +152,7 @@ static void cert_free(struct tls_cert *cert)
 		OPENSSL_free(cert->der[i]);
 	tls_chain_free(&cert->chain);
 	EVP_PKEY_free(cert->key);
+	tls_sig_key_free(cert->prep);
 	free(cert->der);
 	free(cert->der_len);
 	for (size_t i = 0; i < cert->n_names; i++)
@@ -176,11 +177,6 @@ void tls_config_free(tls_config *cfg)
 	free(cfg->psk_id);
 	OPENSSL_cleanse(cfg->psk_key, sizeof(cfg->psk_key));
 	free(cfg);
-}
-
-int tls_default_signer(void *ctx, uint16_t scheme, const uint8_t *msg, size_t len, tls_buf *sig)
-{
-	return tls_sig_sign((EVP_PKEY *)ctx, scheme, msg, len, sig);
 }
 
 static int add_name(struct tls_cert *cert, const char *name, size_t len)
@@ -271,9 +267,16 @@ int tls_config_add_cert(tls_config *cfg, tls_chain *chain, EVP_PKEY *key)
 		cert->chain.n = 0;
 		goto fail;
 	}
+	/* Signing contexts are set up once per certificate, not per handshake. */
+	cert->prep = tls_sig_key_new(key);
+	if (!cert->prep) {
+		cert->chain.certs = NULL;
+		cert->chain.n = 0;
+		goto fail;
+	}
 	cert->key = key;
-	cert->sign = tls_default_signer;
-	cert->sign_ctx = key;
+	cert->sign = tls_sig_key_sign;
+	cert->sign_ctx = cert->prep;
 	chain->certs = NULL;
 	chain->n = 0;
 	cfg->n_certs++;
@@ -344,8 +347,8 @@ void tls_config_set_signer(tls_config *cfg, tls_sign_fn fn, void *ctx)
 	if (!cfg->n_certs)
 		return;
 	struct tls_cert *cert = &cfg->certs[cfg->n_certs - 1];
-	cert->sign = fn ? fn : tls_default_signer;
-	cert->sign_ctx = fn ? ctx : cert->key;
+	cert->sign = fn ? fn : tls_sig_key_sign;
+	cert->sign_ctx = fn ? ctx : (void *)cert->prep;
 }
 
 int tls_config_load_ca(tls_config *cfg, const char *path, char *err, size_t errlen)

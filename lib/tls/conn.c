@@ -174,8 +174,9 @@ static void keylog(tls_conn *c, enum tls_dir dir, int epoch, const uint8_t *secr
 int tls_set_secret(tls_conn *c, enum tls_dir dir, int epoch, const uint8_t *secret)
 {
 	tls_traffic_key *k = dir == TLS_DIR_RX ? &c->rx : &c->tx;
-	tls_traffic_key_clear(k);
-	if (tls_traffic_key_init(k, c->cs, secret) != 0)
+	/* Re-keys the existing cipher context; application keys are keyed lazily
+	 * on first use, so a daemon that only exports them to kTLS never pays. */
+	if (tls_traffic_key_set(k, c->cs, secret, epoch >= TLS_EPOCH_APPLICATION) != 0)
 		return -1;
 	if (dir == TLS_DIR_RX) {
 		c->rx_on = true;

@@ -121,7 +121,8 @@ struct tls_cert {
 	size_t ocsp_len;
 	uint8_t *sct;
 	size_t sct_len;
-	tls_sign_fn sign;
+	tls_sig_key *prep;         /* the key prepared once for signing (sig.c) */
+	tls_sign_fn sign;          /* tls_sig_key_sign unless a signer was set */
 	void *sign_ctx;
 };
 
@@ -178,7 +179,6 @@ uint64_t tls_config_now_ms(const tls_config *cfg);
 int tls_alpn_to_wire(const char *list, uint8_t **out, size_t *out_len);
 bool tls_list_has(const uint16_t *list, size_t n, uint16_t v);
 /* Default signer: tls_sig_sign with the certificate's key. */
-int tls_default_signer(void *ctx, uint16_t scheme, const uint8_t *msg, size_t len, tls_buf *sig);
 /* True when one of the cert's names matches host (exact or left-most wildcard). */
 bool tls_cert_matches_name(const struct tls_cert *cert, const char *host);
 

@@ -168,32 +168,27 @@ static EVP_PKEY *ec_generate(const struct group_info *g)
 	return key;
 }
 
-/* Import contexts, made once: EVP_PKEY_new_raw_*_key and friends resolve
- * the key manager by name on every call. EVP_PKEY_fromdata only reads its
- * context, so all threads share them; never freed. */
+/* The X25519 import context, made once: EVP_PKEY_new_raw_*_key resolve the
+ * key manager by name on every call. EVP_PKEY_fromdata only reads its
+ * context, so all threads share it; never freed. */
 static CRYPTO_ONCE import_once = CRYPTO_ONCE_STATIC_INIT;
 static EVP_PKEY_CTX *x25519_import;
 
-static EVP_PKEY_CTX *make_import(const char *type)
+static void make_import(void)
 {
-	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "X25519", NULL);
 	if (ctx && EVP_PKEY_fromdata_init(ctx) <= 0) {
 		EVP_PKEY_CTX_free(ctx);
 		ctx = NULL;
 	}
-	return ctx;
-}
-
-static void make_imports(void)
-{
-	x25519_import = make_import("X25519");
+	x25519_import = ctx;
 }
 
 /* A raw X25519 private (the public key is computed) or public key. */
 static EVP_PKEY *x25519_key(bool priv, const uint8_t *raw, size_t len)
 {
 	EVP_PKEY *pkey = NULL;
-	if (!CRYPTO_THREAD_run_once(&import_once, make_imports) || !x25519_import)
+	if (!CRYPTO_THREAD_run_once(&import_once, make_import) || !x25519_import)
 		return priv ? EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, raw, len)
 			    : EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, raw, len);
 	OSSL_PARAM p[] = {

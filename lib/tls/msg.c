@@ -48,7 +48,7 @@ uint16_t tls_pick_scheme(const tls_config *cfg, const struct tls_cert *cert, con
 {
 	for (size_t i = 0; i < cfg->n_sigalgs; i++) {
 		uint16_t s = cfg->sigalgs[i];
-		if (tls_list_has(peer, n_peer, s) && tls_sig_scheme_fits_key(s, cert->key))
+		if (tls_list_has(peer, n_peer, s) && tls_sig_key_fits(cert->prep, s))
 			return s;
 	}
 	return 0;

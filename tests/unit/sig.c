@@ -170,6 +170,42 @@ static void rfc8448_cv(void)
 	X509_free(x);
 }
 
+/* The prepared key (set up once per certificate) answers exactly like the
+ * per-call functions and its signatures verify. */
+static void prepared_keys(void)
+{
+	static const uint16_t schemes[] = {
+		TLS_SIG_ECDSA_SECP256R1_SHA256, TLS_SIG_ECDSA_SECP384R1_SHA384,
+		TLS_SIG_RSA_PSS_RSAE_SHA256, TLS_SIG_RSA_PSS_RSAE_SHA384, TLS_SIG_RSA_PSS_RSAE_SHA512,
+		TLS_SIG_RSA_PSS_PSS_SHA256, TLS_SIG_ED25519, TLS_SIG_RSA_PKCS1_SHA256,
+	};
+	EVP_PKEY *all[] = { p256, p384, rsa, rsapss, ed };
+	const char *names[] = { "P-256", "P-384", "RSA", "RSA-PSS", "Ed25519" };
+	uint8_t hash[48], content[200];
+	memset(hash, 0x5c, sizeof(hash));
+	size_t clen = tls_cv_content(false, hash, sizeof(hash), content);
+	for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++) {
+		tls_sig_key *prep = tls_sig_key_new(all[k]);
+		bool same = prep != NULL, signs = prep != NULL;
+		for (size_t i = 0; prep && i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+			bool fits = tls_sig_scheme_fits_key(schemes[i], all[k]);
+			same &= tls_sig_key_fits(prep, schemes[i]) == fits;
+			tls_buf sig;
+			tls_buf_init(&sig, 0);
+			int rc = tls_sig_key_sign(prep, schemes[i], content, clen, &sig);
+			if (fits)
+				signs &= rc == 0 && tls_sig_verify(all[k], schemes[i], content, clen,
+								   sig.base, sig.len) == 0;
+			else
+				signs &= rc != 0;
+			tls_buf_free(&sig);
+		}
+		test_ok(same, "prepared %s key: fits exactly the schemes the key fits", names[k]);
+		test_ok(signs, "prepared %s key: signatures verify, unfit schemes refused", names[k]);
+		tls_sig_key_free(prep);
+	}
+}
+
 int main(void)
 {
 	keys();
@@ -177,6 +213,7 @@ int main(void)
 	binding();
 	cv_content();
 	rfc8448_cv();
+	prepared_keys();
 	EVP_PKEY_free(p256);
 	EVP_PKEY_free(p384);
 	EVP_PKEY_free(rsa);
