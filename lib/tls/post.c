@@ -60,6 +60,19 @@ int tls_post_handshake_handle(tls_conn *c, tls_buf *out, uint8_t type, tls_reade
 			"unexpected post-handshake message %u", type);
 }
 
+int tls_conn_new_session_ticket(tls_conn *c, const uint8_t *body, size_t len)
+{
+	int rc = not_ready(c, true);
+	if (rc)
+		return rc;
+	if (c->role != TLS_CLIENT)
+		return tls_fail(c, NULL, TLS_ALERT_UNEXPECTED_MESSAGE, "NewSessionTicket sent to a server");
+	/* The kernel holds the TX key now: the caller sends any alert through
+	 * it, so no alert record is sealed here (out = NULL). */
+	tls_reader r = tls_reader_init(body, len);
+	return tls_client_ticket(c, NULL, &r);
+}
+
 int tls_conn_send(tls_conn *c, tls_buf *out, const void *data, size_t len)
 {
 	int rc = not_ready(c, false);

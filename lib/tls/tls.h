@@ -259,6 +259,11 @@ int tls_conn_send(tls_conn *c, tls_buf *out, const void *data, size_t len);
 int tls_conn_recv(tls_conn *c, tls_buf *out, tls_buf *plain, const uint8_t *in, size_t *in_len);
 int tls_conn_key_update(tls_conn *c, tls_buf *out, bool request_peer);
 int tls_conn_close(tls_conn *c, tls_buf *out);
+/* Client after a kTLS hand-off: the body (after the 4-byte header) of a
+ * NewSessionTicket that the kernel decrypted. It reaches the session callback
+ * as with tls_conn_recv. On failure the result carries the alert
+ * (TLS_ERR_ALERT) for the caller to send through the kernel. */
+int tls_conn_new_session_ticket(tls_conn *c, const uint8_t *body, size_t len);
 
 /* Negotiated parameters, valid once the handshake is done. */
 typedef struct tls_params {

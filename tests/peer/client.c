@@ -1,7 +1,9 @@
 /* peer client: connects, handshakes, then copies stdin to the server and the
  * server's data to stdout until the server closes. At stdin's end we send
  * close_notify and keep reading (TLS 1.3 half-close). Negotiated parameters
- * and the end go to stderr. Exit status: 0 for a clean handshake and no
+ * and the end go to stderr. --ktls moves the connection to kernel TLS after
+ * the handshake; --glue sends the first stdin chunk in the same write as
+ * the client Finished; --sess-in/--sess-out/--early resume and send 0-RTT. Exit status: 0 for a clean handshake and no
  * fatal alert, 1 for usage/socket trouble, 2 for a TLS failure. */
 #include <errno.h>
 #include <netdb.h>
@@ -78,11 +80,104 @@ static int relay(struct peer_io *io)
 	return r;
 }
 
+/* The same relay on kernel TLS: plain send(2)/recvmsg(2) on the socket. */
+static int relay_ktls(struct peer_kio *k)
+{
+	bool stdin_open = true;
+	tls_buf plain;
+	int r = 0;
+
+	tls_buf_init(&plain, 0);
+	while (r == 0) {
+		struct pollfd p[2] = { { k->fd, POLLIN, 0 }, { stdin_open ? 0 : -1, POLLIN, 0 } };
+		if (plain.len) {
+			if (fwrite(plain.base, 1, plain.len, stdout) != plain.len || fflush(stdout)) {
+				perror("peer: stdout");
+				break;
+			}
+			tls_buf_reset(&plain);
+		}
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			perror("peer: poll");
+			break;
+		}
+		if (p[1].revents) {
+			char buf[16384];
+			ssize_t n = read(0, buf, sizeof(buf));
+			if (n > 0) {
+				r = kio_send(k, buf, (size_t)n);
+			} else {
+				stdin_open = false;
+				r = kio_close(k);
+			}
+		}
+		if (r == 0 && p[0].revents)
+			r = kio_recv(k, &plain, false);
+	}
+	if (plain.len)
+		fwrite(plain.base, 1, plain.len, stdout);
+	fflush(stdout);
+	tls_buf_free(&plain);
+	return r;
+}
+
+/* Reads a whole (small) file: 0 or -1 with a message. */
+static int slurp(const char *path, tls_buf *b)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t chunk[4096];
+	size_t n;
+
+	if (!f) {
+		fprintf(stderr, "peer: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		tls_write_bytes(b, chunk, n);
+	fclose(f);
+	return b->err ? -1 : 0;
+}
+
+/* --sess-in F and --early F (its bytes stay in early for a resend). */
+static int set_resumption(const struct peer_opts *o, tls_conn *c, tls_buf *early)
+{
+	tls_buf b;
+	int r = 0;
+
+	tls_buf_init(&b, 1 << 20);
+	if (o->sess_in) {
+		tls_session *s = NULL;
+		if (slurp(o->sess_in, &b) != 0 || !(s = tls_session_decode(b.base, b.len))) {
+			fprintf(stderr, "peer: %s: not a usable session\n", o->sess_in);
+			r = -1;
+		} else if (tls_conn_set_session(c, s) != 0) {
+			fprintf(stderr, "peer: %s: session refused (used, expired or other hash)\n",
+				o->sess_in);
+			r = -1;
+		}
+		tls_session_free(s);
+		tls_buf_reset(&b);
+	}
+	tls_buf_free(&b);
+	if (r == 0 && o->early) {
+		if (slurp(o->early, early) != 0 || tls_conn_set_early_data(c, early->base, early->len) != 0) {
+			fprintf(stderr, "peer: %s: cannot send as early data\n", o->early);
+			r = -1;
+		}
+	}
+	return r;
+}
+
 int peer_client(const struct peer_opts *o, const tls_config *cfg)
 {
 	char host[256], desc[512], why[300];
 	const char *colon = strrchr(o->addr, ':');
+	char glue[16384];
 	struct peer_io io;
+	struct peer_kio k;
+	tls_buf early;
 	tls_conn *c;
 	int fd, r;
 
@@ -92,34 +187,71 @@ int peer_client(const struct peer_opts *o, const tls_config *cfg)
 		memmove(host, host + 1, strlen(host));
 		host[strcspn(host, "]")] = '\0';
 	}
-	if ((fd = connect_to(o->addr)) < 0)
-		return 1;
+	/* Set up (and check the session files) before connecting. */
+	tls_buf_init(&early, 1 << 20);
 	if (!(c = tls_conn_new(cfg)) ||
-	    tls_conn_set_server_name(c, o->servername ? o->servername : host) != 0) {
+	    tls_conn_set_server_name(c, o->servername ? o->servername : host) != 0 ||
+	    set_resumption(o, c, &early) != 0) {
 		fprintf(stderr, "peer: cannot set up the connection\n");
 		tls_conn_free(c);
-		close(fd);
+		tls_buf_free(&early);
+		return 1;
+	}
+	if ((fd = connect_to(o->addr)) < 0) {
+		tls_conn_free(c);
+		tls_buf_free(&early);
 		return 1;
 	}
 	io_init(&io, fd, c);
+	io.sess_out = o->sess_out;
+	memset(&k, 0, sizeof(k));
+	if (o->glue) {
+		/* The first chunk of stdin goes out in the Finished's write. */
+		ssize_t n = read(0, glue, sizeof(glue));
+		if (n > 0) {
+			io.glue = glue;
+			io.glue_len = (size_t)n;
+		}
+	}
 	r = io_handshake(&io);
 	if (r == 0) {
 		fprintf(stderr, "peer: connected %s\n", io_describe(&io, desc, sizeof(desc)));
-		if (o->keyupdate)
-			r = io_key_update(&io, true);
-		if (r == 0)
-			r = relay(&io);
-		fprintf(stderr, "peer: ku_tx=%d ku_rx=%d end=%s\n", io_updates(&io, TLS_DIR_TX),
-			io_updates(&io, TLS_DIR_RX), io_strerror(&io, r, why, sizeof(why)));
+		io_log_resumption(&io, "client");
+		/* 0-RTT the server did not take goes again as normal data. */
+		bool resend = early.len && tls_conn_params(c)->early_data != TLS_EARLY_ACCEPTED;
+		if (o->ktls) {
+			r = kio_install(&k, &io, TLS_CLIENT, "client");
+			if (r != 0 && !k.tx_done)
+				io_close(&io);
+			if (r == 0 && resend)
+				r = kio_send(&k, early.base, early.len);
+			if (r == 0 && o->keyupdate && (r = kio_key_update(&k, true)) != 0)
+				kio_close(&k);  /* refused (old kernel): end cleanly */
+			if (r == 0)
+				r = relay_ktls(&k);
+			fprintf(stderr, "peer: ku_tx=%d ku_rx=%d end=%s\n", k.ku_tx, k.ku_rx,
+				kio_strerror(&k, r, why, sizeof(why)));
+		} else {
+			if (resend)
+				r = io_send(&io, early.base, early.len);
+			if (r == 0 && o->keyupdate)
+				r = io_key_update(&io, true);
+			if (r == 0)
+				r = relay(&io);
+			fprintf(stderr, "peer: ku_tx=%d ku_rx=%d end=%s\n", io_updates(&io, TLS_DIR_TX),
+				io_updates(&io, TLS_DIR_RX), io_strerror(&io, r, why, sizeof(why)));
+		}
 		if (r == PEER_EOF)
 			fprintf(stderr, "peer: warning: the server closed without close_notify\n");
 	} else {
 		fprintf(stderr, "peer: handshake failed: %s\n", io_strerror(&io, r, why, sizeof(why)));
 	}
+	kio_free(&k);
 	io_free(&io);
 	tls_conn_free(c);
+	tls_buf_free(&early);
 	close(fd);
 	if (r == 0 || r == TLS_CLOSED || r == PEER_EOF)
 		return 0;
-	return r == PEER_IO_ERR ? 1 : 2;
+	return r == PEER_IO_ERR || r == PEER_KTLS_ERR ? 1 : 2;
 }

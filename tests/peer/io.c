@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/x509.h>
@@ -18,9 +19,46 @@ static void on_secret(void *ctx, enum tls_dir dir, int epoch, const tls_cipher *
 	io->epoch[dir] = epoch;
 }
 
+/* Server: 0-RTT data, unconfirmed (replayable) until the handshake ends. */
+static void on_early_data(void *ctx, const uint8_t *data, size_t len)
+{
+	struct peer_io *io = ctx;
+	if (io->early)
+		tls_write_bytes(io->early, data, len);
+}
+
+/* Client: each NewSessionTicket replaces the --sess-out file (the newest
+ * one is offered next time; a ticket is used once). */
+static void on_session(void *ctx, const tls_session *s)
+{
+	struct peer_io *io = ctx;
+	tls_buf b;
+	FILE *f;
+
+	if (!io->sess_out)
+		return;
+	tls_buf_init(&b, 0);
+	if (tls_session_encode(s, &b) != 0 || b.err) {
+		fprintf(stderr, "peer: cannot encode the session\n");
+	} else if (!(f = fopen(io->sess_out, "wb"))) {
+		fprintf(stderr, "peer: %s: %s\n", io->sess_out, strerror(errno));
+	} else {
+		/* It holds the resumption PSK: owner only. */
+		fchmod(fileno(f), 0600);
+		if (fwrite(b.base, 1, b.len, f) != b.len)
+			fprintf(stderr, "peer: %s: short write\n", io->sess_out);
+		if (fclose(f) != 0)
+			fprintf(stderr, "peer: %s: %s\n", io->sess_out, strerror(errno));
+		else
+			fprintf(stderr, "peer: session saved to %s\n", io->sess_out);
+	}
+	tls_buf_free(&b);
+}
+
 void io_init(struct peer_io *io, int fd, tls_conn *c)
 {
-	static const tls_callbacks cb = { .secret = on_secret };
+	static const tls_callbacks cb = { .secret = on_secret, .session = on_session,
+					  .early_data = on_early_data };
 	memset(io, 0, sizeof(*io));
 	io->fd = fd;
 	io->c = c;
@@ -79,19 +117,74 @@ static int fill(struct peer_io *io)
 	return 0;
 }
 
+/* Reads exactly n more bytes into io->in: 0, PEER_EOF or PEER_IO_ERR. */
+static int read_exact(struct peer_io *io, size_t n)
+{
+	uint8_t *p = tls_buf_reserve(&io->in, n);
+
+	if (!p) {
+		io->io_errno = ENOMEM;
+		return PEER_IO_ERR;
+	}
+	while (n) {
+		ssize_t got = read(io->fd, p, n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			io->io_errno = errno;
+			return PEER_IO_ERR;
+		}
+		if (got == 0)
+			return PEER_EOF;
+		io->in.len += (size_t)got;
+		p += got;
+		n -= (size_t)got;
+	}
+	return 0;
+}
+
+/* Reads what the first incomplete record in io->in lacks: the rest of its
+ * 5-byte header, or exactly the rest of the body the header announces.
+ * During the handshake we never read further than that, so whatever follows
+ * the record that ends the handshake (application data glued to the client
+ * Finished, NewSessionTickets) is still in the socket when kTLS RX is
+ * installed. The engine sees each header before we wait for its body, so a
+ * bad header (a plain-text client) is refused at once. */
+static int fill_record(struct peer_io *io)
+{
+	tls_reader rd = tls_reader_init(io->in.base, io->in.len);
+
+	while (rd.left >= 5) {
+		tls_reader hdr = tls_read_sub(&rd, 5);
+		tls_read_u8(&hdr);         /* content type */
+		tls_read_u16(&hdr);        /* legacy_record_version */
+		size_t len = tls_read_u16(&hdr);
+		if (len > rd.left)
+			return read_exact(io, len - rd.left);
+		tls_read_bytes(&rd, len);
+	}
+	return read_exact(io, 5 - rd.left);  /* the rest of a header */
+}
+
 int io_handshake(struct peer_io *io)
 {
 	for (;;) {
 		size_t n = io->in.len;
 		int r = tls_conn_handshake(io->c, &io->out, io->in.base, &n);
 		tls_buf_consume(&io->in, n);
+		/* --glue: the first application record leaves in the same
+		 * write as our last handshake flight (the client Finished). */
+		if (r == 0 && io->glue_len) {
+			r = tls_conn_send(io->c, &io->out, io->glue, io->glue_len);
+			io->glue_len = 0;
+		}
 		/* An alert we generated still goes out before we give up. */
 		int w = flush(io);
 		if (r != TLS_WANT_INPUT)
 			return r != 0 ? r : w;
 		if (w)
 			return w;
-		if ((r = fill(io)) != 0)
+		if ((r = fill_record(io)) != 0)
 			return r;
 	}
 }
@@ -165,6 +258,16 @@ int io_close(struct peer_io *io)
 	int r = tls_conn_close(io->c, &io->out);
 	int w = flush(io);
 	return r ? r : w;
+}
+
+void io_log_resumption(const struct peer_io *io, const char *who)
+{
+	const tls_params *p = tls_conn_params(io->c);
+	fprintf(stderr, "peer: %s resumed=%s early_data=%s%s\n", who, p->resumed ? "yes" : "no",
+		p->early_data == TLS_EARLY_ACCEPTED   ? "accepted"
+		: p->early_data == TLS_EARLY_REJECTED ? "rejected"
+						      : "none",
+		p->psk_external ? " psk=external" : "");
 }
 
 int io_updates(const struct peer_io *io, enum tls_dir dir)

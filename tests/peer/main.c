@@ -3,9 +3,20 @@
  *   peer server --listen ADDR:PORT --cert F --key F [--cert F --key F ...]
  *               [--alpn LIST] [--client-ca F] [--client-auth none|optional|require]
  *               [--echo] [--ciphers LIST] [--groups LIST] [--keylog F]
+ *               [--ktls] [--file F] [--tickets N] [--early-data BYTES]
+ *               [--ticket-keys F] [--psk ID:HEXKEY]
  *   peer client HOST:PORT [--servername N] [--ca F] [--alpn LIST]
  *               [--cert F --key F] [--ciphers LIST] [--groups LIST]
- *               [--keyupdate] [--keylog F]
+ *               [--keyupdate] [--keylog F] [--ktls] [--glue]
+ *               [--sess-in F] [--sess-out F] [--early F] [--psk ID:HEXKEY]
+ *
+ * --ktls: after the handshake the records are the kernel's (ktls_io.c).
+ * --file F: the HTTP body is F (sent with sendfile(2) under kTLS).
+ * --glue: the client sends its first stdin chunk in the same write as its
+ * Finished. --sess-out saves the server's tickets, --sess-in offers one,
+ * --early sends a file as 0-RTT data with it. --psk: one external PSK
+ * (SHA-256 suites) the server accepts / the client offers; a server with
+ * --psk needs no certificate.
  *
  * LISTs are comma-separated: ciphers by IANA name, groups as x25519,
  * secp256r1 (P-256), secp384r1 (P-384). See server.c and client.c.
@@ -16,6 +27,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+
 #include "peer.h"
 
 __attribute__((noreturn)) static void usage(void)
@@ -24,8 +37,12 @@ __attribute__((noreturn)) static void usage(void)
 		"usage: peer server --listen ADDR:PORT --cert F --key F [--cert F --key F ...]\n"
 		"                   [--alpn LIST] [--client-ca F] [--client-auth none|optional|require]\n"
 		"                   [--echo] [--ciphers LIST] [--groups LIST] [--keylog F]\n"
+		"                   [--ktls] [--file F] [--tickets N] [--early-data BYTES] [--ticket-keys F]\n"
+		"                   [--psk ID:HEXKEY]\n"
 		"       peer client HOST:PORT [--servername N] [--ca F] [--alpn LIST] [--cert F --key F]\n"
-		"                   [--ciphers LIST] [--groups LIST] [--keyupdate] [--keylog F]\n");
+		"                   [--ciphers LIST] [--groups LIST] [--keyupdate] [--keylog F]\n"
+		"                   [--ktls] [--glue] [--sess-in F] [--sess-out F] [--early F]\n"
+		"                   [--psk ID:HEXKEY]\n");
 	exit(1);
 }
 
@@ -75,6 +92,65 @@ static void check(int r, const char *what, const char *err)
 	}
 }
 
+/* --ticket-keys: a file-backed STEK ring; must outlive the config. */
+static tls_stek_ring *ticket_ring;
+
+/* A decimal option value within [0, max]; exits otherwise. */
+static unsigned long number(const char *v, unsigned long max, const char *what)
+{
+	char *end;
+	unsigned long n = strtoul(v, &end, 10);
+	if (!*v || *end || n > max) {
+		fprintf(stderr, "peer: %s: '%s' is not a number in 0..%lu\n", what, v, max);
+		exit(1);
+	}
+	return n;
+}
+
+/* --psk IDENTITY:HEXKEY: the one external PSK, for the server's lookup. */
+static struct {
+	uint8_t id[TLS_PSK_MAX_IDENTITY], key[TLS_PSK_MAX_KEY];
+	size_t id_len, key_len;
+} ext_psk;
+
+/* IDENTITY is everything before the last ':', the key is hex after it. */
+static void parse_psk(const char *v)
+{
+	const char *colon = strrchr(v, ':'), *hex;
+	size_t n;
+
+	if (!colon || colon == v || (size_t)(colon - v) > sizeof(ext_psk.id))
+		goto bad;
+	ext_psk.id_len = (size_t)(colon - v);
+	memcpy(ext_psk.id, v, ext_psk.id_len);
+	hex = colon + 1;
+	n = strlen(hex);
+	if (n == 0 || n % 2 || n / 2 > sizeof(ext_psk.key) || strspn(hex, "0123456789abcdefABCDEF") != n)
+		goto bad;
+	for (size_t i = 0; i < n / 2; i++) {
+		char byte[3] = { hex[2 * i], hex[2 * i + 1], '\0' };
+		ext_psk.key[i] = (uint8_t)strtoul(byte, NULL, 16);
+	}
+	ext_psk.key_len = n / 2;
+	return;
+bad:
+	fprintf(stderr, "peer: --psk: want IDENTITY:HEXKEY (1..%d key bytes)\n", TLS_PSK_MAX_KEY);
+	exit(1);
+}
+
+static int find_psk(void *ctx, const uint8_t *identity, size_t identity_len, uint8_t *key, size_t *key_len,
+		    uint16_t *cipher)
+{
+	(void)ctx;
+	if (identity_len != ext_psk.id_len || memcmp(identity, ext_psk.id, identity_len) != 0 ||
+	    *key_len < ext_psk.key_len)
+		return -1;
+	memcpy(key, ext_psk.key, ext_psk.key_len);
+	*key_len = ext_psk.key_len;
+	*cipher = TLS_AES_128_GCM_SHA256;  /* SHA-256, as gnutls and openssl assume */
+	return 0;
+}
+
 static tls_config *make_config(enum tls_role role, const struct peer_opts *o)
 {
 	tls_config *cfg = tls_config_new(role);
@@ -100,6 +176,26 @@ static tls_config *make_config(enum tls_role role, const struct peer_opts *o)
 		      "--groups", NULL);
 	if (role == TLS_SERVER)
 		tls_config_set_client_auth(cfg, o->client_auth);
+	if (o->tickets >= 0)
+		check(tls_config_set_tickets(cfg, (unsigned)o->tickets, 7200), "--tickets", NULL);
+	if (o->early_data)
+		check(tls_config_set_early_data(cfg, (uint32_t)o->early_data), "--early-data", NULL);
+	if (o->ticket_keys) {
+		if (!(ticket_ring = tls_stek_ring_new(TLS_STEK_DEFAULT_KEEP, 0)))
+			check(-1, "--ticket-keys", "out of memory");
+		check(tls_stek_ring_load(ticket_ring, o->ticket_keys, err, sizeof(err)), o->ticket_keys,
+		      err);
+		tls_config_set_ticket_keys(cfg, ticket_ring);
+	}
+	if (o->psk) {
+		parse_psk(o->psk);
+		if (role == TLS_SERVER)
+			tls_config_set_psk_find(cfg, find_psk, NULL);
+		else
+			check(tls_config_set_psk(cfg, ext_psk.id, ext_psk.id_len, ext_psk.key, ext_psk.key_len,
+						 TLS_AES_128_GCM_SHA256),
+			      "--psk", NULL);
+	}
 	if (o->keylog) {
 		FILE *f = fopen(o->keylog, "a");
 		if (!f) {
@@ -124,7 +220,7 @@ static const char *opt(int argc, char **argv, int *i, const char *name)
 
 int main(int argc, char **argv)
 {
-	struct peer_opts o = { 0 };
+	struct peer_opts o = { .tickets = -1 };
 	bool server;
 
 	if (argc < 2)
@@ -163,10 +259,30 @@ int main(int argc, char **argv)
 			o.servername = v;
 		else if (!server && strcmp(a, "--keyupdate") == 0)
 			o.keyupdate = true;
+		else if (strcmp(a, "--ktls") == 0)
+			o.ktls = true;
+		else if (!server && strcmp(a, "--glue") == 0)
+			o.glue = true;
+		else if (server && (v = opt(argc, argv, &i, "--file")))
+			o.file = v;
+		else if (server && (v = opt(argc, argv, &i, "--tickets")))
+			o.tickets = (int)number(v, 255, "--tickets");
+		else if (server && (v = opt(argc, argv, &i, "--early-data")))
+			o.early_data = number(v, UINT32_MAX, "--early-data");
+		else if (server && (v = opt(argc, argv, &i, "--ticket-keys")))
+			o.ticket_keys = v;
+		else if (!server && (v = opt(argc, argv, &i, "--sess-in")))
+			o.sess_in = v;
+		else if (!server && (v = opt(argc, argv, &i, "--sess-out")))
+			o.sess_out = v;
+		else if (!server && (v = opt(argc, argv, &i, "--early")))
+			o.early = v;
+		else if ((v = opt(argc, argv, &i, "--psk")))
+			o.psk = v;
 		else
 			usage();
 	}
-	if (!o.addr || (server && o.n_cert == 0))
+	if (!o.addr || (server && o.n_cert == 0 && !o.psk))
 		usage();
 	/* A peer that vanishes must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
@@ -174,5 +290,7 @@ int main(int argc, char **argv)
 	tls_config *cfg = make_config(server ? TLS_SERVER : TLS_CLIENT, &o);
 	int r = server ? peer_server(&o, cfg) : peer_client(&o, cfg);
 	tls_config_free(cfg);
+	tls_stek_ring_free(ticket_ring);
+	OPENSSL_cleanse(&ext_psk, sizeof(ext_psk));
 	return r;
 }

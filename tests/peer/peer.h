@@ -1,7 +1,8 @@
 /* peer: the TLS 1.3 engine over a real TCP socket, with application records
  * protected in userspace (tls_conn_send/recv), so the engine can be tested
  * against openssl s_client/s_server, gnutls-cli/serv and others on any host,
- * kTLS or not. See main.c for the command line.
+ * kTLS or not; with --ktls the connection moves to kernel TLS after the
+ * handshake (ktls_io.c). See main.c for the command line.
  */
 #ifndef PEER_PEER_H
 #define PEER_PEER_H
@@ -21,6 +22,14 @@ struct peer_opts {
 	enum tls_client_auth client_auth;
 	bool echo;                 /* server: echo instead of HTTP */
 	bool keyupdate;            /* client: KeyUpdate(update_requested) after the handshake */
+	bool ktls;                 /* continue on kernel TLS after the handshake */
+	bool glue;                 /* client: first stdin chunk in the Finished's write */
+	const char *file;          /* server: HTTP body from this file */
+	int tickets;               /* server: tickets per handshake, -1: default */
+	unsigned long early_data;  /* server: max 0-RTT bytes (0: off) */
+	const char *ticket_keys;   /* server: STEK file */
+	const char *sess_in, *sess_out, *early; /* client: resumption files */
+	const char *psk;           /* IDENTITY:HEXKEY, an external PSK (both roles) */
 };
 
 int peer_server(const struct peer_opts *o, const tls_config *cfg);
@@ -45,11 +54,17 @@ struct peer_io {
 	int epoch[2];              /* current epoch per tls_dir */
 	int deferred;              /* end seen behind data not yet returned */
 	int io_errno;
+	tls_buf *early;            /* server: 0-RTT data is appended here */
+	const char *sess_out;      /* client: save each session here */
+	const void *glue;          /* application data to append to the last */
+	size_t glue_len;           /* handshake flight, in the same write */
 };
 
 void io_init(struct peer_io *io, int fd, tls_conn *c);
 void io_free(struct peer_io *io);
-/* Runs the handshake to completion: 0 or an error. */
+/* Runs the handshake to completion: 0 or an error. Reads whole records
+ * only (header, then exactly the body), so nothing behind the record that
+ * completes the handshake leaves the socket. */
 int io_handshake(struct peer_io *io);
 /* Appends at least one byte of application data to plain (0), or returns
  * TLS_CLOSED, PEER_EOF or an error. */
@@ -61,6 +76,9 @@ int io_recv_some(struct peer_io *io, tls_buf *plain, bool may_read);
 int io_send(struct peer_io *io, const void *data, size_t len);
 int io_key_update(struct peer_io *io, bool request_peer);
 int io_close(struct peer_io *io);
+/* "peer: WHO resumed=yes|no early_data=accepted|rejected|none[ psk=external]"
+ * on stderr. */
+void io_log_resumption(const struct peer_io *io, const char *who);
 /* KeyUpdates so far in each direction. */
 int io_updates(const struct peer_io *io, enum tls_dir dir);
 /* Readable description of a result ("alert unknown_ca received"). */
@@ -70,5 +88,49 @@ const char *io_describe(const struct peer_io *io, char *buf, size_t len);
 /* Short names: "x25519", "ecdsa_secp256r1_sha256"; "none" for 0. */
 const char *peer_group_name(unsigned id);
 const char *peer_sig_name(unsigned id);
+
+/* ---- ktls_io.c: the connection after the handshake on kernel TLS ---- */
+
+#define PEER_KTLS_ERR (-2)         /* a kTLS call failed, kio->why says which */
+
+struct peer_kio {
+	int fd;
+	tls_conn *conn;            /* the engine: takes tickets after the hand-off */
+	const char *who;           /* log prefix: peer address or "client" */
+	enum tls_role role;
+	const tls_cipher *cs;
+	uint8_t tx_secret[TLS_MAX_HASH], rx_secret[TLS_MAX_HASH]; /* current */
+	int ku_tx, ku_rx;          /* KeyUpdates installed per direction */
+	bool tx_done;              /* close_notify or a fatal alert was sent */
+	uint8_t alert_sent;        /* the fatal alert we sent, if any */
+	int io_errno;
+	char why[200];             /* reason behind PEER_KTLS_ERR / a local alert */
+	uint8_t *rec;              /* one record (16 KiB) */
+	tls_buf hs;                /* handshake message bytes across records */
+};
+
+/* Installs the engine's current application secrets with their sequence
+ * numbers for TX and RX on io->fd (everything the engine wrote, such as
+ * NewSessionTickets, must already be sent). Logs what was installed and the
+ * sock_diag view. 0, or PEER_KTLS_ERR with nothing installed for TX (the
+ * caller can still close in userspace); if RX fails after TX, an alert has
+ * already gone out through the kernel. */
+int kio_install(struct peer_kio *k, const struct peer_io *io, enum tls_role role,
+		const char *who);
+void kio_free(struct peer_kio *k);
+/* Appends application data to plain (0), or returns TLS_CLOSED, PEER_EOF,
+ * PEER_IO_ERR, PEER_KTLS_ERR or TLS_ERR_*. Handles KeyUpdate (re-keying RX,
+ * and TX if asked), NewSessionTicket (client: to the engine's session callback) and alerts on the
+ * way. wait = false: returns 0 with nothing appended when no record is
+ * ready (for a poll loop). */
+int kio_recv(struct peer_kio *k, tls_buf *plain, bool wait);
+int kio_send(struct peer_kio *k, const void *data, size_t len);
+/* Sends len bytes of file fd from offset 0 with sendfile(2). */
+int kio_sendfile(struct peer_kio *k, int fd, size_t len);
+/* KeyUpdate through the kernel, then the TX re-key. Refused (nothing
+ * sent) with PEER_KTLS_ERR on kernels without TLS 1.3 re-key. */
+int kio_key_update(struct peer_kio *k, bool request_peer);
+int kio_close(struct peer_kio *k);
+const char *kio_strerror(const struct peer_kio *k, int r, char *buf, size_t len);
 
 #endif

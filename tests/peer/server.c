@@ -1,79 +1,172 @@
 /* peer server: accepts connections one after another until killed. Each gets
  * a handshake, then either an echo of everything it sends (--echo) or one
- * HTTP/1.0 answer naming the negotiated parameters, then close_notify. One
- * line per connection goes to stderr, also for clients that fail: the server
- * carries on with the next one. */
+ * HTTP/1.0 answer (the body names the negotiated parameters, or is the
+ * --file), then close_notify. With --ktls the records after the handshake
+ * are the kernel's and the body goes out with sendfile(2). One line per
+ * connection goes to stderr, also for clients that fail: the server carries
+ * on with the next one. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "ktls.h"
 #include "peer.h"
 
 #define MAX_REQUEST 65536
 #define IO_TIMEOUT_SEC 10  /* a stalled client must not block the next one */
 
-static int echo(struct peer_io *io)
+/* The HTTP body: --file F, or the line naming what was negotiated in an
+ * unlinked temp file, so that both paths can sendfile(2) it. */
+static int open_body(const struct peer_opts *o, const char *desc, size_t *len)
 {
-	tls_buf plain;
-	int r;
+	struct stat st;
+	int fd;
 
-	tls_buf_init(&plain, 0);
-	while ((r = io_recv(io, &plain)) == 0) {
-		r = io_send(io, plain.base, plain.len);
-		tls_buf_reset(&plain);
-		if (r)
-			break;
+	if (o->file) {
+		fd = open(o->file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			fprintf(stderr, "peer: %s: %s\n", o->file, strerror(errno));
+	} else {
+		const char *dir = getenv("TMPDIR");
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/peer-body.XXXXXX", dir && *dir ? dir : "/tmp");
+		fd = mkostemp(path, O_CLOEXEC);
+		if (fd < 0) {
+			perror("peer: temp file");
+			return -1;
+		}
+		unlink(path);
+		if (dprintf(fd, "hello from handshaked peer: %s\n", desc) < 0) {
+			perror("peer: temp file");
+			close(fd);
+			return -1;
+		}
 	}
-	if (r == TLS_CLOSED)
-		io_close(io);
-	tls_buf_free(&plain);
+	if (fd >= 0 && fstat(fd, &st) < 0) {
+		close(fd);
+		return -1;
+	}
+	if (fd >= 0)
+		*len = (size_t)st.st_size;
+	return fd;
+}
+
+/* One connection's HTTP exchange over either record layer. */
+struct conn {
+	struct peer_io *io;
+	struct peer_kio *k;        /* non-NULL: on kTLS */
+};
+
+static int c_recv(struct conn *c, tls_buf *plain)
+{
+	return c->k ? kio_recv(c->k, plain, true) : io_recv(c->io, plain);
+}
+
+static int c_send(struct conn *c, const void *data, size_t len)
+{
+	return c->k ? kio_send(c->k, data, len) : io_send(c->io, data, len);
+}
+
+static int c_close(struct conn *c)
+{
+	return c->k ? kio_close(c->k) : io_close(c->io);
+}
+
+/* Body from fd: sendfile(2) under kTLS, read + userspace records without. */
+static int c_send_file(struct conn *c, int fd, size_t len)
+{
+	uint8_t buf[16384];
+	size_t off = 0;
+	int r = 0;
+
+	if (c->k)
+		return kio_sendfile(c->k, fd, len);
+	while (r == 0 && off < len) {
+		ssize_t n = pread(fd, buf, sizeof(buf), (off_t)off);
+		if (n <= 0) {
+			c->io->io_errno = n < 0 ? errno : EIO;
+			return PEER_IO_ERR;
+		}
+		r = io_send(c->io, buf, (size_t)n);
+		off += (size_t)n;
+	}
 	return r;
 }
 
-/* Reads one request; `GET /keyupdate` first gets a KeyUpdate with
- * update_requested. After our close_notify we read on until the client
- * closes, so its answer to the KeyUpdate is seen (and counted). */
-static int http(struct peer_io *io, const char *desc)
+static int echo(struct conn *c, tls_buf *plain)
 {
-	char head[256];
-	tls_buf req;
 	int r = 0;
 
-	tls_buf_init(&req, 0);
-	while (!memmem(req.base ? req.base : (uint8_t *)"", req.len, "\r\n\r\n", 4)) {
-		if (req.len > MAX_REQUEST) {
-			fprintf(stderr, "peer: request larger than %d bytes\n", MAX_REQUEST);
-			r = io_close(io);
-			goto out;
-		}
-		if ((r = io_recv(io, &req)) != 0)
-			goto out;
-	}
-	if (req.len >= 14 && memcmp(req.base, "GET /keyupdate", 14) == 0 &&
-	    (r = io_key_update(io, true)) != 0)
-		goto out;
-	int body = (int)strlen(desc) + 28;
-	snprintf(head, sizeof(head),
-		 "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n", body);
-	tls_buf_reset(&req);
-	tls_write_bytes(&req, head, strlen(head));
-	tls_write_bytes(&req, "hello from handshaked peer: ", 28);
-	tls_write_bytes(&req, desc, strlen(desc));
-	tls_write_bytes(&req, "\n", 1);
-	if ((r = io_send(io, req.base, req.len)) != 0 || (r = io_close(io)) != 0)
-		goto out;
 	do {
-		tls_buf_reset(&req);
-		r = io_recv(io, &req);
+		if (plain->len)
+			r = c_send(c, plain->base, plain->len);
+		tls_buf_reset(plain);
+	} while (r == 0 && (r = c_recv(c, plain)) == 0);
+	if (r == TLS_CLOSED)
+		c_close(c);
+	return r;
+}
+
+/* Reads one request (req may already hold 0-RTT bytes); `GET /keyupdate`
+ * first gets a KeyUpdate with update_requested (under kTLS only where the
+ * kernel can re-key; elsewhere a 501 answer says why). After our
+ * close_notify we read on until the client closes, so its answer to the
+ * KeyUpdate is seen (and counted). */
+static int http(struct conn *c, const struct peer_opts *o, const char *desc, tls_buf *req)
+{
+	const char *status = "200 OK";
+	char head[256];
+	size_t body_len = 0;
+	int r = 0, body;
+
+	while (!memmem(req->base ? req->base : (uint8_t *)"", req->len, "\r\n\r\n", 4)) {
+		if (req->len > MAX_REQUEST) {
+			fprintf(stderr, "peer: request larger than %d bytes\n", MAX_REQUEST);
+			return c_close(c);
+		}
+		if ((r = c_recv(c, req)) != 0)
+			return r;
+	}
+	if (req->len >= 14 && memcmp(req->base, "GET /keyupdate", 14) == 0) {
+		if (!c->k)
+			r = io_key_update(c->io, true);
+		else if ((r = kio_key_update(c->k, true)) == PEER_KTLS_ERR && !ktls_rekey_supported()) {
+			status = "501 Not Implemented";
+			desc = "TLS 1.3 rekey needs Linux 6.14";
+			fprintf(stderr, "peer: GET /keyupdate refused: %s\n", desc);
+			r = 0;
+		}
+		if (r)
+			return r;
+	}
+	body = *status == '2' ? open_body(o, desc, &body_len) : -1;
+	if (*status == '2' && body < 0)
+		return c_close(c);
+	if (*status != '2')
+		body_len = strlen(desc) + 1;
+	snprintf(head, sizeof(head),
+		 "HTTP/1.0 %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n\r\n%s%s",
+		 status, body_len, body < 0 ? desc : "", body < 0 ? "\n" : "");
+	r = c_send(c, head, strlen(head));
+	if (r == 0 && body >= 0)
+		r = c_send_file(c, body, body_len);
+	if (body >= 0)
+		close(body);
+	if (r || (r = c_close(c)) != 0)
+		return r;
+	do {
+		tls_buf_reset(req);
+		r = c_recv(c, req);
 	} while (r == 0);
-out:
-	tls_buf_free(&req);
 	return r;
 }
 
@@ -81,23 +174,58 @@ static void serve(const struct peer_opts *o, const tls_config *cfg, int fd, cons
 {
 	char desc[512], why[300];
 	struct peer_io io;
+	struct peer_kio k;
+	struct conn conn = { &io, NULL };
+	tls_buf plain;
 	tls_conn *c = tls_conn_new(cfg);
+	int r;
 
 	if (!c) {
 		fprintf(stderr, "peer: %s failed: tls_conn_new\n", who);
 		return;
 	}
+	tls_buf_init(&plain, 0);
 	io_init(&io, fd, c);
-	int r = io_handshake(&io);
+	io.early = &plain;  /* 0-RTT bytes start the request */
+	memset(&k, 0, sizeof(k));
+	r = io_handshake(&io);
 	if (r != 0) {
+		/* 0-RTT is decided on the ClientHello; bytes taken before a
+		 * handshake that never completes were never confirmed (a
+		 * replayed flight ends here). */
+		enum tls_early_state e = tls_conn_params(c)->early_data;
+		if (e != TLS_EARLY_NONE)
+			fprintf(stderr, "peer: %s 0-RTT %s, handshake failed: %zu unconfirmed bytes dropped\n",
+				who, e == TLS_EARLY_ACCEPTED ? "accepted" : "rejected", plain.len);
 		fprintf(stderr, "peer: %s failed: %s\n", who, io_strerror(&io, r, why, sizeof(why)));
-	} else {
-		io_describe(&io, desc, sizeof(desc));
-		r = o->echo ? echo(&io) : http(&io, desc);
-		fprintf(stderr, "peer: %s ok %s ku_tx=%d ku_rx=%d end=%s\n", who, desc,
-			io_updates(&io, TLS_DIR_TX), io_updates(&io, TLS_DIR_RX),
-			io_strerror(&io, r, why, sizeof(why)));
+		goto out;
 	}
+	io_describe(&io, desc, sizeof(desc));
+	io_log_resumption(&io, who);
+	/* Daemon style: 0-RTT bytes were held back until the client's
+	 * Finished verified; only now (RX about to go to the kernel) are they
+	 * handed on, confirmed. */
+	if (tls_conn_params(c)->early_data == TLS_EARLY_ACCEPTED)
+		fprintf(stderr, "peer: %s 0-RTT: %zu bytes, confirmed by the client Finished\n", who,
+			plain.len);
+	if (o->ktls) {
+		r = kio_install(&k, &io, TLS_SERVER, who);
+		if (r != 0) {
+			if (!k.tx_done)  /* TX still in userspace: say goodbye there */
+				io_close(&io);
+			fprintf(stderr, "peer: %s failed: kTLS: %s\n", who, k.why);
+			goto out;
+		}
+		conn.k = &k;
+	}
+	r = o->echo ? echo(&conn, &plain) : http(&conn, o, desc, &plain);
+	fprintf(stderr, "peer: %s ok %s ku_tx=%d ku_rx=%d end=%s\n", who, desc,
+		conn.k ? k.ku_tx : io_updates(&io, TLS_DIR_TX),
+		conn.k ? k.ku_rx : io_updates(&io, TLS_DIR_RX),
+		conn.k ? kio_strerror(&k, r, why, sizeof(why)) : io_strerror(&io, r, why, sizeof(why)));
+out:
+	kio_free(&k);
+	tls_buf_free(&plain);
 	io_free(&io);
 	tls_conn_free(c);
 }
