@@ -234,10 +234,12 @@ static int setup_psk(tls_conn *c)
 		id_len = c->sess->ticket_len;
 		key = c->sess->psk;
 		key_len = c->sess->psk_len;
+		/* Both times are rounded down to the millisecond, so the age may
+		 * read 1 ms more than really passed; servers that reject an age
+		 * above their own view (GnuTLS) would then refuse 0-RTT. */
 		uint64_t now = tls_config_now_ms(cfg);
-		c->psk_age = tls_ticket_obfuscate_age(now > c->sess->created_ms ?
-						      now - c->sess->created_ms : 0,
-						      c->sess->age_add);
+		uint64_t age = now > c->sess->created_ms ? now - c->sess->created_ms - 1 : 0;
+		c->psk_age = tls_ticket_obfuscate_age(age, c->sess->age_add);
 		c->psk_ext = false;
 	} else if (cfg->psk_id) {
 		c->psk_cs = tls_cipher_find(cfg->psk_cipher);

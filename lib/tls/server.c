@@ -220,7 +220,9 @@ static int choose_cert(tls_conn *c, tls_buf *out, const uint16_t *sigalgs, size_
 {
 	const tls_config *cfg = c->cfg;
 	if (!cfg->n_certs)
-		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "no server certificate configured");
+		/* A PSK-only server that found no usable PSK (RFC 8446 §4.1.1). */
+		return tls_fail(c, out, TLS_ALERT_HANDSHAKE_FAILURE,
+				"no usable PSK and no server certificate configured");
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; i < cfg->n_certs; i++) {
 			const struct tls_cert *cert = &cfg->certs[i];
