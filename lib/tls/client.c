@@ -34,6 +34,34 @@ static void ext_begin(tls_conn *c, tls_buf *b, uint16_t type, enum tls_xi xi)
 	c->ch_offered |= TLS_XBIT(xi);
 }
 
+/* pre_shared_key last (§4.2.11), then the message is closed and the
+ * binder, which signs everything before the binders, filled in. */
+static int finish_client_hello(tls_conn *c, tls_buf *m)
+{
+	size_t hl = 0;
+	if (c->psk_on) {
+		hl = c->psk_cs->hash_len;
+		ext_begin(c, m, TLS_EXT_PRE_SHARED_KEY, TLS_XI_PRE_SHARED_KEY);
+		tls_write_open(m, 2);
+		tls_write_u16(m, (uint16_t)c->psk_identity_len);
+		tls_write_bytes(m, c->psk_identity, c->psk_identity_len);
+		tls_write_u32(m, c->psk_age);
+		tls_write_close(m);
+		tls_write_u16(m, (uint16_t)(1 + hl));
+		tls_write_u8(m, (uint8_t)hl);
+		tls_write_zeros(m, hl);
+		tls_write_close(m);
+	}
+	tls_write_close(m);
+	tls_msg_end(m);
+	if (m->err)
+		return -1;
+	if (c->psk_on && tls_psk_binder(c->psk_cs, c->psk, c->psk_len, c->psk_ext, &c->tr, m->base,
+					m->len - (3 + hl), m->base + m->len - hl))
+		return -1;
+	return 0;
+}
+
 /* Builds a ClientHello into m; shares are generated here (or reused). */
 static int build_client_hello(tls_conn *c, tls_buf *m, bool second)
 {
@@ -62,6 +90,10 @@ static int build_client_hello(tls_conn *c, tls_buf *m, bool second)
 		free(ov);
 		if (bad)
 			return -1;
+		/* With a PSK on offer the engine appends pre_shared_key itself
+		 * (real identity, age and binder), so the block must not hold one. */
+		if (c->psk_on && tls_exts_has(&e, TLS_XI_PRE_SHARED_KEY))
+			return -1;
 		c->ch_offered = e.present;
 		for (size_t i = 0; i < c->n_kex; i++) {
 			if (c->kex[i].key)
@@ -72,9 +104,7 @@ static int build_client_hello(tls_conn *c, tls_buf *m, bool second)
 			if (tls_make_share(c, &c->kex[i], c->kex[i].group, &pub) != 0)
 				return -1;
 		}
-		tls_write_close(m);
-		tls_msg_end(m);
-		return m->err ? -1 : 0;
+		return finish_client_hello(c, m);
 	}
 	c->ch_offered = 0;
 	if (c->server_name && !is_ip_literal(c->server_name)) {
@@ -178,29 +208,7 @@ static int build_client_hello(tls_conn *c, tls_buf *m, bool second)
 		ext_begin(c, m, TLS_EXT_EARLY_DATA, TLS_XI_EARLY_DATA);
 		tls_write_close(m);
 	}
-	size_t hl = 0;
-	if (c->psk_on) {
-		/* pre_shared_key last (§4.2.11); the binder signs everything before it */
-		hl = c->psk_cs->hash_len;
-		ext_begin(c, m, TLS_EXT_PRE_SHARED_KEY, TLS_XI_PRE_SHARED_KEY);
-		tls_write_open(m, 2);
-		tls_write_u16(m, (uint16_t)c->psk_identity_len);
-		tls_write_bytes(m, c->psk_identity, c->psk_identity_len);
-		tls_write_u32(m, c->psk_age);
-		tls_write_close(m);
-		tls_write_u16(m, (uint16_t)(1 + hl));
-		tls_write_u8(m, (uint8_t)hl);
-		tls_write_zeros(m, hl);
-		tls_write_close(m);
-	}
-	tls_write_close(m);
-	tls_msg_end(m);
-	if (m->err)
-		return -1;
-	if (c->psk_on && tls_psk_binder(c->psk_cs, c->psk, c->psk_len, c->psk_ext, &c->tr, m->base,
-					m->len - (3 + hl), m->base + m->len - hl))
-		return -1;
-	return 0;
+	return finish_client_hello(c, m);
 }
 
 /* 0-RTT right behind ClientHello1 (and the compat CCS, §D.4). */

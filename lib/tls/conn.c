@@ -72,6 +72,13 @@ static void handshake_wipe(tls_conn *c)
 		c->t_ext[i].ext = NULL;
 		c->t_ext[i].type = 0;
 	}
+	if (c->t_ticket)
+		tls_ticket_clear(c->t_ticket);
+	free(c->t_ticket);
+	c->t_ticket = NULL;
+	free(c->t_ticket_id);
+	c->t_ticket_id = NULL;
+	c->t_ticket_id_len = 0;
 }
 
 void tls_conn_free(tls_conn *c)
@@ -408,6 +415,26 @@ int tls_conn_test_set_extensions(tls_conn *c, uint8_t hs_type, const uint8_t *ex
 		}
 	}
 	return -1;
+}
+
+int tls_conn_test_set_ticket(tls_conn *c, const uint8_t *id, size_t id_len,
+			     const struct tls_ticket *t)
+{
+	const tls_cipher *cs = t ? tls_cipher_find(t->cipher) : NULL;
+	if (c->role != TLS_SERVER || c->state != TLS_ST_SRV_WAIT_CH || !id || !id_len ||
+	    id_len > 0xffff || !cs || t->psk_len != cs->hash_len || c->t_ticket)
+		return -1;
+	c->t_ticket = malloc(sizeof(*c->t_ticket));
+	if (!c->t_ticket)
+		return -1;
+	*c->t_ticket = *t;
+	if (dup_bytes(&c->t_ticket_id, &c->t_ticket_id_len, id, id_len)) {
+		tls_ticket_clear(c->t_ticket);
+		free(c->t_ticket);
+		c->t_ticket = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 bool tls_take_ext_override(tls_conn *c, uint8_t type, uint8_t **ext, size_t *len)

@@ -307,6 +307,9 @@ struct tls_conn {
 	uint8_t *t_cookie;
 	size_t t_cookie_len;
 	struct { uint8_t type; uint8_t *ext; size_t len; } t_ext[TLS_MAX_EXT_OVERRIDES];
+	tls_ticket *t_ticket;      /* server: tls_conn_test_set_ticket */
+	uint8_t *t_ticket_id;
+	size_t t_ticket_id_len;
 };
 
 /* conn.c */

@@ -336,9 +336,23 @@ int tls_conn_test_set_hrr_cookie(tls_conn *c, const uint8_t *cookie, size_t len)
  *   HelloRetryRequest: key_share, cookie, supported_versions
  *   EncryptedExtensions: ALPN, record_size_limit (when the client sent one),
  *     server_name (empty, when the SNI matched a certificate)
- *   CertificateRequest: signature_algorithms (the configured list) */
+ *   CertificateRequest: signature_algorithms (the configured list)
+ * ClientHello with a PSK on offer (a session or an external PSK): the block
+ * must not hold pre_shared_key; the engine appends it last with the real
+ * identity, obfuscated age and binder (over the overridden bytes).
+ */
+int tls_conn_test_set_extensions(tls_conn *c, uint8_t hs_type, const uint8_t *ext, size_t len);
+/* Server: PSK identity `id` stands for a ticket whose contents are *t
+ * (copied; PSK, suite, created_ms/lifetime, age_add, max_early_data,
+ * ke_modes, SNI, ALPN), as if the STEK ring had opened it: lets a trace
+ * resume with a ticket another implementation issued (RFC 8448 §4). The
+ * binder ("res binder"), SNI, modes, suite, expiry and the 0-RTT checks
+ * (freshness of the obfuscated age, anti-replay) all still run. One per
+ * connection; other identities still go to psk_find and the ring. */
+struct tls_ticket;
+int tls_conn_test_set_ticket(tls_conn *c, const uint8_t *id, size_t id_len,
+			     const struct tls_ticket *t);
 /* Sequence number of one direction's current key (KeyUpdate limit tests). */
 int tls_conn_test_set_seq(tls_conn *c, enum tls_dir dir, uint64_t seq);
-int tls_conn_test_set_extensions(tls_conn *c, uint8_t hs_type, const uint8_t *ext, size_t len);
 
 #endif

@@ -15,6 +15,9 @@
  * encoding, key schedule, Finished, record protection) is the engine's own.
  * When a record differs, the encrypted flight is decrypted with the keys the
  * engine reported and compared message by message to say which one differs.
+ *
+ * Section 4 (resumed 0-RTT) resumes with section 3's NewSessionTicket; see
+ * the comment above s4_client for how each role gets the ticket.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,16 +26,19 @@
 #include <openssl/param_build.h>
 
 #include "test.h"
+#include "tls/ticket.h"
 #include "tls/tls.h"
 
 #include "../vectors/rfc8448_keys.h"
 #include "../vectors/rfc8448_s3.h"
+#include "../vectors/rfc8448_s4.h"
 #include "../vectors/rfc8448_s5.h"
 #include "../vectors/rfc8448_s6.h"
 #include "../vectors/rfc8448_s7.h"
 
 #define HS_CLIENT_HELLO 1
 #define HS_SERVER_HELLO 2
+#define HS_NEW_SESSION_TICKET 4
 #define HS_ENCRYPTED_EXTENSIONS 8
 #define HS_CERTIFICATE 11
 #define HS_CERTIFICATE_REQUEST 13
@@ -297,6 +303,9 @@ struct secrets {
 	uint8_t s[2][4][TLS_MAX_HASH];
 	size_t len[2][4];
 	const tls_cipher *cs;
+	tls_session *session;      /* client: the first NewSessionTicket (section 3) */
+	tls_buf early;             /* server: 0-RTT data delivered (section 4) */
+	int early_calls;
 };
 
 static void on_secret(void *ctx, enum tls_dir dir, int epoch, const tls_cipher *cs,
@@ -309,6 +318,28 @@ static void on_secret(void *ctx, enum tls_dir dir, int epoch, const tls_cipher *
 	memcpy(s->s[dir][epoch], secret, len);
 	s->len[dir][epoch] = len;
 	s->cs = cs;
+}
+
+static void on_session(void *ctx, const tls_session *s)
+{
+	struct secrets *x = ctx;
+	if (!x->session)
+		x->session = tls_session_dup(s);
+}
+
+static void on_early_data(void *ctx, const uint8_t *data, size_t len)
+{
+	struct secrets *x = ctx;
+	x->early_calls++;
+	tls_write_bytes(&x->early, data, len);
+}
+
+/* Fixed clocks: section 3's ticket arrives at S3_CLIENT_NOW; section 4 runs
+ * the ticket age later (times the RFC does not give; only the age shows). */
+#define S3_CLIENT_NOW 1500000000000ull
+static uint64_t fixed_clock(void *ctx)
+{
+	return *(const uint64_t *)ctx;
 }
 
 struct signer {
@@ -439,7 +470,7 @@ static int feed(tls_conn *c, tls_buf *out, const struct blob *in, int want_rc, c
 
 /* ---- client role ---- */
 
-static void run_client(const struct trace *t)
+static void run_client(const struct trace *t, tls_session **keep)
 {
 	char what[200];
 	struct blob ch1 = unhex(t->ch1), ch2 = unhex(t->ch2), hrr = unhex(t->hrr);
@@ -460,6 +491,9 @@ static void run_client(const struct trace *t)
 	/* The RFC's certificate has CN "rsa", no SAN and expired in 2026. */
 	tls_config_set_verify_peer(cfg, false);
 	tls_config_set_compat_mode(cfg, t->compat);
+	uint64_t now = S3_CLIENT_NOW;
+	if (keep)
+		tls_config_set_clock(cfg, fixed_clock, &now);
 	if (t->client_cert) {
 		tls_chain *chain = message_chain(&ccert);
 		struct blob sig;
@@ -480,7 +514,7 @@ static void run_client(const struct trace *t)
 	}
 
 	tls_conn *c = tls_conn_new(cfg);
-	tls_callbacks cb = { .secret = on_secret };
+	tls_callbacks cb = { .secret = on_secret, .session = keep ? on_session : NULL };
 	tls_conn_set_callbacks(c, &cb, &sec);
 	tls_conn_set_server_name(c, "server");
 	bool ok = parse_hello(ch1.p + 5, ch1.n - 5, &h1) &&
@@ -563,6 +597,9 @@ static void run_client(const struct trace *t)
 		}
 		test_ok(rc == 0 && n == rin.n, "%s client: NewSessionTicket + application record "
 			"accepted (%d, %zu of %zu bytes)", t->name, rc, n, rin.n);
+		if (keep)
+			test_ok(sec.session != NULL, "%s client: the NewSessionTicket became a session",
+				t->name);
 		same("s3 client: server application data decrypts to the RFC's payload", plain.base,
 		     plain.len, &payload);
 		tls_buf_reset(&out);
@@ -580,6 +617,10 @@ static void run_client(const struct trace *t)
 out_conn:
 	tls_conn_free(c);
 out:
+	if (keep)
+		*keep = sec.session;
+	else
+		tls_session_free(sec.session);
 	tls_config_free(cfg);
 	EVP_PKEY_free(sg.verify_key);
 	free(ch1.p), free(ch2.p), free(hrr.p), free(sh.p), free(sccs.p), free(sfl.p);
@@ -742,6 +783,372 @@ out:
 	free(cccs.p), free(cfl.p), free(priv.p), free(ee.p), free(cr.p), free(scert.p), free(scv.p);
 }
 
+/* ---- section 4: resumed 0-RTT handshake ----
+ *
+ * The resumption: section 3's NewSessionTicket (ticket, age_add, lifetime,
+ * max_early_data 1024, nonce 00 00) gives the PSK
+ * HKDF-Expand-Label(section 3's resumption master secret, "resumption",
+ * nonce). Client role: our section 3 client turned that NewSessionTicket
+ * into a tls_session; it is offered with the RFC's 0-RTT data at the
+ * ticket age the RFC's obfuscated_ticket_age shows. The ClientHello's
+ * extension block is the RFC's minus pre_shared_key, which the engine
+ * appends with its own age and binder. Server role: the RFC's ticket is
+ * another implementation's opaque bytes, so tls_conn_test_set_ticket makes
+ * the server take it as a ticket holding the RFC's values; binder, SNI,
+ * suite, expiry, age freshness and anti-replay are all checked as usual. */
+
+struct nst {
+	struct blob msg;
+	uint32_t lifetime, age_add, max_early;
+	const uint8_t *nonce, *ticket;
+	size_t nonce_len, ticket_len;
+};
+
+static bool parse_nst(struct nst *n)
+{
+	memset(n, 0, sizeof(*n));
+	n->msg = unhex(rfc8448_s3_nst);
+	tls_reader r = tls_reader_init(n->msg.p, n->msg.n);
+	uint8_t type = tls_read_u8(&r);
+	tls_reader body = tls_read_vec24(&r, 0, 1 << 24);
+	n->lifetime = tls_read_u32(&body);
+	n->age_add = tls_read_u32(&body);
+	tls_reader nonce = tls_read_vec8(&body, 0, 255);
+	tls_reader ticket = tls_read_vec16(&body, 1, 65535);
+	tls_reader ext = tls_read_vec16(&body, 0, 65535);
+	n->nonce = nonce.p, n->nonce_len = nonce.left;
+	n->ticket = ticket.p, n->ticket_len = ticket.left;
+	size_t ed_len = 0;
+	const uint8_t *ed = find_ext(ext.p, ext.left, 0x002a, &ed_len);
+	if (ed && ed_len == 4) {
+		tls_reader e = tls_reader_init(ed, ed_len);
+		n->max_early = tls_read_u32(&e);
+	}
+	return type == HS_NEW_SESSION_TICKET && !r.err && tls_reader_done(&r) &&
+	       tls_reader_done(&body) && ed_len == 4;
+}
+
+/* The RFC's section 4 ClientHello: its hello fields, the extension block
+ * before pre_shared_key (which must come last) and the one identity. */
+struct ch4 {
+	struct hello h;
+	size_t ext_before_psk;
+	const uint8_t *identity;
+	size_t identity_len;
+	uint32_t obfuscated_age;
+	struct blob rec;
+};
+
+static bool parse_ch4(struct ch4 *ch)
+{
+	memset(ch, 0, sizeof(*ch));
+	ch->rec = unhex(rfc8448_s4_ch_record);
+	if (!parse_hello(ch->rec.p + 5, ch->rec.n - 5, &ch->h))
+		return false;
+	size_t len = 0;
+	const uint8_t *psk = find_ext(ch->h.ext, ch->h.ext_len, 0x0029, &len);
+	if (!psk || psk + len != ch->h.ext + ch->h.ext_len)
+		return false;
+	ch->ext_before_psk = (size_t)(psk - 4 - ch->h.ext);
+	tls_reader r = tls_reader_init(psk, len);
+	tls_reader ids = tls_read_vec16(&r, 7, 65535);
+	tls_reader id = tls_read_vec16(&ids, 1, 65535);
+	ch->obfuscated_age = tls_read_u32(&ids);
+	tls_read_vec16(&r, 33, 65535);
+	ch->identity = id.p;
+	ch->identity_len = id.left;
+	return !r.err && tls_reader_done(&r) && tls_reader_done(&ids);
+}
+
+static void s4_client(const struct nst *nst, const tls_session *s3)
+{
+	struct blob psk4 = unhex(rfc8448_s4_psk), res3 = unhex(rfc8448_s3_res_master);
+	struct blob priv = unhex(rfc8448_s4_client_priv), early = unhex(rfc8448_s4_early_payload);
+	struct blob early_rec = unhex(rfc8448_s4_early_record), sh = unhex(rfc8448_s4_sh_record);
+	struct blob sfl = unhex(rfc8448_s4_server_flight_record);
+	struct blob eoed = unhex(rfc8448_s4_eoed_record);
+	struct blob cfin = unhex(rfc8448_s4_client_finished_record);
+	struct ch4 ch;
+	struct secrets sec;
+	memset(&sec, 0, sizeof(sec));
+	tls_config *cfg = NULL;
+	tls_conn *c = NULL;
+	tls_session *sess = NULL;
+	tls_buf out;
+	tls_buf_init(&out, 0);
+
+	/* the PSK from section 3's values alone (no engine state) */
+	uint8_t psk[32];
+	const tls_cipher *aes128 = tls_cipher_find(TLS_AES_128_GCM_SHA256);
+	test_ok(aes128 && tls_ticket_psk(aes128, res3.p, nst->nonce, nst->nonce_len, psk) == 0 &&
+		psk4.n == 32 && memcmp(psk, psk4.p, 32) == 0,
+		"s4: PSK from section 3's resumption master secret and ticket nonce is the RFC's");
+	if (!test_ok(parse_ch4(&ch), "s4 client: RFC ClientHello parses, pre_shared_key last"))
+		goto out;
+	if (!test_ok(s3 != NULL, "s4 client: section 3 left a session to resume"))
+		goto out;
+	test_ok(s3->cipher == TLS_AES_128_GCM_SHA256 && s3->psk_len == 32 &&
+		memcmp(s3->psk, psk, 32) == 0, "s4 client: the session's PSK is the RFC's");
+	test_ok(s3->ticket_len == nst->ticket_len &&
+		memcmp(s3->ticket, nst->ticket, nst->ticket_len) == 0 &&
+		ch.identity_len == nst->ticket_len &&
+		memcmp(ch.identity, nst->ticket, nst->ticket_len) == 0,
+		"s4 client: the session's ticket is the RFC's NewSessionTicket ticket and "
+		"section 4's identity");
+	test_ok(s3->age_add == nst->age_add && s3->lifetime_s == nst->lifetime &&
+		s3->max_early_data == nst->max_early && nst->max_early == 1024 &&
+		s3->created_ms == S3_CLIENT_NOW && strcmp(s3->server_name, "server") == 0,
+		"s4 client: session lifetime %u s, age_add %08x, max_early_data %u", s3->lifetime_s,
+		s3->age_add, s3->max_early_data);
+
+	/* The engine reports an age 1 ms under the elapsed time (it rounds
+	 * both ends down), so the clock runs that 1 ms further. */
+	uint32_t age = ch.obfuscated_age - nst->age_add;
+	test_diag("s4: the RFC's obfuscated_ticket_age %08x is a ticket age of %u ms",
+		  ch.obfuscated_age, age);
+	uint64_t now = S3_CLIENT_NOW + age + 1;
+	cfg = tls_config_new(TLS_CLIENT);
+	tls_config_set_ciphers(cfg, rfc_ciphers, 3);
+	tls_config_set_groups(cfg, client_groups, 3);
+	tls_config_set_key_share_groups(cfg, client_groups, 1);
+	tls_config_set_verify_peer(cfg, false);
+	tls_config_set_compat_mode(cfg, false);
+	tls_config_set_clock(cfg, fixed_clock, &now);
+	c = tls_conn_new(cfg);
+	tls_callbacks cb = { .secret = on_secret };
+	tls_conn_set_callbacks(c, &cb, &sec);
+	tls_conn_set_server_name(c, "server");
+	sess = tls_session_dup(s3);
+	bool ok = sess && tls_conn_set_session(c, sess) == 0 &&
+		  tls_conn_set_early_data(c, early.p, early.n) == 0;
+	test_ok(ok, "s4 client: offer the session with %zu bytes of 0-RTT data", early.n);
+	ok = tls_conn_test_set_random(c, ch.h.random) == 0 &&
+	     tls_conn_test_set_kex_private(c, TLS_GROUP_X25519, priv.p, priv.n) == 0 &&
+	     tls_conn_test_set_extensions(c, HS_CLIENT_HELLO, ch.h.ext, ch.ext_before_psk) == 0;
+	test_ok(ok, "s4 client: test hooks accept the RFC's random, key and extensions "
+		"(without pre_shared_key)");
+
+	int rc = tls_conn_handshake(c, &out, NULL, &(size_t){ 0 });
+	test_ok(rc == TLS_WANT_INPUT, "s4 client: first call wants input (%d: %s)", rc,
+		tls_conn_error(c));
+	size_t chn = out.len < ch.rec.n ? out.len : ch.rec.n;
+	same("s4 client: ClientHello record (engine's pre_shared_key: age and binder)", out.base,
+	     chn, &ch.rec);
+	same("s4 client: 0-RTT application data record", out.base + chn, out.len - chn,
+	     &early_rec);
+	same_secret("s4", "client c e traffic", &sec, TLS_DIR_TX, TLS_EPOCH_EARLY,
+		    rfc8448_s4_c_e_traffic);
+	tls_buf_reset(&out);
+
+	struct blob in = concat(sh, sfl), want = concat(eoed, cfin);
+	rc = feed(c, &out, &in, 0, "s4 client: ServerHello + EncryptedExtensions/Finished");
+	if (!same("s4 client: EndOfEarlyData record + Finished record", out.base, out.len, &want) &&
+	    sec.got[TLS_DIR_TX][TLS_EPOCH_HANDSHAKE] && out.len > eoed.n) {
+		struct blob m = unhex(rfc8448_s4_client_finished);
+		explain_flight("s4 client Finished", sec.cs, sec.s[TLS_DIR_TX][TLS_EPOCH_HANDSHAKE],
+			       out.base + eoed.n, out.len - eoed.n, &m, 1);
+		free(m.p);
+	}
+	const tls_params *p = tls_conn_params(c);
+	test_ok(rc == 0 && tls_conn_handshake_done(c) && p->resumed && !p->psk_external &&
+		p->early_data == TLS_EARLY_ACCEPTED && p->group == TLS_GROUP_X25519,
+		"s4 client: resumed with psk_dhe_ke, 0-RTT accepted");
+	same_secret("s4", "client c hs traffic", &sec, TLS_DIR_TX, TLS_EPOCH_HANDSHAKE,
+		    rfc8448_s4_c_hs_traffic);
+	same_secret("s4", "client s hs traffic", &sec, TLS_DIR_RX, TLS_EPOCH_HANDSHAKE,
+		    rfc8448_s4_s_hs_traffic);
+	same_secret("s4", "client c ap traffic", &sec, TLS_DIR_TX, TLS_EPOCH_APPLICATION,
+		    rfc8448_s4_c_ap_traffic);
+	same_secret("s4", "client s ap traffic", &sec, TLS_DIR_RX, TLS_EPOCH_APPLICATION,
+		    rfc8448_s4_s_ap_traffic);
+	free(in.p);
+	free(want.p);
+
+	if (rc == 0) {
+		struct blob payload = unhex(rfc8448_s4_client_app_payload);
+		struct blob capp = unhex(rfc8448_s4_client_app_record);
+		struct blob sapp = unhex(rfc8448_s4_server_app_record);
+		struct blob spay = unhex(rfc8448_s4_server_app_payload);
+		struct blob alert = unhex(rfc8448_s4_client_alert_record);
+		tls_buf plain;
+		tls_buf_init(&plain, 0);
+		tls_buf_reset(&out);
+		rc = tls_conn_send(c, &out, payload.p, payload.n);
+		test_ok(rc == 0, "s4 client: send 50 bytes (%d)", rc);
+		same("s4 client: application data record", out.base, out.len, &capp);
+		tls_buf_reset(&out);
+		size_t n = sapp.n;
+		rc = tls_conn_recv(c, &out, &plain, sapp.p, &n);
+		test_ok(rc == 0 && n == sapp.n, "s4 client: server application record accepted (%d)",
+			rc);
+		same("s4 client: server application data decrypts to the RFC's payload", plain.base,
+		     plain.len, &spay);
+		tls_buf_reset(&out);
+		rc = tls_conn_close(c, &out);
+		test_ok(rc == 0, "s4 client: close (%d)", rc);
+		same("s4 client: close_notify record", out.base, out.len, &alert);
+		tls_buf_free(&plain);
+		free(payload.p), free(capp.p), free(sapp.p), free(spay.p), free(alert.p);
+	}
+out:
+	OPENSSL_cleanse(psk, sizeof(psk));
+	tls_session_free(sess);
+	tls_conn_free(c);
+	tls_config_free(cfg);
+	tls_buf_free(&out);
+	free(ch.rec.p);
+	free(psk4.p), free(res3.p), free(priv.p), free(early.p), free(early_rec.p), free(sh.p);
+	free(sfl.p), free(eoed.p), free(cfin.p);
+}
+
+/* bad_binder: the same ClientHello with one binder bit flipped must be
+ * refused (decrypt_error): the hook does not bypass the binder check. */
+static void s4_server(const struct nst *nst, bool bad_binder)
+{
+	struct blob psk4 = unhex(rfc8448_s4_psk), priv = unhex(rfc8448_s4_server_priv);
+	struct blob early = unhex(rfc8448_s4_early_payload);
+	struct blob early_rec = unhex(rfc8448_s4_early_record), sh = unhex(rfc8448_s4_sh_record);
+	struct blob sfl = unhex(rfc8448_s4_server_flight_record), ee = unhex(rfc8448_s4_ee);
+	struct blob eoed = unhex(rfc8448_s4_eoed_record);
+	struct blob cfin = unhex(rfc8448_s4_client_finished_record);
+	struct blob eeext;
+	struct ch4 ch;
+	struct hello hs;
+	struct secrets sec;
+	memset(&sec, 0, sizeof(sec));
+	tls_buf_init(&sec.early, 0);
+	tls_buf out;
+	tls_buf_init(&out, 0);
+	tls_config *cfg = NULL;
+	tls_conn *c = NULL;
+	bool ok = parse_ch4(&ch) && parse_hello(sh.p + 5, sh.n - 5, &hs) && message_ext(&ee, &eeext);
+	if (!test_ok(ok, "s4 server%s: RFC messages parse", bad_binder ? " (bad binder)" : ""))
+		goto out;
+
+	/* the ticket as the RFC's server issued it in section 3 */
+	const uint64_t created = 1600000000000ull;
+	uint32_t age = ch.obfuscated_age - nst->age_add;
+	uint64_t now = created + age;
+	tls_ticket tk;
+	memset(&tk, 0, sizeof(tk));
+	tk.version = 0x0304;
+	tk.cipher = TLS_AES_128_GCM_SHA256;
+	memcpy(tk.psk, psk4.p, 32);
+	tk.psk_len = 32;
+	tk.created_ms = created;
+	tk.lifetime_s = nst->lifetime;
+	tk.age_add = nst->age_add;
+	tk.max_early_data = nst->max_early;
+	tk.ke_modes = TLS_TICKET_KE_BIT(TLS_PSK_DHE_KE);
+	tls_ticket_set_sni(&tk, "server");
+
+	cfg = tls_config_new(TLS_SERVER);
+	static const uint16_t server_ciphers[] = { TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384,
+						   TLS_CHACHA20_POLY1305_SHA256 };
+	tls_config_set_ciphers(cfg, server_ciphers, 3);
+	tls_config_set_groups(cfg, client_groups, 3);
+	tls_config_set_clock(cfg, fixed_clock, &now);
+	tls_config_set_tickets(cfg, 0, 7200); /* section 4's server sends none */
+	test_ok(tls_config_set_early_data(cfg, nst->max_early) == 0,
+		"s4 server: accept up to %u bytes of 0-RTT", nst->max_early);
+	c = tls_conn_new(cfg);
+	tls_callbacks cb = { .secret = on_secret, .early_data = on_early_data };
+	tls_conn_set_callbacks(c, &cb, &sec);
+	ok = tls_conn_test_set_ticket(c, nst->ticket, nst->ticket_len, &tk) == 0 &&
+	     tls_conn_test_set_random(c, hs.random) == 0 &&
+	     tls_conn_test_set_kex_private(c, TLS_GROUP_X25519, priv.p, priv.n) == 0 &&
+	     tls_conn_test_set_extensions(c, HS_SERVER_HELLO, hs.ext, hs.ext_len) == 0 &&
+	     tls_conn_test_set_extensions(c, HS_ENCRYPTED_EXTENSIONS, eeext.p, eeext.n) == 0;
+	tls_ticket_clear(&tk);
+	test_ok(ok, "s4 server%s: test hooks accept the RFC's ticket, random, key and extensions",
+		bad_binder ? " (bad binder)" : "");
+
+	if (bad_binder) {
+		ch.rec.p[ch.rec.n - 1] ^= 1;
+		size_t n = ch.rec.n;
+		int rc = tls_conn_handshake(c, &out, ch.rec.p, &n);
+		test_ok(rc == TLS_ERR_LOCAL(TLS_ALERT_DECRYPT_ERROR),
+			"s4 server: a ClientHello with a bad binder is refused with decrypt_error "
+			"(%d: %s)", rc, tls_conn_error(c));
+		goto out;
+	}
+
+	feed(c, &out, &ch.rec, TLS_WANT_INPUT, "s4 server: ClientHello");
+	size_t shn = out.len < sh.n ? out.len : sh.n;
+	same("s4 server: ServerHello record", out.base, shn, &sh);
+	if (!same("s4 server: encrypted flight (EE with early_data, Finished) record",
+		  out.base + shn, out.len - shn, &sfl) && sec.got[TLS_DIR_TX][TLS_EPOCH_HANDSHAKE]) {
+		struct blob m[2] = { ee, unhex(rfc8448_s4_server_finished) };
+		explain_flight("s4 server flight", sec.cs, sec.s[TLS_DIR_TX][TLS_EPOCH_HANDSHAKE],
+			       out.base + shn, out.len - shn, m, 2);
+		free(m[1].p);
+	}
+	same_secret("s4", "server c e traffic", &sec, TLS_DIR_RX, TLS_EPOCH_EARLY,
+		    rfc8448_s4_c_e_traffic);
+	same_secret("s4", "server s hs traffic", &sec, TLS_DIR_TX, TLS_EPOCH_HANDSHAKE,
+		    rfc8448_s4_s_hs_traffic);
+	tls_buf_reset(&out);
+
+	feed(c, &out, &early_rec, TLS_WANT_INPUT, "s4 server: 0-RTT application data record");
+	test_ok(sec.early_calls == 1, "s4 server: early_data callback called once (%d)",
+		sec.early_calls);
+	same("s4 server: 0-RTT data delivered is the RFC's plaintext", sec.early.base,
+	     sec.early.len, &early);
+	test_ok(!tls_conn_handshake_done(c), "s4 server: 0-RTT data stays unconfirmed until the "
+		"client's Finished");
+
+	struct blob in = concat(eoed, cfin);
+	int rc = feed(c, &out, &in, 0, "s4 server: EndOfEarlyData + client Finished");
+	free(in.p);
+	const tls_params *p = tls_conn_params(c);
+	test_ok(rc == 0 && tls_conn_handshake_done(c) && p->resumed && !p->psk_external &&
+		p->early_data == TLS_EARLY_ACCEPTED && p->group == TLS_GROUP_X25519,
+		"s4 server: resumed with psk_dhe_ke, 0-RTT accepted and confirmed");
+	test_ok(out.len == 0, "s4 server: nothing more to send (no tickets, as in the RFC; %zu "
+		"bytes)", out.len);
+	same_secret("s4", "server c hs traffic", &sec, TLS_DIR_RX, TLS_EPOCH_HANDSHAKE,
+		    rfc8448_s4_c_hs_traffic);
+	same_secret("s4", "server s ap traffic", &sec, TLS_DIR_TX, TLS_EPOCH_APPLICATION,
+		    rfc8448_s4_s_ap_traffic);
+	same_secret("s4", "server c ap traffic", &sec, TLS_DIR_RX, TLS_EPOCH_APPLICATION,
+		    rfc8448_s4_c_ap_traffic);
+
+	if (rc == 0) {
+		struct blob capp = unhex(rfc8448_s4_client_app_record);
+		struct blob cpay = unhex(rfc8448_s4_client_app_payload);
+		struct blob sapp = unhex(rfc8448_s4_server_app_record);
+		struct blob spay = unhex(rfc8448_s4_server_app_payload);
+		struct blob alert = unhex(rfc8448_s4_server_alert_record);
+		tls_buf plain;
+		tls_buf_init(&plain, 0);
+		tls_buf_reset(&out);
+		size_t n = capp.n;
+		rc = tls_conn_recv(c, &out, &plain, capp.p, &n);
+		test_ok(rc == 0 && n == capp.n, "s4 server: client application record accepted (%d)",
+			rc);
+		same("s4 server: client application data decrypts to the RFC's payload", plain.base,
+		     plain.len, &cpay);
+		tls_buf_reset(&out);
+		rc = tls_conn_send(c, &out, spay.p, spay.n);
+		test_ok(rc == 0, "s4 server: send 50 bytes (%d)", rc);
+		same("s4 server: application data record", out.base, out.len, &sapp);
+		tls_buf_reset(&out);
+		rc = tls_conn_close(c, &out);
+		test_ok(rc == 0, "s4 server: close (%d)", rc);
+		same("s4 server: close_notify record", out.base, out.len, &alert);
+		tls_buf_free(&plain);
+		free(capp.p), free(cpay.p), free(sapp.p), free(spay.p), free(alert.p);
+	}
+out:
+	tls_conn_free(c);
+	tls_config_free(cfg);
+	tls_buf_free(&out);
+	tls_buf_free(&sec.early);
+	free(ch.rec.p);
+	free(psk4.p), free(priv.p), free(early.p), free(early_rec.p), free(sh.p), free(sfl.p);
+	free(ee.p), free(eoed.p), free(cfin.p);
+}
+
 /* The RFC's own CertificateVerify checks out under the RFC's public key,
  * over a transcript hash we compute from the RFC's messages (no engine). */
 static void rfc_signature_self_check(EVP_PKEY *rsa)
@@ -775,10 +1182,19 @@ int main(void)
 	if (!test_ok(rsa != NULL, "section 2 RSA key builds from its numbers"))
 		return test_done();
 	rfc_signature_self_check(rsa);
+	tls_session *s3_session = NULL;
 	for (size_t i = 0; i < sizeof(traces) / sizeof(traces[0]); i++) {
-		run_client(&traces[i]);
+		run_client(&traces[i], i == 0 ? &s3_session : NULL);
 		run_server(&traces[i], rsa);
 	}
+	struct nst nst;
+	if (test_ok(parse_nst(&nst), "s3: RFC NewSessionTicket parses")) {
+		s4_client(&nst, s3_session);
+		s4_server(&nst, false);
+		s4_server(&nst, true);
+		free(nst.msg.p);
+	}
+	tls_session_free(s3_session);
 	EVP_PKEY_free(rsa);
 	return test_done();
 }

@@ -41,6 +41,7 @@ s3_exp_master|3|23|expanded
 s3_client_finished|3|41|Finished
 s3_client_flight_record|3|42|complete record
 s3_res_master|3|44|expanded
+s3_nst|3|49|NewSessionTicket
 s3_nst_record|3|50|complete record
 s3_client_app_payload|3|52|payload
 s3_client_app_record|3|52|complete record
@@ -48,6 +49,39 @@ s3_server_app_payload|3|53|payload
 s3_server_app_record|3|53|complete record
 s3_client_alert_record|3|54|complete record
 s3_server_alert_record|3|55|complete record
+s4_client_priv|4|1|private key
+s4_client_pub|4|1|public key
+s4_psk|4|2|IKM
+s4_early_secret|4|2|secret
+s4_binder_hash|4|4|binder hash
+s4_binder|4|4|finished
+s4_ch_record|4|5|complete record
+s4_c_e_traffic|4|6|expanded
+s4_e_exp_master|4|7|expanded
+s4_early_payload|4|9|payload
+s4_early_record|4|9|complete record
+s4_server_priv|4|12|private key
+s4_server_pub|4|12|public key
+s4_c_hs_traffic|4|18|expanded
+s4_s_hs_traffic|4|19|expanded
+s4_sh_record|4|22|complete record
+s4_ee|4|24|EncryptedExtensions
+s4_server_finished|4|26|Finished
+s4_server_flight_record|4|27|complete record
+s4_c_ap_traffic|4|28|expanded
+s4_s_ap_traffic|4|29|expanded
+s4_exp_master|4|30|expanded
+s4_eoed|4|44|EndOfEarlyData
+s4_eoed_record|4|45|complete record
+s4_client_finished|4|49|Finished
+s4_client_finished_record|4|50|complete record
+s4_res_master|4|52|expanded
+s4_client_app_payload|4|57|payload
+s4_client_app_record|4|57|complete record
+s4_server_app_payload|4|58|payload
+s4_server_app_record|4|58|complete record
+s4_client_alert_record|4|59|complete record
+s4_server_alert_record|4|60|complete record
 s5_client_priv|5|1|private key
 s5_ch1_record|5|3|complete record
 s5_hrr_record|5|5|complete record
@@ -127,6 +161,7 @@ emit() { # emit FILE SECTION TITLE
 }
 emit "$here/rfc8448_keys.h" 2 "section 2: the server's RSA key"
 emit "$here/rfc8448_s3.h" 3 "section 3: simple 1-RTT handshake"
+emit "$here/rfc8448_s4.h" 4 "section 4: resumed 0-RTT handshake"
 emit "$here/rfc8448_s5.h" 5 "section 5: HelloRetryRequest"
 emit "$here/rfc8448_s6.h" 6 "section 6: client authentication"
 emit "$here/rfc8448_s7.h" 7 "section 7: compatibility mode"

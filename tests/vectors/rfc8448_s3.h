@@ -151,6 +151,16 @@ static const char rfc8448_s3_client_flight_record[] =
 static const char rfc8448_s3_res_master[] =
 	"7df235f2031d2a051287d02b0241b0bfdaf86cc856231f2d5aba46c434ec196c";
 
+/* {server} construct a NewSessionTicket handshake message: NewSessionTicket (205 octets) */
+static const char rfc8448_s3_nst[] =
+	"040000c90000001efad6aac502000000b22c035d829359ee5ff7af4ec9000000"
+	"00262a6494dc486d2c8a34cb33fa90bf1b0070ad3c498883c9367c09a2be785a"
+	"bc55cd226097a3a982117283f82a03a143efd3ff5dd36d64e861be7fd61d2827"
+	"db279cce145077d454a3664d4e6da4d29ee03725a6a4dafcd0fc67d2aea70529"
+	"513e3da2677fa5906c5b3f7d8f92f228bda40dda721470f9fbf297b5aea61764"
+	"6fac5c03272e970727c621a79141ef5f7de6505e5bfbc388e93343694093934a"
+	"e4d3570008002a000400000400";
+
 /* {server} send handshake record: complete record (227 octets) */
 static const char rfc8448_s3_nst_record[] =
 	"17030300de3a6b8f90414a97d6959c3487680de5134a2b240e6cffac116e95d4"
