@@ -2,9 +2,13 @@
  * key install both ways, data, sendfile, records captured off the wire and
  * opened in userspace (and the reverse), control records via cmsg, sock_diag,
  * TLS_RX_EXPECT_NO_PAD, a tampered record, and KeyUpdate re-keying (or its
- * clean refusal on kernels < 6.14). TAP; a host without kTLS gets one SKIP.
+ * clean refusal on kernels < 6.14); the TX record cap TLS_TX_MAX_PAYLOAD_LEN
+ * (records captured off the wire, or its clear refusal before 6.19); a
+ * non-blocking send that must not hang. TAP; a host without kTLS gets one
+ * SKIP.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -16,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -303,7 +308,7 @@ static void test_control_records(const struct pair *p, const tls_cipher *cs)
 	tls_buf b;
 
 	/* alert: plain recv() must fail with EIO, the record must survive */
-	e = ktls_send_record(p->c, KTLS_CT_ALERT, alert, sizeof(alert));
+	e = ktls_send_record(p->c, KTLS_CT_ALERT, alert, sizeof(alert), NULL);
 	test_ok(e == KTLS_OK, "send an alert record through cmsg TLS_SET_RECORD_TYPE [%s]", cs->name);
 	n = recv(p->s, buf, sizeof(buf), 0);
 	err = errno;
@@ -319,7 +324,7 @@ static void test_control_records(const struct pair *p, const tls_cipher *cs)
 	tls_buf_init_fixed(&b, hs, sizeof(hs));
 	tls_write_u8(&b, KTLS_HS_NEW_SESSION_TICKET);
 	tls_write_u24(&b, sizeof(hs) - 4);
-	e = ktls_send_record(p->s, KTLS_CT_HANDSHAKE, hs, sizeof(hs));
+	e = ktls_send_record(p->s, KTLS_CT_HANDSHAKE, hs, sizeof(hs), NULL);
 	if (e == KTLS_OK && !write_all(p->s, "after-hs", 8))
 		e = KTLS_E_SYS;
 	test_ok(e == KTLS_OK, "send a handshake record and then data [%s]", cs->name);
@@ -531,7 +536,7 @@ static void test_wire_tx(const struct pair *p, const tls_cipher *cs, const struc
 	memset(&key, 0, sizeof(key));
 	ok = write_all(p->c, msgs[0], strlen(msgs[0])) &&
 	     write_all(p->c, msgs[1], strlen(msgs[1])) &&
-	     ktls_send_record(p->c, KTLS_CT_ALERT, alert, sizeof(alert)) == KTLS_OK;
+	     ktls_send_record(p->c, KTLS_CT_ALERT, alert, sizeof(alert), NULL) == KTLS_OK;
 	if (!ok || tls_traffic_key_init(&key, cs, k->c2s) != 0) {
 		test_ok(false, "kernel TX records written and userspace key derived [%s]", cs->name);
 		tls_traffic_key_clear(&key);
@@ -638,7 +643,7 @@ static void test_wire_rx(const struct pair *p, const tls_cipher *cs, const struc
 	test_ok(ok && e == KTLS_E_DECRYPT && errno == EBADMSG &&
 		stat_or_zero("TlsDecryptError") > decerr0,
 		"a tampered record fails with EBADMSG and TlsDecryptError counts it [%s]", cs->name);
-	e = ktls_send_record(p->c, KTLS_CT_DATA, "x", 1);
+	e = ktls_send_record(p->c, KTLS_CT_DATA, "x", 1, NULL);
 	test_ok(e != KTLS_OK, "after the decrypt error the socket refuses to send (%s) [%s]",
 		errtext(e, errno), cs->name);
 	tls_traffic_key_clear(&key);
@@ -665,6 +670,217 @@ static void test_wire_pair(const tls_cipher *cs, const struct secrets *k)
 	} else {
 		test_diag("install: %s", errtext(e, errno));
 	}
+	pair_close(&p);
+}
+
+/* ---- record size cap: TLS_TX_MAX_PAYLOAD_LEN (>= 6.19) ---- */
+
+#define CAP 1023                   /* record_size_limit 1024 in TLS 1.3 */
+#define CAP_FILE_LEN (256u << 10)
+
+/* Reads records off the plain socket until `want` bytes of plaintext came,
+ * opening each; out gets the plaintext. Counts records and the largest
+ * inner plaintext (content type byte included) and ciphertext body. */
+static bool read_capped(int fd, tls_traffic_key *key, uint8_t *out, size_t want, size_t *nrec,
+			size_t *max_inner)
+{
+	static uint8_t rec[TLS_RECORD_HEADER + TLS_MAX_CIPHERTEXT];
+	size_t got = 0, len, dlen;
+	uint8_t outer, type, *data;
+	uint16_t version;
+
+	*nrec = *max_inner = 0;
+	while (got < want) {
+		if (!read_raw_record(fd, rec, sizeof(rec), &len, &outer, &version) ||
+		    outer != KTLS_CT_DATA || tls_record_open(key, rec, len, &type, &data, &dlen) != 0 ||
+		    type != KTLS_CT_DATA || dlen > want - got)
+			return false;
+		memcpy(out + got, data, dlen);
+		got += dlen;
+		(*nrec)++;
+		if (dlen + 1 > *max_inner)
+			*max_inner = dlen + 1;
+	}
+	return true;
+}
+
+static void test_max_payload_on(const struct pair *p, const tls_cipher *cs, const struct secrets *k)
+{
+	struct sender snd = { .sock = p->c, .len = CAP_FILE_LEN };
+	static uint8_t buf[CAP_FILE_LEN];
+	uint8_t msg[5000];
+	tls_traffic_key key;
+	struct ktls_diag d;
+	size_t nrec = 0, inner = 0;
+	uint16_t v = 0;
+	enum ktls_err e;
+	pthread_t th;
+	bool ok;
+
+	memset(&key, 0, sizeof(key));
+	RAND_bytes(msg, sizeof(msg));
+	if (tls_traffic_key_init(&key, cs, k->c2s) != 0) {
+		test_ok(false, "userspace key derived [%s]", cs->name);
+		return;
+	}
+	e = ktls_get_tx_max_payload(p->c, &v);
+	test_ok(e == KTLS_OK && v == TLS_MAX_PLAINTEXT,
+		"getsockopt TLS_TX_MAX_PAYLOAD_LEN: default %u [%s]", v, cs->name);
+	/* control: without the cap one write is one 5000-byte record */
+	ok = write_all(p->c, msg, sizeof(msg)) && read_capped(p->s, &key, buf, sizeof(msg), &nrec, &inner);
+	test_ok(ok && nrec == 1 && inner == sizeof(msg) + 1 && memcmp(buf, msg, sizeof(msg)) == 0,
+		"control: 5000 bytes leave as %zu record of %zu inner bytes [%s]", nrec, inner, cs->name);
+
+	e = ktls_set_tx_max_payload(p->c, CAP);
+	test_ok(e == KTLS_OK, "TLS_TX_MAX_PAYLOAD_LEN %u set (%s) [%s]", CAP, errtext(e, errno), cs->name);
+	e = ktls_get_tx_max_payload(p->c, &v);
+	test_ok(e == KTLS_OK && v == CAP, "getsockopt reads back %u [%s]", v, cs->name);
+	e = ktls_diag_get(p->c, &d);
+	if (e == KTLS_E_DIAG_NO_ULP && kernel_code() < 6015)
+		test_skip("ULP diag needs CAP_NET_ADMIN before 6.15", "sock_diag max payload [%s]", cs->name);
+	else
+		test_ok(e == KTLS_OK && d.tx_max_payload == CAP,
+			"sock_diag TLS_INFO_TX_MAX_PAYLOAD_LEN = %u [%s]", d.tx_max_payload, cs->name);
+
+	ok = write_all(p->c, msg, sizeof(msg)) && read_capped(p->s, &key, buf, sizeof(msg), &nrec, &inner);
+	test_ok(ok && nrec == (sizeof(msg) + CAP - 1) / CAP && inner <= CAP + 1 &&
+		memcmp(buf, msg, sizeof(msg)) == 0,
+		"capped: 5000 bytes leave as %zu records, largest inner plaintext %zu <= %u, intact [%s]",
+		nrec, inner, CAP + 1, cs->name);
+
+	/* sendfile goes through the same cap */
+	ok = pthread_create(&th, NULL, sendfile_thread, &snd) == 0;
+	if (ok) {
+		ok = read_capped(p->s, &key, buf, CAP_FILE_LEN, &nrec, &inner);
+		pthread_join(th, NULL);
+		ok = ok && snd.ok;
+	}
+	test_ok(ok && inner <= CAP + 1 && nrec >= CAP_FILE_LEN / CAP &&
+		memcmp(buf, file_data, CAP_FILE_LEN) == 0,
+		"capped sendfile of 256 KiB: %zu records, largest inner plaintext %zu <= %u [%s]", nrec,
+		inner, CAP + 1, cs->name);
+
+	/* an open MSG_MORE record blocks changes: the cap must come first */
+	ok = send(p->c, msg, 10, MSG_MORE) == 10;
+	e = ktls_set_tx_max_payload(p->c, 2000);
+	test_ok(ok && e == KTLS_E_TX_PENDING && errno == EBUSY,
+		"a change while a MSG_MORE record is open is refused: %s [%s]", errtext(e, errno),
+		cs->name);
+	ok = write_all(p->c, msg + 10, 10) && read_capped(p->s, &key, buf, 20, &nrec, &inner) &&
+	     memcmp(buf, msg, 20) == 0;
+	e = ktls_set_tx_max_payload(p->c, 63);
+	test_ok(ok && e == KTLS_OK && ktls_get_tx_max_payload(p->c, &v) == KTLS_OK && v == 63,
+		"the open record flushes intact; then 63 (record_size_limit 64, TLS 1.3) is accepted [%s]",
+		cs->name);
+	tls_traffic_key_clear(&key);
+}
+
+static void test_max_payload_off(const struct pair *p, const tls_cipher *cs)
+{
+	struct ktls_diag d;
+	char text[160];
+	uint16_t v = 0;
+	enum ktls_err e = ktls_set_tx_max_payload(p->c, CAP);
+	int err = errno;
+
+	ktls_error_text(e, err, text, sizeof(text));
+	test_ok(e == KTLS_E_MAX_PAYLOAD_UNSUPPORTED && err == ENOPROTOOPT &&
+		strstr(text, "record_size_limit needs Linux 6.19"),
+		"TLS_TX_MAX_PAYLOAD_LEN refused: '%s' [%s]", text, cs->name);
+	e = ktls_get_tx_max_payload(p->c, &v);
+	test_ok(e == KTLS_E_MAX_PAYLOAD_UNSUPPORTED, "getsockopt refused the same way [%s]", cs->name);
+	e = ktls_diag_get(p->c, &d);
+	if (e == KTLS_E_DIAG_NO_ULP && kernel_code() < 6015)
+		test_skip("ULP diag needs CAP_NET_ADMIN before 6.15", "sock_diag max payload [%s]", cs->name);
+	else
+		test_ok(e == KTLS_OK && d.tx_max_payload == 0,
+			"sock_diag has no TLS_INFO_TX_MAX_PAYLOAD_LEN [%s]", cs->name);
+}
+
+static void test_max_payload(const tls_cipher *cs, const struct secrets *k)
+{
+	struct pair p;
+	enum ktls_err e;
+
+	if (pair_open(&p, false) < 0) {
+		test_ok(false, "loopback TCP pair: %s [%s]", strerror(errno), cs->name);
+		return;
+	}
+	/* kTLS TX on the client, captured raw on the plain server */
+	e = ktls_install(p.c, KTLS_DIR_TX, cs, k->c2s, 0);
+	test_ok(e == KTLS_OK, "client kTLS TX for the record size tests [%s]", cs->name);
+	if (e == KTLS_OK) {
+		if (probe.tx_max_payload)
+			test_max_payload_on(&p, cs, k);
+		else
+			test_max_payload_off(&p, cs);
+	}
+	pair_close(&p);
+}
+
+/* ---- non-blocking sends ---- */
+
+struct drainer {
+	int sock;
+	uint8_t *buf;
+	size_t len;
+	bool ok;
+};
+
+static void *drain_thread(void *arg)
+{
+	struct drainer *d = arg;
+
+	d->ok = ktls_read_exact(d->sock, KTLS_CT_DATA, d->buf, d->len);
+	return NULL;
+}
+
+/* ktls_send_record on a non-blocking socket whose peer does not read:
+ * returns KTLS_E_AGAIN with the partial count at once instead of waiting
+ * (it used to poll forever); the caller finishes the rest after POLLOUT. */
+static void test_nonblocking_send(const tls_cipher *cs, const struct secrets *k)
+{
+	struct drainer dr = { .len = SENDFILE_LEN };
+	struct timespec t0, t1;
+	struct pair p;
+	size_t sent = 0, n;
+	enum ktls_err e;
+	pthread_t th;
+	bool ok;
+	long ms;
+
+	if (pair_open(&p, false) < 0 || !install_both(&p, cs, k)) {
+		test_ok(false, "kTLS pair for the non-blocking send test [%s]", cs->name);
+		pair_close(&p);
+		return;
+	}
+	fcntl(p.c, F_SETFL, fcntl(p.c, F_GETFL) | O_NONBLOCK);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	e = ktls_send_record(p.c, KTLS_CT_DATA, file_data, SENDFILE_LEN, &sent);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	test_ok(e == KTLS_E_AGAIN && sent > 0 && sent < SENDFILE_LEN && ms < 5000,
+		"non-blocking ktls_send_record of 4 MiB to a peer that does not read: %s after %zu bytes, %ld ms [%s]",
+		errtext(e, errno), sent, ms, cs->name);
+	dr.sock = p.s;
+	dr.buf = malloc(SENDFILE_LEN);
+	ok = dr.buf && e == KTLS_E_AGAIN && pthread_create(&th, NULL, drain_thread, &dr) == 0;
+	if (ok) {
+		while (ok && sent < SENDFILE_LEN) {
+			struct pollfd pfd = { .fd = p.c, .events = POLLOUT };
+			if (poll(&pfd, 1, IO_TIMEOUT_S * 1000) != 1)
+				break;
+			e = ktls_send_record(p.c, KTLS_CT_DATA, file_data + sent, SENDFILE_LEN - sent, &n);
+			sent += n;
+			ok = e == KTLS_OK || e == KTLS_E_AGAIN;
+		}
+		if (sent < SENDFILE_LEN)
+			shutdown(p.s, SHUT_RDWR);   /* unblock the reader */
+		pthread_join(th, NULL);
+		ok = ok && dr.ok && sent == SENDFILE_LEN && memcmp(dr.buf, file_data, SENDFILE_LEN) == 0;
+	}
+	test_ok(ok, "the rest sent after POLLOUT: all 4 MiB arrive intact [%s]", cs->name);
+	free(dr.buf);
 	pair_close(&p);
 }
 
@@ -712,6 +928,9 @@ int main(void)
 		kv / 1000, kv % 1000);
 	test_ok(probe.rekey == probe.rekey_counters && probe.rekey == ktls_rekey_supported(),
 		"probe: second TLS_TX result agrees with the TlsRxRekeyOk counter");
+	test_ok(probe.tx_max_payload == (kv >= 6019),
+		"probe: TLS_TX_MAX_PAYLOAD_LEN %s, as expected for Linux %u.%u",
+		probe.tx_max_payload ? "supported" : "refused", kv / 1000, kv % 1000);
 	if (!make_file()) {
 		test_ok(false, "4 MiB sendfile source in /tmp: %s", strerror(errno));
 		return test_done();
@@ -728,6 +947,10 @@ int main(void)
 		/* the ChaCha20 run goes over IPv6 to cover that sock_diag path */
 		test_kernel_pair(cs, &k, i == 2 && access("/proc/net/if_inet6", R_OK) == 0);
 		test_wire_pair(cs, &k);
+		if (i == 0) {
+			test_max_payload(cs, &k);
+			test_nonblocking_send(cs, &k);
+		}
 		OPENSSL_cleanse(&k, sizeof(k));
 	}
 	close(file_fd);

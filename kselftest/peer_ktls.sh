@@ -13,6 +13,9 @@
 #    the server carries on)
 #  - resumption and 0-RTT (s_client -sess_out/-sess_in/-early_data, our
 #    client --sess-out/--sess-in/--early), the early request answered
+#  - RFC 8449 record_size_limit 1024 from our client (kTLS and userspace):
+#    >= 6.19 caps the server's kernel records (TLS_TX_MAX_PAYLOAD_LEN), older
+#    kernels refuse the hand-off cleanly with an alert
 WAIT_SECONDS=${WAIT_SECONDS:-30}  # TCG is slow
 . "$(dirname "$0")/../tests/tcp/lib.sh"
 
@@ -202,6 +205,35 @@ log=$(conn_log)
 [ $rc -eq 0 ] && body_ok "$T/pc.out" && grep -q 'client resumed=yes early_data=accepted' "$T/pc.err" &&
 	[[ $log == *"resumed=yes early_data=accepted"* ]] && [[ $LINE == *" ok "*"end=close_notify received"* ]]
 result $? "peer client --ktls: ticket taken on kTLS, then --sess-in --early resumed, 0-RTT accepted, both ends on kTLS" "$T/pc.err"
+
+# 8. RFC 8449: our client offers record_size_limit 1024. On >= 6.19 our
+# server caps its kernel's TX records (TLS_TX_MAX_PAYLOAD_LEN = 1023, read
+# back by getsockopt and sock_diag) and the sendfile body arrives intact.
+# The wire check is our userspace client: its engine aborts with
+# record_overflow on any record over 1024 + 16 bytes. Before 6.19 the
+# server refuses the hand-off with an internal_error alert sealed in
+# userspace before installing any key, and says why.
+kv=$(uname -r | awk -F. '{ print $1 * 1000 + $2 }')
+RSL_MSG='peer record_size_limit 1024: record_size_limit needs Linux 6.19'
+for mode in --ktls userspace; do
+	kflag=$([ $mode = --ktls ] && echo --ktls)
+	printf "$REQ" | timeout 30 "$PEER" client "127.0.0.1:$PEER_PORT" $kflag --record-limit 1024 \
+		--ca "$C/ca.pem" --servername localhost >"$T/pc.out" 2>"$T/pc.err"
+	rc=$?
+	conn_line
+	log=$(conn_log)
+	if [ "$kv" -ge 6019 ]; then
+		[ $rc -eq 0 ] && body_ok "$T/pc.out" && [[ $LINE == *" ok "*"end=close_notify received"* ]] &&
+			[[ $log == *"ktls tx_max_payload=1023 (peer record_size_limit 1024)"* ]] &&
+			[[ $log == *"max_payload=1023"* ]] && grep -q 'end=close_notify received' "$T/pc.err"
+		result $? "peer client ${mode#--} --record-limit 1024 <- peer server --ktls: kernel records capped at 1023 (getsockopt+diag), 1 MiB sendfile intact$([ $mode = userspace ] && echo ', every record within the limit')" "$T/pc.err"
+	else
+		[ $rc -ne 0 ] && grep -q 'alert internal_error received' "$T/pc.err" &&
+			! grep -qaF 'HTTP/1.0 200' "$T/pc.out" &&
+			[[ $LINE == *"failed: kTLS: $RSL_MSG"* ]] && [[ $log == *"kTLS hand-off refused: $RSL_MSG"* ]]
+		result $? "peer client ${mode#--} --record-limit 1024 <- peer server --ktls on $(uname -r): hand-off refused ('record_size_limit needs Linux 6.19'), internal_error alert" "$T/pc.err"
+	fi
+done
 stop_peer_server
 
 # 7. Our client on kTLS against openssl s_server -WWW (files from $T), each

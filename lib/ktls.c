@@ -13,10 +13,12 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 
+#include "tls/keyupdate.h"
 #include "tls/wire.h"
 
 const uint16_t ktls_probe_suites[KTLS_NCIPHERS] = {
@@ -49,6 +51,10 @@ static const char *const err_text[KTLS_E_COUNT_] = {
 	[KTLS_E_DIAG_MALFORMED] = "malformed sock_diag reply",
 	[KTLS_E_STAT] = "counter not in /proc/net/tls_stat",
 	[KTLS_E_SYS] = "system call failed",
+	[KTLS_E_MAX_PAYLOAD_UNSUPPORTED] =
+		"record_size_limit needs Linux 6.19 (no TLS_TX_MAX_PAYLOAD_LEN in this kernel)",
+	[KTLS_E_TX_PENDING] = "TX data already queued: set the record size before sending",
+	[KTLS_E_PARTIAL] = "record only partly sent: the connection is unusable",
 };
 
 const char *ktls_strerror(enum ktls_err e)
@@ -284,12 +290,44 @@ bool ktls_rekey_supported(void)
 	return yes;
 }
 
+/* Finishes a record whose first part went out: waits for POLLOUT, at
+ * most timeout_ms in all. */
+static enum ktls_err send_rest(int fd, uint8_t type, const uint8_t *p, size_t len, size_t sent,
+			       int timeout_ms)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (sent < len) {
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		size_t n = 0;
+		enum ktls_err e;
+		long left;
+		int pr;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = timeout_ms - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0)
+			return fail(KTLS_E_PARTIAL, ETIMEDOUT);
+		pr = poll(&pfd, 1, (int)left);
+		if (pr < 0 && errno != EINTR)
+			return fail(KTLS_E_PARTIAL, errno);
+		if (pr <= 0)
+			continue;
+		e = ktls_send_record(fd, type, p + sent, len - sent, &n);
+		sent += n;
+		if (e != KTLS_OK && e != KTLS_E_AGAIN)
+			return fail(KTLS_E_PARTIAL, errno);
+	}
+	return fail(KTLS_OK, 0);
+}
+
 enum ktls_err ktls_key_update_tx(int fd, const tls_cipher *cs, const uint8_t *next_secret,
 				 bool request_update)
 {
-	uint8_t msg[5];
-	tls_buf b;
+	uint8_t msg[TLS_KEY_UPDATE_MSG_LEN];
 	enum ktls_err e;
+	size_t sent = 0;
 
 	if (fd < 0 || !cs || !next_secret)
 		return fail(KTLS_E_INVALID, EINVAL);
@@ -299,18 +337,65 @@ enum ktls_err ktls_key_update_tx(int fd, const tls_cipher *cs, const uint8_t *ne
 	 * key would make the peer switch keys alone and kill the stream. */
 	if (!ktls_rekey_supported())
 		return fail(KTLS_E_REKEY_UNSUPPORTED, EOPNOTSUPP);
-	tls_buf_init_fixed(&b, msg, sizeof(msg));
-	tls_write_u8(&b, KTLS_HS_KEY_UPDATE);
-	tls_write_u24(&b, 1);
-	tls_write_u8(&b, request_update ? 1 : 0);   /* KeyUpdateRequest */
-	if (b.err || b.len != sizeof(msg))
-		return fail(KTLS_E_INVALID, EINVAL);
+	tls_key_update_build(msg, request_update);
 	/* The cmsg send pushes any open data record first and is encrypted
 	 * under the old key; only then may the TX key change. */
-	e = ktls_send_record(fd, KTLS_CT_HANDSHAKE, msg, sizeof(msg));
+	e = ktls_send_record(fd, KTLS_CT_HANDSHAKE, msg, sizeof(msg), &sent);
+	if (e == KTLS_E_AGAIN && sent > 0)
+		e = send_rest(fd, KTLS_CT_HANDSHAKE, msg, sizeof(msg), sent, KTLS_KEY_UPDATE_WAIT_MS);
 	if (e)
 		return e;
 	return ktls_install(fd, KTLS_DIR_TX, cs, next_secret, 0);
+}
+
+uint16_t ktls_max_payload_for_limit(uint16_t record_size_limit)
+{
+	if (record_size_limit < 64)
+		return 0;
+	if (record_size_limit > TLS_MAX_PLAINTEXT)
+		return TLS_MAX_PLAINTEXT;
+	return (uint16_t)(record_size_limit - 1);
+}
+
+static enum ktls_err max_payload_errno(int err)
+{
+	switch (err) {
+	case ENOPROTOOPT:
+		/* unknown SOL_TLS option: the kernel predates 6.19 */
+		return fail(KTLS_E_MAX_PAYLOAD_UNSUPPORTED, err);
+	case EBUSY:
+		return fail(KTLS_E_TX_PENDING, err);
+	case EINVAL:
+		return fail(KTLS_E_INVALID, err);
+	case ENOTCONN:
+		return fail(KTLS_E_NOT_CONNECTED, err);
+	}
+	return fail(KTLS_E_SYS, err);
+}
+
+enum ktls_err ktls_set_tx_max_payload(int fd, uint16_t bytes)
+{
+	if (fd < 0 || bytes < 63 || bytes > TLS_MAX_PLAINTEXT)
+		return fail(KTLS_E_INVALID, EINVAL);
+	/* the option is a u16: any other length is EINVAL */
+	if (setsockopt(fd, SOL_TLS, TLS_TX_MAX_PAYLOAD_LEN, &bytes, sizeof(bytes)) == 0)
+		return fail(KTLS_OK, 0);
+	return max_payload_errno(errno);
+}
+
+enum ktls_err ktls_get_tx_max_payload(int fd, uint16_t *bytes)
+{
+	uint16_t v = 0;
+	socklen_t len = sizeof(v);
+
+	if (fd < 0 || !bytes)
+		return fail(KTLS_E_INVALID, EINVAL);
+	if (getsockopt(fd, SOL_TLS, TLS_TX_MAX_PAYLOAD_LEN, &v, &len) < 0)
+		return max_payload_errno(errno);
+	if (len != sizeof(v))
+		return fail(KTLS_E_SYS, EPROTO);
+	*bytes = v;
+	return fail(KTLS_OK, 0);
 }
 
 enum ktls_err ktls_set_rx_no_pad(int fd, bool on)
@@ -394,19 +479,25 @@ static enum ktls_err map_io_errno(int err)
 	return fail(KTLS_E_SYS, err);
 }
 
-enum ktls_err ktls_send_record(int fd, uint8_t type, const void *data, size_t len)
+enum ktls_err ktls_send_record(int fd, uint8_t type, const void *data, size_t len, size_t *sent)
 {
 	union {
 		char buf[CMSG_SPACE(1)];
 		struct cmsghdr align;
 	} ctl;
 	const uint8_t *p = data;
-	size_t sent = 0;
+	size_t done = 0;
+	enum ktls_err e = KTLS_OK;
+	int err = 0;
 
+	if (sent)
+		*sent = 0;
 	if (fd < 0 || !data || !len)
 		return fail(KTLS_E_INVALID, EINVAL);
-	while (sent < len) {
-		struct iovec iov = { .iov_base = (void *)(p + sent), .iov_len = len - sent };
+	/* No poll here: a blocking socket waits in sendmsg (bounded by
+	 * SO_SNDTIMEO), a non-blocking one hands EAGAIN to the caller. */
+	while (done < len) {
+		struct iovec iov = { .iov_base = (void *)(p + done), .iov_len = len - done };
 		struct msghdr msg = {
 			.msg_iov = &iov, .msg_iovlen = 1,
 			.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
@@ -421,25 +512,23 @@ enum ktls_err ktls_send_record(int fd, uint8_t type, const void *data, size_t le
 		c->cmsg_len = CMSG_LEN(1);
 		*CMSG_DATA(c) = type;
 		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0) {
-			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-
-			if (errno == EINTR)
-				continue;
-			if ((errno == EAGAIN || errno == EWOULDBLOCK) && sent == 0)
-				return fail(KTLS_E_AGAIN, errno);
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				/* Part of the record went out: finish it rather
-				 * than leave the peer a truncated message. */
-				if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
-					return fail(KTLS_E_SYS, errno);
-				continue;
-			}
-			return map_io_errno(errno);
+			err = errno;
+			e = map_io_errno(err);
+			break;
 		}
-		sent += (size_t)n;
+		if (n == 0) {          /* cannot happen for len > 0; never spin */
+			err = EIO;
+			e = KTLS_E_SYS;
+			break;
+		}
+		done += (size_t)n;
 	}
-	return fail(KTLS_OK, 0);
+	if (sent)
+		*sent = done;
+	return fail(e, err);
 }
 
 enum ktls_err ktls_recv_record(int fd, void *buf, size_t cap, int flags, struct ktls_rec *rec)
@@ -572,6 +661,15 @@ static void probe_extras(struct ktls_probe *p, int fd, int cipher_type)
 	p->rx_no_pad_errno = e == KTLS_OK ? 0 : errno;
 }
 
+static void probe_max_payload(struct ktls_probe *p, int fd)
+{
+	/* TX installed and nothing queued: setting it must work from 6.19 */
+	enum ktls_err e = ktls_set_tx_max_payload(fd, 1023);
+
+	p->tx_max_payload = e == KTLS_OK;
+	p->tx_max_payload_errno = e == KTLS_OK ? 0 : errno;
+}
+
 enum ktls_err ktls_probe_run(struct ktls_probe *p)
 {
 	struct utsname u;
@@ -618,6 +716,7 @@ enum ktls_err ktls_probe_run(struct ktls_probe *p)
 			p->cipher_err[i] = e;
 			p->cipher_errno[i] = e == KTLS_OK ? 0 : errno;
 			if (e == KTLS_OK && !extras_done) {
+				probe_max_payload(p, c);
 				probe_extras(p, c, cs->ktls_cipher);
 				extras_done = true;
 			}
@@ -686,5 +785,12 @@ size_t ktls_probe_format(const struct ktls_probe *p, char *buf, size_t len)
 	else
 		append(buf, len, &off, "  TLS_RX_EXPECT_NO_PAD: no (%s)\n",
 		       ktls_error_text(KTLS_E_NO_PAD_UNSUPPORTED, p->rx_no_pad_errno, why, sizeof(why)));
+	if (p->tx_max_payload)
+		append(buf, len, &off, "  TLS_TX_MAX_PAYLOAD_LEN (record_size_limit): yes\n");
+	else
+		append(buf, len, &off, "  TLS_TX_MAX_PAYLOAD_LEN (record_size_limit): no (%s)\n",
+		       ktls_error_text(p->tx_max_payload_errno == ENOPROTOOPT
+					       ? KTLS_E_MAX_PAYLOAD_UNSUPPORTED : KTLS_E_SYS,
+				       p->tx_max_payload_errno, why, sizeof(why)));
 	return off;
 }

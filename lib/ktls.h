@@ -1,6 +1,7 @@
 /* The kernel TLS (kTLS) interface: attach the "tls" ULP, install TLS 1.3
  * traffic keys for TX/RX, re-key them (KeyUpdate, Linux >= 6.14), send and
- * receive non-data records through control messages, read the per-socket
+ * receive non-data records through control messages, cap TX record size
+ * for a peer's record_size_limit (Linux >= 6.19), read the per-socket
  * state back over sock_diag, and read /proc/net/tls_stat.
  *
  * Facts behind every choice here: shared/notes/kernel-ktls.md.
@@ -71,6 +72,9 @@ enum ktls_err {
 	KTLS_E_DIAG_MALFORMED,     /* reply failed attribute validation */
 	KTLS_E_STAT,               /* /proc/net/tls_stat or the counter missing */
 	KTLS_E_SYS,                /* any other system call failure (see errno) */
+	KTLS_E_MAX_PAYLOAD_UNSUPPORTED, /* TLS_TX_MAX_PAYLOAD_LEN: Linux < 6.19 */
+	KTLS_E_TX_PENDING,         /* EBUSY: TX data already queued in an open record */
+	KTLS_E_PARTIAL,            /* a record went out only in part: stream unusable */
 	KTLS_E_COUNT_
 };
 
@@ -100,6 +104,8 @@ struct ktls_probe {
 	bool rekey_counters;       /* TlsRxRekeyOk present in /proc/net/tls_stat */
 	bool rx_no_pad;            /* TLS_RX_EXPECT_NO_PAD accepted */
 	int rx_no_pad_errno;
+	bool tx_max_payload;       /* TLS_TX_MAX_PAYLOAD_LEN (>= 6.19) accepted */
+	int tx_max_payload_errno;  /* ENOPROTOOPT before 6.19 */
 };
 
 /* Probes on throwaway loopback TCP connections. Fills p completely; returns
@@ -131,7 +137,12 @@ enum ktls_err ktls_rekey(int fd, enum ktls_dir dir, const tls_cipher *cs,
 			 const uint8_t *next_secret);
 /* Our TX KeyUpdate, in the order the kernel needs: refuses up front when the
  * kernel cannot re-key (nothing sent), then sends KeyUpdate(request) under
- * the old key via cmsg, then installs next_secret for TX. */
+ * the old key via cmsg, then installs next_secret for TX. On a full
+ * non-blocking socket: KTLS_E_AGAIN with nothing sent and nothing changed
+ * (retry after POLLOUT). If only part of the 5 bytes went out, the rest is
+ * waited for at most KTLS_KEY_UPDATE_WAIT_MS; after that KTLS_E_PARTIAL:
+ * the peer holds half a message, close the connection. */
+#define KTLS_KEY_UPDATE_WAIT_MS 10000
 enum ktls_err ktls_key_update_tx(int fd, const tls_cipher *cs, const uint8_t *next_secret,
 				 bool request_update);
 /* True if the running kernel supports TLS 1.3 re-key (tls_stat counters). */
@@ -139,6 +150,20 @@ bool ktls_rekey_supported(void);
 /* TLS_RX_EXPECT_NO_PAD (>= 6.0, TLS 1.3 RX installed): zero-copy decrypt for
  * peers that never pad. */
 enum ktls_err ktls_set_rx_no_pad(int fd, bool on);
+/* RFC 8449 record_size_limit of the peer -> the kernel's TX cap: the
+ * limit counts TLS 1.3's inner content-type byte, the kernel's cap does
+ * not, so limit - 1 (as tlshd does), at most 16384. 0 for limit < 64. */
+uint16_t ktls_max_payload_for_limit(uint16_t record_size_limit);
+/* TLS_TX_MAX_PAYLOAD_LEN (Linux >= 6.19): the kernel cuts TX records at
+ * `bytes` of plaintext (63..16384; 63 only once TLS 1.3 TX is installed).
+ * Set it before any data is queued (KTLS_E_TX_PENDING otherwise, e.g. a
+ * MSG_MORE or sendfile record still open). KTLS_E_MAX_PAYLOAD_UNSUPPORTED
+ * ("record_size_limit needs Linux 6.19") on older kernels. The ULP must be
+ * attached (ktls_attach or ktls_install). */
+enum ktls_err ktls_set_tx_max_payload(int fd, uint16_t bytes);
+/* Reads the cap back (16384 unless set); same errors. Also the cheap
+ * per-socket feature test before installing any key. */
+enum ktls_err ktls_get_tx_max_payload(int fd, uint16_t *bytes);
 /* Version, cipher type and the next record sequence number of dir, read back
  * with getsockopt (the key material copied out is wiped). */
 enum ktls_err ktls_get_state(int fd, enum ktls_dir dir, uint16_t *version,
@@ -146,10 +171,19 @@ enum ktls_err ktls_get_state(int fd, enum ktls_dir dir, uint16_t *version,
 
 /* ---- records ---- */
 
-/* Sends one record of the given content type (alert 21, handshake 22, or
- * data 23) with TLS_SET_RECORD_TYPE. Blocking sockets send it whole;
- * KTLS_E_AGAIN if nothing could be sent. len must be > 0. */
-enum ktls_err ktls_send_record(int fd, uint8_t type, const void *data, size_t len);
+/* Sends len (> 0) bytes as records of the given content type (alert 21,
+ * handshake 22, or data 23) with TLS_SET_RECORD_TYPE, retrying short sends
+ * and EINTR. It never waits beyond what the socket itself does:
+ *  - blocking socket: returns when all is sent, or KTLS_E_AGAIN when
+ *    SO_SNDTIMEO expired;
+ *  - non-blocking socket: KTLS_E_AGAIN as soon as the socket buffer is
+ *    full.
+ * *sent (may be NULL) is always the count accepted so far. After
+ * KTLS_E_AGAIN with 0 < *sent < len, wait for POLLOUT and call again with
+ * the rest and the same type (the rest becomes records of its own: fine for
+ * data and handshake messages; an alert must not be split, but 2 bytes
+ * never are in practice). */
+enum ktls_err ktls_send_record(int fd, uint8_t type, const void *data, size_t len, size_t *sent);
 
 struct ktls_rec {
 	uint8_t type;              /* content type of everything returned */

@@ -35,7 +35,7 @@ static void send_alert(struct peer_kio *k, uint8_t level, uint8_t desc)
 	if (k->tx_done)
 		return;
 	k->tx_done = true;
-	if (ktls_send_record(k->fd, KTLS_CT_ALERT, a, sizeof(a)) == KTLS_OK && level == 2)
+	if (ktls_send_record(k->fd, KTLS_CT_ALERT, a, sizeof(a), NULL) == KTLS_OK && level == 2)
 		k->alert_sent = desc;
 }
 
@@ -45,6 +45,77 @@ static int local_error(struct peer_kio *k, int a, const char *why)
 	snprintf(k->why, sizeof(k->why), "%s", why);
 	send_alert(k, 2, (uint8_t)a);
 	return TLS_ERR_LOCAL(a);
+}
+
+/* A fatal alert sealed in userspace with the TX secret the engine handed
+ * over, at its next sequence number: for refusing the hand-off before any
+ * key is in the kernel. The engine has no call for this after the
+ * handshake (tls_conn_close only sends close_notify). */
+static void userspace_alert(struct peer_kio *k, uint64_t tx_seq, uint8_t desc)
+{
+	const uint8_t a[2] = { 2, desc };
+	tls_traffic_key key;
+	tls_buf b;
+
+	memset(&key, 0, sizeof(key));
+	tls_buf_init(&b, 0);
+	if (tls_traffic_key_init(&key, k->cs, k->tx_secret) == 0) {
+		key.seq = tx_seq;
+		if (tls_record_seal(&key, KTLS_CT_ALERT, a, sizeof(a), 0, &b) == 0 && !b.err) {
+			size_t off = 0;
+			while (off < b.len) {
+				ssize_t n = send(k->fd, b.base + off, b.len - off, MSG_NOSIGNAL);
+				if (n < 0 && errno == EINTR)
+					continue;
+				if (n <= 0)
+					break;
+				off += (size_t)n;
+			}
+			if (off == b.len)
+				k->alert_sent = desc;
+		}
+	}
+	k->tx_done = true;         /* nothing else goes out, not even close_notify */
+	tls_traffic_key_clear(&key);
+	tls_buf_free(&b);
+}
+
+/* The kernel TX record cap for the peer's RFC 8449 record_size_limit
+ * (0: the peer sent none, or one the default 16 KiB records satisfy). */
+static uint16_t wanted_max_payload(const tls_params *p)
+{
+	return p->peer_record_limit < 16385 ? ktls_max_payload_for_limit(p->peer_record_limit) : 0;
+}
+
+/* Refuses the hand-off, before any key is installed, when the peer's
+ * record_size_limit cannot be honoured by this kernel: sending it 16 KiB
+ * records would only make it abort with record_overflow. */
+static int check_max_payload(struct peer_kio *k, uint16_t want, uint16_t limit, uint64_t tx_seq)
+{
+	char buf[160];
+	uint16_t cur;
+	enum ktls_err e = ktls_attach(k->fd);
+	int err;
+
+	if (e == KTLS_OK)
+		e = ktls_get_tx_max_payload(k->fd, &cur);
+	if (e == KTLS_OK)
+		return 0;
+	err = errno;
+	if (e == KTLS_E_MAX_PAYLOAD_UNSUPPORTED) {
+		struct utsname u;
+		uname(&u);
+		snprintf(k->why, sizeof(k->why),
+			 "peer record_size_limit %u: record_size_limit needs Linux 6.19 (running %s)",
+			 limit, u.release);
+	} else {
+		snprintf(k->why, sizeof(k->why), "kTLS record size %u: %s", want,
+			 ktls_error_text(e, err, buf, sizeof(buf)));
+	}
+	k->io_errno = err;
+	fprintf(stderr, "peer: %s kTLS hand-off refused: %s\n", k->who, k->why);
+	userspace_alert(k, tx_seq, TLS_ALERT_INTERNAL_ERROR);
+	return PEER_KTLS_ERR;
 }
 
 static void log_diag(const struct peer_kio *k)
@@ -58,8 +129,9 @@ static void log_diag(const struct peer_kio *k)
 			ktls_error_text(e, errno, buf, sizeof(buf)));
 		return;
 	}
-	fprintf(stderr, "peer: %s ktls diag: ulp=%s version=0x%04x cipher=%u tx=%s rx=%s\n", k->who,
-		d.ulp, d.version, d.cipher, ktls_conf_name(d.txconf), ktls_conf_name(d.rxconf));
+	fprintf(stderr, "peer: %s ktls diag: ulp=%s version=0x%04x cipher=%u tx=%s rx=%s max_payload=%u\n",
+		k->who, d.ulp, d.version, d.cipher, ktls_conf_name(d.txconf), ktls_conf_name(d.rxconf),
+		d.tx_max_payload);
 }
 
 int kio_install(struct peer_kio *k, const struct peer_io *io, enum tls_role role, const char *who)
@@ -67,6 +139,7 @@ int kio_install(struct peer_kio *k, const struct peer_io *io, enum tls_role role
 	const tls_params *p = tls_conn_params(io->c);
 	size_t tx_len = sizeof(k->tx_secret), rx_len = sizeof(k->rx_secret);
 	uint64_t tx_seq = 0, rx_seq = 0;
+	uint16_t want, got = 0;
 	enum ktls_err e;
 
 	memset(k, 0, sizeof(*k));
@@ -92,8 +165,24 @@ int kio_install(struct peer_kio *k, const struct peer_io *io, enum tls_role role
 		snprintf(k->why, sizeof(k->why), "no application secrets from the engine");
 		return PEER_KTLS_ERR;
 	}
+	want = wanted_max_payload(p);
+	if (want && check_max_payload(k, want, p->peer_record_limit, tx_seq) != 0)
+		return PEER_KTLS_ERR;
 	if ((e = ktls_install(k->fd, KTLS_DIR_TX, k->cs, k->tx_secret, tx_seq)) != KTLS_OK)
 		return ktls_fail(k, e, "kTLS TX");
+	/* after TX (63 is only valid once the kernel knows it is TLS 1.3),
+	 * before any data is queued */
+	if (want) {
+		if ((e = ktls_set_tx_max_payload(k->fd, want)) == KTLS_OK)
+			e = ktls_get_tx_max_payload(k->fd, &got);
+		if (e != KTLS_OK || got != want) {
+			ktls_fail(k, e, "kTLS record size");
+			send_alert(k, 2, TLS_ALERT_INTERNAL_ERROR);
+			return PEER_KTLS_ERR;
+		}
+		fprintf(stderr, "peer: %s ktls tx_max_payload=%u (peer record_size_limit %u)\n", who,
+			got, p->peer_record_limit);
+	}
 	if ((e = ktls_install(k->fd, KTLS_DIR_RX, k->cs, k->rx_secret, rx_seq)) != KTLS_OK) {
 		ktls_fail(k, e, "kTLS RX");
 		send_alert(k, 2, TLS_ALERT_INTERNAL_ERROR);

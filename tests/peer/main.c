@@ -9,6 +9,7 @@
  *               [--cert F --key F] [--ciphers LIST] [--groups LIST]
  *               [--keyupdate] [--keylog F] [--ktls] [--glue]
  *               [--sess-in F] [--sess-out F] [--early F] [--psk ID:HEXKEY]
+ *               [--record-limit N]
  *
  * --ktls: after the handshake the records are the kernel's (ktls_io.c).
  * --file F: the HTTP body is F (sent with sendfile(2) under kTLS).
@@ -16,7 +17,10 @@
  * Finished. --sess-out saves the server's tickets, --sess-in offers one,
  * --early sends a file as 0-RTT data with it. --psk: one external PSK
  * (SHA-256 suites) the server accepts / the client offers; a server with
- * --psk needs no certificate.
+ * --psk needs no certificate. --record-limit N: offer RFC 8449
+ * record_size_limit N (64..16385); the server's records must then fit, which
+ * the engine checks (record_overflow), and under --ktls the server's kernel
+ * is told with TLS_TX_MAX_PAYLOAD_LEN (Linux >= 6.19).
  *
  * LISTs are comma-separated: ciphers by IANA name, groups as x25519,
  * secp256r1 (P-256), secp384r1 (P-384). See server.c and client.c.
@@ -42,7 +46,7 @@ __attribute__((noreturn)) static void usage(void)
 		"       peer client HOST:PORT [--servername N] [--ca F] [--alpn LIST] [--cert F --key F]\n"
 		"                   [--ciphers LIST] [--groups LIST] [--keyupdate] [--keylog F]\n"
 		"                   [--ktls] [--glue] [--sess-in F] [--sess-out F] [--early F]\n"
-		"                   [--psk ID:HEXKEY]\n");
+		"                   [--psk ID:HEXKEY] [--record-limit N]\n");
 	exit(1);
 }
 
@@ -166,6 +170,8 @@ static tls_config *make_config(enum tls_role role, const struct peer_opts *o)
 		      o->cert[i], err);
 	if (o->ca)
 		check(tls_config_load_ca(cfg, o->ca, err, sizeof(err)), o->ca, err);
+	else if (role == TLS_CLIENT)
+		tls_config_set_verify_peer(cfg, false); /* no --ca: unverified, as before */
 	if (o->alpn)
 		check(tls_config_set_alpn(cfg, o->alpn), "--alpn", "bad list");
 	if (o->ciphers)
@@ -196,6 +202,8 @@ static tls_config *make_config(enum tls_role role, const struct peer_opts *o)
 						 TLS_AES_128_GCM_SHA256),
 			      "--psk", NULL);
 	}
+	if (o->record_limit)
+		tls_config_set_record_size_limit(cfg, (uint16_t)o->record_limit);
 	if (o->keylog) {
 		FILE *f = fopen(o->keylog, "a");
 		if (!f) {
@@ -279,6 +287,13 @@ int main(int argc, char **argv)
 			o.early = v;
 		else if ((v = opt(argc, argv, &i, "--psk")))
 			o.psk = v;
+		else if (!server && (v = opt(argc, argv, &i, "--record-limit"))) {
+			o.record_limit = number(v, 16385, "--record-limit");
+			if (o.record_limit < 64) {
+				fprintf(stderr, "peer: --record-limit: RFC 8449 wants 64..16385\n");
+				exit(1);
+			}
+		}
 		else
 			usage();
 	}

@@ -30,6 +30,7 @@ struct peer_opts {
 	const char *ticket_keys;   /* server: STEK file */
 	const char *sess_in, *sess_out, *early; /* client: resumption files */
 	const char *psk;           /* IDENTITY:HEXKEY, an external PSK (both roles) */
+	unsigned long record_limit; /* RFC 8449 record_size_limit to offer (0: none) */
 };
 
 int peer_server(const struct peer_opts *o, const tls_config *cfg);
@@ -112,9 +113,13 @@ struct peer_kio {
 /* Installs the engine's current application secrets with their sequence
  * numbers for TX and RX on io->fd (everything the engine wrote, such as
  * NewSessionTickets, must already be sent). Logs what was installed and the
- * sock_diag view. 0, or PEER_KTLS_ERR with nothing installed for TX (the
- * caller can still close in userspace); if RX fails after TX, an alert has
- * already gone out through the kernel. */
+ * sock_diag view. When the peer sent an RFC 8449 record_size_limit, the
+ * kernel's TX records are capped to it (TLS_TX_MAX_PAYLOAD_LEN); on kernels
+ * without that (< 6.19) the hand-off is refused before any key is installed
+ * and an internal_error alert is sealed in userspace (k->tx_done is set).
+ * 0, or PEER_KTLS_ERR with nothing installed for TX (the caller can still
+ * close in userspace unless k->tx_done); if anything fails after TX, an
+ * alert has already gone out through the kernel. */
 int kio_install(struct peer_kio *k, const struct peer_io *io, enum tls_role role,
 		const char *who);
 void kio_free(struct peer_kio *k);
