@@ -180,6 +180,16 @@ uint64_t tls_replay_cache_refused_full(const tls_replay_cache *c)
 	return c->refused_full;
 }
 
+uint32_t tls_replay_cache_window(const tls_replay_cache *c)
+{
+	return c->window_ms;
+}
+
+static uint32_t cache_window(void *ctx)
+{
+	return tls_replay_cache_window(ctx);
+}
+
 static bool cache_check_and_record(void *ctx, const uint8_t *key, size_t key_len, uint64_t now_ms)
 {
 	return tls_replay_cache_check(ctx, key, key_len, now_ms) == TLS_REPLAY_FRESH;
@@ -193,4 +203,5 @@ static void cache_destroy(void *ctx)
 const struct tls_antireplay_ops tls_replay_cache_ops = {
 	.check_and_record = cache_check_and_record,
 	.destroy = cache_destroy,
+	.window_ms = cache_window,
 };

@@ -37,6 +37,11 @@ struct tls_antireplay_ops {
 	bool (*check_and_record)(void *ctx, const uint8_t *key, size_t key_len, uint64_t now_ms);
 	/* Releases ctx (may be NULL when the recorder is owned elsewhere). */
 	void (*destroy)(void *ctx);
+	/* How long (ms) a recorded key is remembered. The server accepts 0-RTT
+	 * only while this is at least 2 x its freshness window
+	 * (tls_config_set_fresh_window), see above; NULL counts as 0, so a
+	 * recorder that does not say refuses all 0-RTT (fail closed). */
+	uint32_t (*window_ms)(void *ctx);
 };
 
 /* ---- the in-memory recorder ----
@@ -82,6 +87,8 @@ enum tls_replay_result tls_replay_cache_check(tls_replay_cache *c, const uint8_t
 /* Entries currently remembered (after forgetting those older than the
  * window at the last call). */
 size_t tls_replay_cache_count(const tls_replay_cache *c);
+/* The window it was made with. */
+uint32_t tls_replay_cache_window(const tls_replay_cache *c);
 /* Bytes allocated by this cache, header included (plus one libcrypto
  * digest context). */
 size_t tls_replay_cache_memory(const tls_replay_cache *c);

@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,7 +205,7 @@ void tls_chain_free(tls_chain *c)
 	c->n = 0;
 }
 
-static bool is_ip_literal(const char *host)
+bool tls_is_ip_literal(const char *host)
 {
 	uint8_t buf[16];
 	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
@@ -215,7 +216,7 @@ bool tls_chain_matches_name(const tls_chain *c, const char *host)
 	if (!c || c->n == 0 || !host || !*host)
 		return false;
 	int r;
-	if (is_ip_literal(host))
+	if (tls_is_ip_literal(host))
 		r = X509_check_ip_asc(c->certs[0], host, 0);
 	else
 		r = X509_check_host(c->certs[0], host, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL);
@@ -283,7 +284,7 @@ int tls_chain_verify(const tls_chain *c, X509_STORE *store, bool server_cert,
 	if (host && *host) {
 		X509_VERIFY_PARAM *vp = X509_STORE_CTX_get0_param(ctx);
 		X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-		int ok = is_ip_literal(host) ? X509_VERIFY_PARAM_set1_ip_asc(vp, host)
+		int ok = tls_is_ip_literal(host) ? X509_VERIFY_PARAM_set1_ip_asc(vp, host)
 					     : X509_VERIFY_PARAM_set1_host(vp, host, 0);
 		if (!ok) {
 			set_err(err, errlen, "cannot check against name \"%s\"", host);
@@ -337,4 +338,26 @@ X509_STORE *tls_store_load(const char *path, char *err, size_t errlen)
 	}
 	ERR_clear_error();
 	return s;
+}
+
+/* Loaded once: reading the bundle costs milliseconds, and a shared
+ * X509_STORE is safe to verify against from several threads. */
+static X509_STORE *system_store;
+static pthread_once_t system_once = PTHREAD_ONCE_INIT;
+
+static void system_store_load(void)
+{
+	X509_STORE *s = X509_STORE_new();
+	if (s && X509_STORE_set_default_paths(s) != 1) {
+		X509_STORE_free(s);
+		s = NULL;
+	}
+	ERR_clear_error();
+	system_store = s;
+}
+
+X509_STORE *tls_store_system(void)
+{
+	pthread_once(&system_once, system_store_load);
+	return system_store;
 }

@@ -46,6 +46,10 @@ tls_config *tls_config_new(enum tls_role role)
 	cfg->n_tickets = 2;
 	cfg->ticket_lifetime = 7200;
 	cfg->fresh_window = TLS_TICKET_DEFAULT_FRESH_WINDOW_MS;
+	/* Fail closed: a client checks the server's chain and name unless told
+	 * not to (with no CA loaded, against the system trust store). */
+	cfg->verify_peer = role == TLS_CLIENT;
+	cfg->verify_name = true;
 	if (role == TLS_SERVER) {
 		/* tickets work out of the box; a daemon rotates or replaces the ring */
 		cfg->own_ring = tls_stek_ring_new(TLS_STEK_DEFAULT_KEEP, TLS_STEK_DEFAULT_PERIOD_S);
@@ -88,16 +92,31 @@ int tls_config_set_tickets(tls_config *cfg, unsigned count, uint32_t lifetime_s)
 	return 0;
 }
 
+/* The built-in recorder must remember each ClientHello for twice the
+ * freshness window (antireplay.h), so it is made again whenever that window
+ * changes; call order does not matter. On allocation failure the old
+ * recorder stays and accept_early refuses 0-RTT (its window is too short). */
+static int make_replay_cache(tls_config *cfg)
+{
+	uint64_t window = 2 * (uint64_t)cfg->fresh_window;
+	if (window > UINT32_MAX)
+		return -1;
+	tls_replay_cache *rc = tls_replay_cache_new((uint32_t)window,
+						    TLS_ANTIREPLAY_DEFAULT_MAX_ENTRIES);
+	if (!rc)
+		return -1;
+	if (cfg->ar_ops && cfg->ar_ops->destroy)
+		cfg->ar_ops->destroy(cfg->ar_ctx);
+	cfg->ar_ops = &tls_replay_cache_ops;
+	cfg->ar_ctx = rc;
+	cfg->ar_builtin = true;
+	return 0;
+}
+
 int tls_config_set_early_data(tls_config *cfg, uint32_t max)
 {
-	if (max && !cfg->ar_ops) {
-		tls_replay_cache *rc = tls_replay_cache_new(2 * cfg->fresh_window,
-							    TLS_ANTIREPLAY_DEFAULT_MAX_ENTRIES);
-		if (!rc)
-			return -1;
-		cfg->ar_ops = &tls_replay_cache_ops;
-		cfg->ar_ctx = rc;
-	}
+	if (max && !cfg->ar_ops && make_replay_cache(cfg) != 0)
+		return -1;
 	cfg->max_early_data = max;
 	return 0;
 }
@@ -108,11 +127,14 @@ void tls_config_set_antireplay(tls_config *cfg, const struct tls_antireplay_ops 
 		cfg->ar_ops->destroy(cfg->ar_ctx);
 	cfg->ar_ops = ops;
 	cfg->ar_ctx = ctx;
+	cfg->ar_builtin = false;
 }
 
 void tls_config_set_fresh_window(tls_config *cfg, uint32_t window_ms)
 {
 	cfg->fresh_window = window_ms;
+	if (cfg->ar_builtin)
+		make_replay_cache(cfg);
 }
 
 void tls_config_set_clock(tls_config *cfg, tls_clock_fn fn, void *ctx)
@@ -304,25 +326,19 @@ int tls_config_add_cert_files(tls_config *cfg, const char *chain_pem, const char
 		tls_chain_free(&chain);
 		return -1;
 	}
-	if (tls_config_add_cert(cfg, &chain, key) != 0) {
-		snprintf(err, errlen, "%s: key does not match the certificate in %s", key_pem,
-			 chain_pem);
+	/* the key check first: it is the failure with a useful message */
+	char why[160] = "";
+	if (tls_chain_check_key(&chain, key, why, sizeof(why)) != 0 ||
+	    tls_config_add_cert(cfg, &chain, key) != 0) {
+		if (*why)
+			snprintf(err, errlen, "%s / %s: %s", chain_pem, key_pem, why);
+		else
+			snprintf(err, errlen, "%s: cannot add the certificate (out of memory?)",
+				 chain_pem);
 		tls_chain_free(&chain);
 		EVP_PKEY_free(key);
 		return -1;
 	}
-	return 0;
-}
-
-static int dup_into(uint8_t **dst, size_t *dst_len, const uint8_t *src, size_t len)
-{
-	uint8_t *p = malloc(len ? len : 1);
-	if (!p)
-		return -1;
-	memcpy(p, src, len);
-	free(*dst);
-	*dst = p;
-	*dst_len = len;
 	return 0;
 }
 
@@ -331,7 +347,7 @@ int tls_config_set_ocsp(tls_config *cfg, const uint8_t *der, size_t len)
 	if (!cfg->n_certs || len == 0 || len >= (1u << 24))
 		return -1;
 	struct tls_cert *cert = &cfg->certs[cfg->n_certs - 1];
-	return dup_into(&cert->ocsp, &cert->ocsp_len, der, len);
+	return tls_dup_bytes(&cert->ocsp, &cert->ocsp_len, der, len);
 }
 
 int tls_config_set_sct(tls_config *cfg, const uint8_t *list, size_t len)
@@ -339,7 +355,7 @@ int tls_config_set_sct(tls_config *cfg, const uint8_t *list, size_t len)
 	if (!cfg->n_certs || len == 0 || len >= (1u << 16))
 		return -1;
 	struct tls_cert *cert = &cfg->certs[cfg->n_certs - 1];
-	return dup_into(&cert->sct, &cert->sct_len, list, len);
+	return tls_dup_bytes(&cert->sct, &cert->sct_len, list, len);
 }
 
 void tls_config_set_signer(tls_config *cfg, tls_sign_fn fn, void *ctx)
@@ -367,6 +383,11 @@ void tls_config_set_verify_peer(tls_config *cfg, bool on)
 {
 	cfg->verify_peer = on;
 	cfg->verify_set = true;
+}
+
+void tls_config_set_verify_name(tls_config *cfg, bool on)
+{
+	cfg->verify_name = on;
 }
 
 void tls_config_set_client_auth(tls_config *cfg, enum tls_client_auth mode)
@@ -463,6 +484,25 @@ int tls_alpn_to_wire(const char *list, uint8_t **out, size_t *out_len)
 	*out = w;
 	*out_len = len;
 	return 0;
+}
+
+bool tls_alpn_list_has(const uint8_t *list, size_t len, const uint8_t *proto, size_t plen)
+{
+	tls_reader r = tls_reader_init(list, len);
+	while (r.left) {
+		tls_reader one = tls_read_vec8(&r, 1, 255);
+		if (r.err)
+			return false;
+		if (one.left == plen && memcmp(one.p, proto, plen) == 0)
+			return true;
+	}
+	return false;
+}
+
+bool tls_alpn_same(const char *negotiated, const uint8_t *proto, size_t plen)
+{
+	size_t n = negotiated ? strlen(negotiated) : 0;
+	return n == plen && (n == 0 || memcmp(negotiated, proto, n) == 0);
 }
 
 int tls_config_set_alpn(tls_config *cfg, const char *list)

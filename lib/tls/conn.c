@@ -155,6 +155,17 @@ int tls_fail(tls_conn *c, tls_buf *out, int alert, const char *fmt, ...)
 	return c->result;
 }
 
+int tls_fail_peer(tls_conn *c, int alert)
+{
+	if (c->state == TLS_ST_FAILED)
+		return c->result;
+	snprintf(c->err, sizeof(c->err), "peer sent alert %s (%d)", tls_alert_name(alert), alert);
+	c->state = TLS_ST_FAILED;
+	c->result = TLS_ERR_PEER(alert);
+	handshake_wipe(c);
+	return c->result;
+}
+
 static void keylog(tls_conn *c, enum tls_dir dir, int epoch, const uint8_t *secret)
 {
 	FILE *f = c->cfg->keylog;
@@ -302,7 +313,7 @@ const char *tls_conn_error(const tls_conn *c)
 
 /* ---- test hooks ---- */
 
-static int dup_bytes(uint8_t **dst, size_t *dst_len, const uint8_t *src, size_t len)
+int tls_dup_bytes(uint8_t **dst, size_t *dst_len, const uint8_t *src, size_t len)
 {
 	uint8_t *p = malloc(len ? len : 1);
 	if (!p)
@@ -338,7 +349,7 @@ int tls_conn_test_set_kex_private(tls_conn *c, uint16_t group, const uint8_t *pr
 	if (slot == TLS_MAX_SHARES)
 		return -1;
 	c->t_kex[slot].group = group;
-	return dup_bytes(&c->t_kex[slot].priv, &c->t_kex[slot].len, priv, len);
+	return tls_dup_bytes(&c->t_kex[slot].priv, &c->t_kex[slot].len, priv, len);
 }
 
 int tls_conn_test_set_seq(tls_conn *c, enum tls_dir dir, uint64_t seq)
@@ -377,7 +388,7 @@ int tls_conn_set_early_data(tls_conn *c, const uint8_t *data, size_t len)
 		return -1;
 	uint8_t *p = NULL;
 	size_t n = 0;
-	if (dup_bytes(&p, &n, data, len))
+	if (tls_dup_bytes(&p, &n, data, len))
 		return -1;
 	if (c->early)
 		OPENSSL_cleanse(c->early, c->early_len);
@@ -401,7 +412,7 @@ int tls_conn_test_set_hrr_cookie(tls_conn *c, const uint8_t *cookie, size_t len)
 {
 	if (c->role != TLS_SERVER || len == 0 || len > 0xfffd)
 		return -1;
-	return dup_bytes(&c->t_cookie, &c->t_cookie_len, cookie, len);
+	return tls_dup_bytes(&c->t_cookie, &c->t_cookie_len, cookie, len);
 }
 
 int tls_conn_test_set_extensions(tls_conn *c, uint8_t hs_type, const uint8_t *ext, size_t len)
@@ -411,7 +422,7 @@ int tls_conn_test_set_extensions(tls_conn *c, uint8_t hs_type, const uint8_t *ex
 	for (size_t i = 0; i < TLS_MAX_EXT_OVERRIDES; i++) {
 		if (!c->t_ext[i].ext) {
 			c->t_ext[i].type = hs_type;
-			return dup_bytes(&c->t_ext[i].ext, &c->t_ext[i].len, ext, len);
+			return tls_dup_bytes(&c->t_ext[i].ext, &c->t_ext[i].len, ext, len);
 		}
 	}
 	return -1;
@@ -428,7 +439,7 @@ int tls_conn_test_set_ticket(tls_conn *c, const uint8_t *id, size_t id_len,
 	if (!c->t_ticket)
 		return -1;
 	*c->t_ticket = *t;
-	if (dup_bytes(&c->t_ticket_id, &c->t_ticket_id_len, id, id_len)) {
+	if (tls_dup_bytes(&c->t_ticket_id, &c->t_ticket_id_len, id, id_len)) {
 		tls_ticket_clear(c->t_ticket);
 		free(c->t_ticket);
 		c->t_ticket = NULL;

@@ -253,6 +253,11 @@ int tls_chain_check_key(const tls_chain *c, EVP_PKEY *key, char *err, size_t err
 /* Parses DER certificates into a chain (takes no ownership of ders). */
 int tls_chain_from_der(tls_chain *c, const uint8_t *const *der, const size_t *len, size_t n);
 void tls_chain_free(tls_chain *c);
+/* True for a literal IPv4 or IPv6 address (never a DNS name). */
+bool tls_is_ip_literal(const char *host);
+/* The system's default trust store (OpenSSL's default file and
+ * directory), made once per process and shared; NULL if it cannot be made. */
+X509_STORE *tls_store_system(void);
 /* True when the leaf covers host (DNS SAN with wildcard rules, or IP SAN). */
 bool tls_chain_matches_name(const tls_chain *c, const char *host);
 /* Verifies the chain against store at the current time for the given

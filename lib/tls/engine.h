@@ -104,6 +104,11 @@ typedef struct tls_exts {
  * `offered` (unsupported_extension). Returns 0 or the alert; *why explains. */
 int tls_exts_parse(tls_reader *block, enum tls_ext_ctx ctx, uint32_t offered, tls_exts *out,
 		   const char **why);
+/* RFC 8449 record_size_limit body: the peer's value (>= 64) into *limit and
+ * the most plaintext we may send per record into *send_max. 0, or the alert
+ * with *why. */
+int tls_ext_record_size_limit(tls_reader body, uint16_t *limit, uint16_t *send_max,
+			      const char **why);
 static inline bool tls_exts_has(const tls_exts *e, enum tls_xi i)
 {
 	return (e->present & TLS_XBIT(i)) != 0;
@@ -133,8 +138,9 @@ struct tls_config {
 	struct tls_cert *certs;
 	size_t n_certs;
 	X509_STORE *ca;
-	bool verify_peer;
-	bool verify_set;
+	bool verify_peer;          /* client: default on; server: see verify_set */
+	bool verify_set;           /* tls_config_set_verify_peer was called */
+	bool verify_name;          /* client: the name must be set and match (default) */
 	enum tls_client_auth client_auth;
 	uint16_t ciphers[TLS_MAX_PREFS];
 	size_t n_ciphers;
@@ -161,6 +167,7 @@ struct tls_config {
 	uint32_t fresh_window;
 	const struct tls_antireplay_ops *ar_ops;
 	void *ar_ctx;
+	bool ar_builtin;           /* ar_ctx is our tls_replay_cache, sized from fresh_window */
 	tls_clock_fn clock;
 	void *clock_ctx;
 	tls_psk_find_fn psk_find;
@@ -177,8 +184,11 @@ uint64_t tls_config_now_ms(const tls_config *cfg);
 
 /* Parses "h2,http/1.1" into wire form (malloc'd). 0 or -1. */
 int tls_alpn_to_wire(const char *list, uint8_t **out, size_t *out_len);
+/* True when the wire-form list holds proto (false for a malformed list). */
+bool tls_alpn_list_has(const uint8_t *list, size_t len, const uint8_t *proto, size_t plen);
+/* True when the negotiated protocol (NULL: none) is proto (plen 0: none). */
+bool tls_alpn_same(const char *negotiated, const uint8_t *proto, size_t plen);
 bool tls_list_has(const uint16_t *list, size_t n, uint16_t v);
-/* Default signer: tls_sig_sign with the certificate's key. */
 /* True when one of the cert's names matches host (exact or left-most wildcard). */
 bool tls_cert_matches_name(const struct tls_cert *cert, const char *host);
 
@@ -224,6 +234,7 @@ struct tls_conn {
 	bool ccs_seen;
 	bool ccs_sent;
 	bool key_change;           /* the message just handled changed RX keys */
+	bool ku_pending;           /* the peer asked for a KeyUpdate we have not sent yet */
 	bool sent_ch;              /* client: first ClientHello went out */
 	tls_buf hs;                /* handshake reassembly (lazy) */
 	uint16_t peer_limit;       /* max plaintext we may send per record */
@@ -264,6 +275,7 @@ struct tls_conn {
 	uint8_t c_early[TLS_MAX_HASH]; /* client_early_traffic_secret */
 	bool early_on;             /* client: 0-RTT sent; server: accepted */
 	uint32_t early_got;        /* server: 0-RTT bytes received */
+	uint32_t early_max;        /* server: 0-RTT limit of the accepted ticket (and config) */
 	uint8_t res_master[TLS_MAX_HASH]; /* kept after the handshake for tickets */
 	uint8_t exp_master[TLS_MAX_HASH];
 	bool masters;
@@ -315,6 +327,11 @@ struct tls_conn {
 /* conn.c */
 int tls_fail(tls_conn *c, tls_buf *out, int alert, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* Replaces *dst with a copy of src (len may be 0); 0 or -1 (then *dst is
+ * unchanged). */
+int tls_dup_bytes(uint8_t **dst, size_t *dst_len, const uint8_t *src, size_t len);
+/* The peer's fatal alert ends the connection (handshake secrets wiped). */
+int tls_fail_peer(tls_conn *c, int alert);
 /* Installs a traffic secret for one direction, tells the callback and keylog. */
 int tls_set_secret(tls_conn *c, enum tls_dir dir, int epoch, const uint8_t *secret);
 /* Marks this side's handshake complete and wipes handshake-only state. */
@@ -353,8 +370,8 @@ void tls_msg_end(tls_buf *b);
 void tls_msg_write_certificate(tls_buf *b, const uint8_t *ctx, size_t ctx_len,
 			       const struct tls_cert *cert, bool ocsp, bool sct);
 /* Parses a Certificate message body into chain. Returns 0 or an alert. */
-int tls_msg_read_certificate(tls_reader *r, bool server_sent, uint32_t offered, tls_chain *chain,
-			     size_t *ctx_len, const char **why);
+int tls_msg_read_certificate(tls_reader *r, uint32_t offered, tls_chain *chain, size_t *ctx_len,
+			     const char **why);
 /* Appends CertificateVerify signed by cert over the transcript hash. 0 or -1. */
 int tls_msg_write_cv(tls_conn *c, tls_buf *b, const struct tls_cert *cert, uint16_t scheme,
 		     bool server);

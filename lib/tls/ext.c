@@ -112,3 +112,21 @@ int tls_exts_parse(tls_reader *block, enum tls_ext_ctx ctx, uint32_t offered, tl
 	}
 	return 0;
 }
+
+int tls_ext_record_size_limit(tls_reader body, uint16_t *limit, uint16_t *send_max,
+			      const char **why)
+{
+	uint16_t v = tls_read_u16(&body);
+	if (!tls_reader_done(&body)) {
+		*why = "malformed record_size_limit";
+		return TLS_ALERT_DECODE_ERROR;
+	}
+	if (v < 64) {
+		*why = "record_size_limit below 64";
+		return TLS_ALERT_ILLEGAL_PARAMETER;
+	}
+	*limit = v;
+	/* the limit counts the inner content type byte (RFC 8449 §4) */
+	*send_max = v - 1 < TLS_MAX_PLAINTEXT ? (uint16_t)(v - 1) : TLS_MAX_PLAINTEXT;
+	return 0;
+}

@@ -299,7 +299,8 @@ static EVP_PKEY *peer_key(const tls_kex *k, const struct group_info *g, const ui
 			return NULL;
 		return x25519_key(false, peer, peer_len);
 	}
-	if (peer_len != point_len(g) || peer[0] != POINT_CONVERSION_UNCOMPRESSED)
+	tls_reader form = tls_reader_init(peer, peer_len);
+	if (peer_len != point_len(g) || tls_read_u8(&form) != POINT_CONVERSION_UNCOMPRESSED)
 		return NULL;
 	/* Copying our key's group is cheaper than importing the point with the
 	 * curve's name, which builds the group afresh. */

@@ -88,8 +88,8 @@ void tls_msg_write_certificate(tls_buf *b, const uint8_t *ctx, size_t ctx_len,
 	tls_msg_end(b);
 }
 
-int tls_msg_read_certificate(tls_reader *r, bool server_sent, uint32_t offered, tls_chain *chain,
-			     size_t *ctx_len, const char **why)
+int tls_msg_read_certificate(tls_reader *r, uint32_t offered, tls_chain *chain, size_t *ctx_len,
+			     const char **why)
 {
 	const uint8_t *der[MAX_CHAIN];
 	size_t len[MAX_CHAIN];
@@ -121,7 +121,6 @@ int tls_msg_read_certificate(tls_reader *r, bool server_sent, uint32_t offered, 
 		*why = "malformed Certificate";
 		return TLS_ALERT_DECODE_ERROR;
 	}
-	(void)server_sent;
 	if (n == 0)
 		return 0;
 	if (tls_chain_from_der(chain, der, len, n) != 0) {

@@ -42,6 +42,16 @@ static int send_key_update(tls_conn *c, tls_buf *out, bool request)
 	return 0;
 }
 
+/* The one answer owed to the peer's update_requested, sent before our next
+ * record or at the end of the tls_conn_recv call that read the request. */
+static int answer_key_update(tls_conn *c, tls_buf *out)
+{
+	if (!c->ku_pending)
+		return 0;
+	c->ku_pending = false;
+	return send_key_update(c, out, false);
+}
+
 int tls_post_handshake_handle(tls_conn *c, tls_buf *out, uint8_t type, tls_reader *body)
 {
 	if (type == TLS_HS_KEY_UPDATE) {
@@ -52,7 +62,11 @@ int tls_post_handshake_handle(tls_conn *c, tls_buf *out, uint8_t type, tls_reade
 		if (next_secret(c, TLS_DIR_RX) != 0)
 			return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "KeyUpdate failed");
 		c->key_change = true;
-		return req ? send_key_update(c, out, false) : 0;
+		/* §4.6.3: however many requests arrive while we are silent, we
+		 * answer once (answer_key_update), not once each */
+		if (req)
+			c->ku_pending = true;
+		return 0;
 	}
 	if (type == TLS_HS_NEW_SESSION_TICKET && c->role == TLS_CLIENT)
 		return tls_client_ticket(c, out, body);
@@ -77,6 +91,8 @@ int tls_conn_send(tls_conn *c, tls_buf *out, const void *data, size_t len)
 {
 	int rc = not_ready(c, false);
 	if (rc)
+		return rc;
+	if ((rc = answer_key_update(c, out)))
 		return rc;
 	const uint8_t *p = data;
 	size_t max = c->peer_limit ? c->peer_limit : TLS_MAX_PLAINTEXT;
@@ -113,6 +129,11 @@ int tls_conn_recv(tls_conn *c, tls_buf *out, tls_buf *plain, const uint8_t *in, 
 			break;
 	}
 	*in_len = used;
+	if (c->state == TLS_ST_DONE) {
+		int arc = answer_key_update(c, out);
+		if (arc)
+			return arc;
+	}
 	if (rc == TLS_WANT_INPUT)
 		return any ? 0 : TLS_WANT_INPUT;
 	return rc;
@@ -123,6 +144,7 @@ int tls_conn_key_update(tls_conn *c, tls_buf *out, bool request_peer)
 	int rc = not_ready(c, false);
 	if (rc)
 		return rc;
+	c->ku_pending = false; /* this update answers a pending request too */
 	return send_key_update(c, out, request_peer);
 }
 
@@ -131,6 +153,9 @@ int tls_conn_close(tls_conn *c, tls_buf *out)
 	if (c->state != TLS_ST_DONE)
 		return c->state == TLS_ST_FAILED ? c->result : TLS_ERR_LOCAL(TLS_ALERT_INTERNAL_ERROR);
 	static const uint8_t alert[2] = { 1, TLS_ALERT_CLOSE_NOTIFY };
+	int rc = answer_key_update(c, out);
+	if (rc)
+		return rc;
 	if (tls_rl_write_sealed(c, out, TLS_CT_ALERT, alert, 2) != 0)
 		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "sealing a record failed");
 	return 0;

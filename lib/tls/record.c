@@ -148,9 +148,12 @@ int tls_record_open(tls_traffic_key *k, uint8_t *rec, size_t rec_len,
 	if (!k->cs || rec_len < TLS_RECORD_HEADER || k->seq == UINT64_MAX ||
 	    (!k->keyed && key_ctx(k)))
 		return -1;
-	if (rec[0] != CT_APPLICATION_DATA)
+	tls_reader hdr = tls_reader_init(rec, TLS_RECORD_HEADER);
+	uint8_t outer = tls_read_u8(&hdr);
+	tls_read_u16(&hdr); /* legacy_record_version: tls_rl_frame checked it */
+	size_t clen = tls_read_u16(&hdr);
+	if (outer != CT_APPLICATION_DATA)
 		return -2;
-	size_t clen = (size_t)rec[3] << 8 | rec[4];
 	if (clen != rec_len - TLS_RECORD_HEADER)
 		return -1;
 	if (clen > TLS_MAX_CIPHERTEXT)

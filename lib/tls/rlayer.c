@@ -73,8 +73,10 @@ int tls_rl_frame(tls_conn *c, tls_buf *out, const uint8_t *in, size_t len, size_
 	if (type == TLS_CT_APPDATA ? n > TLS_MAX_CIPHERTEXT : n > TLS_MAX_PLAINTEXT)
 		return tls_fail(c, out, TLS_ALERT_RECORD_OVERFLOW, "record too long (%u bytes)", n);
 	/* RFC 8449: the inner plaintext (content + type + padding) of a
-	 * protected record stays within the limit we announced. */
-	if (type == TLS_CT_APPDATA && c->rx_on && c->rx_limit && n > c->rx_limit + TLS_TAG_LEN)
+	 * protected record stays within the limit we announced. Not for 0-RTT
+	 * (§4): the client sent it before it could see our limit. */
+	if (type == TLS_CT_APPDATA && c->rx_on && c->rx_limit && c->rx_epoch != TLS_EPOCH_EARLY &&
+	    n > c->rx_limit + TLS_TAG_LEN)
 		return tls_fail(c, out, TLS_ALERT_RECORD_OVERFLOW,
 				"record over our record_size_limit (%u bytes)", n);
 	if (len - TLS_RECORD_HEADER < n)
@@ -83,19 +85,17 @@ int tls_rl_frame(tls_conn *c, tls_buf *out, const uint8_t *in, size_t len, size_
 	return 0;
 }
 
-static int peer_alert(tls_conn *c, tls_buf *out, const uint8_t *body, size_t len)
+static int peer_alert(tls_conn *c, tls_buf *out, tls_reader body)
 {
-	if (len != 2)
+	uint8_t level = tls_read_u8(&body);
+	uint8_t desc = tls_read_u8(&body);
+	if (!tls_reader_done(&body))
 		return tls_fail(c, out, TLS_ALERT_DECODE_ERROR, "malformed alert");
-	uint8_t desc = body[1];
 	/* user_canceled is followed by close_notify; nothing else is a warning
 	 * in TLS 1.3 (§6). */
-	if (desc == TLS_ALERT_USER_CANCELED && body[0] != ALERT_LEVEL_FATAL)
+	if (desc == TLS_ALERT_USER_CANCELED && level != ALERT_LEVEL_FATAL)
 		return 0;
-	snprintf(c->err, sizeof(c->err), "peer sent alert %s (%u)", tls_alert_name(desc), desc);
-	c->state = TLS_ST_FAILED;
-	c->result = TLS_ERR_PEER(desc);
-	return c->result;
+	return tls_fail_peer(c, desc);
 }
 
 /* Hands every complete handshake message in the reassembly buffer to the
@@ -134,9 +134,6 @@ static int process_messages(tls_conn *c, tls_buf *out)
 				      "handshake message spans a key change");
 			break;
 		}
-	}
-	if (rc == 0 && c->hs.len - off >= 4) {
-		/* A partial message must fit the cap (checked above). */
 	}
 	if (rc) {
 		tls_buf_free(&c->hs);
@@ -183,12 +180,9 @@ static int open_into(tls_conn *c, tls_buf *out, tls_buf *dst, const uint8_t *rec
 static int early_record(tls_conn *c, tls_buf *out, uint8_t *data, size_t len, size_t start)
 {
 	int rc = 0;
-	if (len > c->cfg->max_early_data - c->early_got)
+	if (len > c->early_max - c->early_got)
 		rc = tls_fail(c, out, TLS_ALERT_UNEXPECTED_MESSAGE,
-			      "early data over max_early_data (%u)", c->cfg->max_early_data);
-	else if (start != 0)
-		rc = tls_fail(c, out, TLS_ALERT_UNEXPECTED_MESSAGE,
-			      "early data inside a fragmented handshake message");
+			      "early data over max_early_data (%u)", c->early_max);
 	if (rc == 0 && len) {
 		c->early_got += (uint32_t)len;
 		if (c->cb.early_data)
@@ -201,15 +195,20 @@ static int early_record(tls_conn *c, tls_buf *out, uint8_t *data, size_t len, si
 
 int tls_rl_handshake_record(tls_conn *c, tls_buf *out, const uint8_t *rec, size_t len)
 {
-	uint8_t type = rec[0];
 	tls_reader r = tls_reader_init(rec, len);
-	tls_read_bytes(&r, TLS_RECORD_HEADER);
-	const uint8_t *body = tls_read_bytes(&r, r.left);
-	size_t blen = len - TLS_RECORD_HEADER;
+	uint8_t type = tls_read_u8(&r);
+	tls_read_bytes(&r, TLS_RECORD_HEADER - 1);
+	tls_reader body = r; /* tls_rl_frame checked the length */
+	size_t blen = body.left;
 
+	/* §5.1: nothing may come between the fragments of one message (a
+	 * protected record's real type is checked once it is open) */
+	if (c->hs.len && type != TLS_CT_HANDSHAKE && !(type == TLS_CT_APPDATA && c->rx_on))
+		return tls_fail(c, out, TLS_ALERT_UNEXPECTED_MESSAGE,
+				"record type %u inside a fragmented handshake message", type);
 	switch (type) {
 	case TLS_CT_CCS:
-		if (!c->ccs_ok || c->ccs_seen || blen != 1 || body[0] != 1)
+		if (!c->ccs_ok || c->ccs_seen || blen != 1 || tls_read_u8(&body) != 1)
 			return tls_fail(c, out, TLS_ALERT_UNEXPECTED_MESSAGE,
 					"unexpected change_cipher_spec");
 		c->ccs_seen = true;
@@ -219,7 +218,7 @@ int tls_rl_handshake_record(tls_conn *c, tls_buf *out, const uint8_t *rec, size_
 		 * why in the clear; the connection is over either way. */
 		if (blen == 0)
 			return tls_fail(c, out, TLS_ALERT_UNEXPECTED_MESSAGE, "empty alert record");
-		return peer_alert(c, out, body, blen);
+		return peer_alert(c, out, body);
 	case TLS_CT_HANDSHAKE:
 		if (c->rx_on)
 			return tls_fail(c, out, TLS_ALERT_UNEXPECTED_MESSAGE,
@@ -227,7 +226,7 @@ int tls_rl_handshake_record(tls_conn *c, tls_buf *out, const uint8_t *rec, size_
 		if (blen == 0)
 			return tls_fail(c, out, TLS_ALERT_UNEXPECTED_MESSAGE,
 					"empty handshake record");
-		tls_write_bytes(&c->hs, body, blen);
+		tls_write_bytes(&c->hs, body.p, blen);
 		if (c->hs.err)
 			return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "out of memory");
 		return process_messages(c, out);
@@ -252,6 +251,12 @@ int tls_rl_handshake_record(tls_conn *c, tls_buf *out, const uint8_t *rec, size_
 	int rc = open_into(c, out, &c->hs, rec, len, &inner, &plen, &skipped);
 	if (rc)
 		return rc;
+	if ((skipped || inner != TLS_CT_HANDSHAKE) && start != 0) {
+		c->hs.len = start;
+		return tls_fail(c, out, TLS_ALERT_UNEXPECTED_MESSAGE,
+				"record type %u inside a fragmented handshake message",
+				skipped ? TLS_CT_APPDATA : inner);
+	}
 	if (skipped) {
 		c->hs.len = start;
 		return 0;
@@ -271,7 +276,9 @@ int tls_rl_handshake_record(tls_conn *c, tls_buf *out, const uint8_t *rec, size_
 		c->hs.len = start;
 		if (plen == 0)
 			return tls_fail(c, out, TLS_ALERT_UNEXPECTED_MESSAGE, "empty alert record");
-		return peer_alert(c, out, a, plen);
+		if (plen != 2)
+			return tls_fail(c, out, TLS_ALERT_DECODE_ERROR, "malformed alert");
+		return peer_alert(c, out, tls_reader_init(a, 2));
 	}
 	default:
 		c->hs.len = start;
@@ -282,9 +289,11 @@ int tls_rl_handshake_record(tls_conn *c, tls_buf *out, const uint8_t *rec, size_
 
 int tls_rl_app_record(tls_conn *c, tls_buf *out, tls_buf *plain, const uint8_t *rec, size_t len)
 {
-	if (rec[0] != TLS_CT_APPDATA)
+	tls_reader hdr = tls_reader_init(rec, len);
+	uint8_t outer = tls_read_u8(&hdr);
+	if (outer != TLS_CT_APPDATA)
 		return tls_fail(c, out, TLS_ALERT_UNEXPECTED_MESSAGE,
-				"unprotected record type %u after the handshake", rec[0]);
+				"unprotected record type %u after the handshake", outer);
 	size_t start = plain->len;
 	uint8_t inner;
 	size_t plen = 0;
@@ -322,7 +331,7 @@ int tls_rl_app_record(tls_conn *c, tls_buf *out, tls_buf *plain, const uint8_t *
 			snprintf(c->err, sizeof(c->err), "peer closed the connection");
 			return TLS_CLOSED;
 		}
-		return peer_alert(c, out, a, 2);
+		return peer_alert(c, out, tls_reader_init(a, 2));
 	default:
 		plain->len = start;
 		return tls_fail(c, out, TLS_ALERT_UNEXPECTED_MESSAGE,

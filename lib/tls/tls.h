@@ -79,7 +79,20 @@ enum tls_epoch { TLS_EPOCH_INITIAL = 0, TLS_EPOCH_EARLY = 1, TLS_EPOCH_HANDSHAKE
 		 TLS_EPOCH_APPLICATION = 3 };
 enum tls_client_auth { TLS_CLIENT_AUTH_NONE = 0, TLS_CLIENT_AUTH_OPTIONAL, TLS_CLIENT_AUTH_REQUIRE };
 
-/* ---- configuration: shared, read-only once connections use it ---- */
+/* ---- configuration ----
+ * Set up a config before making connections from it; after that the
+ * tls_config_set_* calls must not run concurrently with handshakes.
+ * A config is NOT read-only during handshakes: a server's handshake
+ *   - rotates the config's own STEK ring when its period has passed
+ *     (tls_stek_ring_maybe_rotate in tls_server_send_tickets) and counts
+ *     seals per key (ticket.c);
+ *   - records ClientHellos in the anti-replay recorder when 0-RTT is on.
+ * A client's handshake only reads it (the system trust store is shared
+ * process-wide and loaded once, thread-safely). So: a client config may
+ * be shared by threads; a server config belongs to one thread, unless
+ * tickets are off or use a borrowed ring the application rotates
+ * (tls_config_set_ticket_keys) with its own locking of seals, and 0-RTT
+ * is off or uses a thread-safe recorder (tls_config_set_antireplay). */
 typedef struct tls_config tls_config;
 
 /* A signer lets the key live elsewhere (and lets tests inject RFC 8448's
@@ -94,7 +107,8 @@ void tls_config_free(tls_config *cfg);
  * server asks). err gets a readable reason on failure. */
 int tls_config_add_cert_files(tls_config *cfg, const char *chain_pem, const char *key_pem,
 			      char *err, size_t errlen);
-/* Takes ownership of chain and key. */
+/* On success takes ownership of chain and key; on failure (-1) the caller
+ * still owns both. */
 int tls_config_add_cert(tls_config *cfg, tls_chain *chain, EVP_PKEY *key);
 /* OCSP response and SignedCertificateTimestampList (DER) stapled to the
  * most recently added certificate. */
@@ -104,8 +118,19 @@ int tls_config_set_sct(tls_config *cfg, const uint8_t *list, size_t len);
 void tls_config_set_signer(tls_config *cfg, tls_sign_fn fn, void *ctx);
 /* CA store to verify the peer (client: the server; server: client certs). */
 int tls_config_load_ca(tls_config *cfg, const char *path, char *err, size_t errlen);
-/* Client: verify the server's chain and name (default true once a CA is set). */
+/* Client: verify the server's chain and name. Default ON: against the CA
+ * store loaded with tls_config_load_ca, or, when none was loaded, the
+ * system trust store (OpenSSL's default paths, like curl). Turn it off
+ * only for tests or pinned keys checked elsewhere.
+ * Server: verify client certificates against the loaded CA store (on
+ * unless turned off explicitly). */
 void tls_config_set_verify_peer(tls_config *cfg, bool on);
+/* Client: with verification on, the certificate must match the name set
+ * with tls_conn_set_server_name (default on). A verifying client without
+ * a server name then fails at its first tls_conn_handshake ("no server
+ * name to verify the certificate against"). Off: the chain is checked
+ * but any name is accepted (the application checks the identity itself). */
+void tls_config_set_verify_name(tls_config *cfg, bool on);
 void tls_config_set_client_auth(tls_config *cfg, enum tls_client_auth mode);
 /* Preference lists, most preferred first; unknown ids are an error. */
 int tls_config_set_ciphers(tls_config *cfg, const uint16_t *ids, size_t n);
@@ -148,12 +173,17 @@ void tls_config_set_ticket_keys(tls_config *cfg, tls_stek_ring *ring);
  * their lifetime in seconds (default 7200, at most 604800). -1 if out of range. */
 int tls_config_set_tickets(tls_config *cfg, unsigned count, uint32_t lifetime_s);
 /* Server: accept 0-RTT up to max bytes per connection (0, the default,
- * disables it). Enabling it without tls_config_set_antireplay makes an
- * in-memory recorder (TLS_ANTIREPLAY_DEFAULT_MAX_ENTRIES entries, window
- * 2 x the freshness window) owned by the config. -1 on allocation failure. */
+ * disables it); tickets carry max, and a connection accepts at most the
+ * smaller of its ticket's value and the current one. Enabling it without
+ * tls_config_set_antireplay makes an in-memory recorder
+ * (TLS_ANTIREPLAY_DEFAULT_MAX_ENTRIES entries, window 2 x the freshness
+ * window, made again when tls_config_set_fresh_window changes it) owned by
+ * the config. -1 on allocation failure. */
 int tls_config_set_early_data(tls_config *cfg, uint32_t max);
 /* Server: ClientHello recorder for 0-RTT (antireplay.h); the config calls
- * ops->destroy(ctx) when freed or replaced. */
+ * ops->destroy(ctx) when freed or replaced. 0-RTT is refused while
+ * ops->window_ms(ctx) is below 2 x the freshness window (RFC 8446 §8.3),
+ * and always when ops->window_ms is NULL. */
 void tls_config_set_antireplay(tls_config *cfg, const struct tls_antireplay_ops *ops, void *ctx);
 /* Server: §8.3 ticket age window for 0-RTT (default
  * TLS_TICKET_DEFAULT_FRESH_WINDOW_MS). */
@@ -228,7 +258,9 @@ void tls_conn_set_callbacks(tls_conn *c, const tls_callbacks *cb, void *ctx);
 int tls_conn_set_server_name(tls_conn *c, const char *name);
 /* Client: per-connection ALPN offer overriding the config. */
 int tls_conn_set_alpn(tls_conn *c, const char *list);
-/* Client: offer this session (before the first tls_conn_handshake). The
+/* Client: offer this session (before the first tls_conn_handshake). It is
+ * offered (with its 0-RTT) only if the connection's SNI is the session's
+ * server_name (§4.6.1); otherwise a full handshake follows. The
  * conn copies it and marks *s used: a ticket is offered at most once (§C.4);
  * the caller must not offer it again (-1 if s->used, expired, or the
  * conn's config has none of its cipher's hash). The server may decline it
@@ -251,8 +283,11 @@ bool tls_conn_handshake_done(const tls_conn *c);
 /* Userspace record layer after the handshake. send splits data into
  * records of at most the negotiated limit. recv consumes whole records from
  * `in`, appends application data to `plain`, handles NewSessionTicket and
- * KeyUpdate (answers go to out), and returns 0, TLS_WANT_INPUT (no complete
- * record), TLS_CLOSED (close_notify), or an error. */
+ * KeyUpdate, and returns 0, TLS_WANT_INPUT (no complete record), TLS_CLOSED
+ * (close_notify), or an error. However many KeyUpdate(update_requested)
+ * one recv call reads, it answers with one KeyUpdate appended to out at its
+ * end (§4.6.3); send, key_update and close send any answer still owed
+ * first. */
 /* send also starts a KeyUpdate (no request) by itself before a record
  * when the TX key reached its aead_limits.h update threshold. */
 int tls_conn_send(tls_conn *c, tls_buf *out, const void *data, size_t len);
@@ -270,7 +305,8 @@ typedef struct tls_params {
 	uint16_t version;          /* 0x0304 */
 	const tls_cipher *cipher;
 	uint16_t group;            /* 0 for psk_ke */
-	uint16_t sig_scheme;       /* peer's (client) or ours (server) */
+	uint16_t sig_scheme;       /* client: the server's; server: ours (not the
+				    * client certificate's), 0 when resumed */
 	const char *server_name;   /* SNI, or NULL */
 	const char *alpn;          /* or NULL */
 	const tls_chain *peer_chain; /* NULL if the peer sent none */

@@ -17,9 +17,12 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include "tls/ticket.h"
 #include "tls/tls.h"
 
 /* Test-only Ed25519 key and certificate (CN/SAN fuzz.test, 100 years). */
@@ -220,5 +223,222 @@ static inline void fuzz_feed(tls_conn *c, const uint8_t *data, size_t size, cons
 	tls_buf_free(&out);
 	tls_buf_free(&plain);
 }
+
+/* ---- resumption, external PSKs and 0-RTT (server_psk, client_psk) ----
+ *
+ * Everything a resumed handshake depends on is fixed as well: the clock,
+ * the STEK ring (loaded from a key file of constant bytes), the ticket the
+ * client offers (sealed under that ring with a fixed nonce and age_add) and
+ * its PSK, and the external PSK. So a seed made by corpus/mkseeds.c with
+ * these opens, passes its binder and decrypts its 0-RTT data in the targets.
+ */
+#define FUZZ_NOW_MS 1764561600000ull /* 2025-12-01 04:00 UTC */
+#define FUZZ_EARLY_MAX 16384u
+#define FUZZ_PSK_CIPHER TLS_AES_128_GCM_SHA256
+static const uint8_t fuzz_psk_identity[] = "fuzz external psk";
+static const char fuzz_ticket_alpn[] = "h2";
+
+static inline uint64_t fuzz_clock(void *ctx)
+{
+	(void)ctx;
+	return FUZZ_NOW_MS;
+}
+
+/* Constant key material: byte i of a key is seed + i. */
+static inline void fuzz_fill(uint8_t *p, size_t n, uint8_t seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(seed + i);
+}
+
+static inline int fuzz_psk_find(void *ctx, const uint8_t *identity, size_t identity_len,
+				uint8_t *key, size_t *key_len, uint16_t *cipher)
+{
+	(void)ctx;
+	if (identity_len != sizeof(fuzz_psk_identity) - 1 ||
+	    memcmp(identity, fuzz_psk_identity, identity_len) != 0 || *key_len < 32)
+		return -1;
+	fuzz_fill(key, 32, 0xa0);
+	*key_len = 32;
+	*cipher = FUZZ_PSK_CIPHER;
+	return 0;
+}
+
+/* A ring holding one fixed key (id 0x10.., key 0x40..). The only way in
+ * with fixed bytes is a key file: written 0600 under $TMPDIR, loaded, removed. */
+static inline tls_stek_ring *fuzz_stek_ring(void)
+{
+	uint8_t id[TLS_STEK_ID_LEN], key[TLS_STEK_KEY_LEN];
+	fuzz_fill(id, sizeof(id), 0x10);
+	fuzz_fill(key, sizeof(key), 0x40);
+	char line[160], *w = line, path[256], err[256];
+	const char *tmp = getenv("TMPDIR");
+	snprintf(path, sizeof(path), "%s/fuzz-stek-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	w += sprintf(w, "v1 ");
+	for (size_t i = 0; i < sizeof(id); i++)
+		w += sprintf(w, "%02x", id[i]);
+	*w++ = ' ';
+	for (size_t i = 0; i < sizeof(key); i++)
+		w += sprintf(w, "%02x", key[i]);
+	sprintf(w, " %llu\n", (unsigned long long)(FUZZ_NOW_MS / 1000 - 3600));
+	int fd = mkstemp(path);
+	if (fd < 0)
+		fuzz_die("mkstemp for the STEK file");
+	bool ok = write(fd, line, strlen(line)) == (ssize_t)strlen(line);
+	close(fd);
+	tls_stek_ring *ring = tls_stek_ring_new(0, 0);
+	ok = ok && ring && tls_stek_ring_load(ring, path, err, sizeof(err)) == 0;
+	unlink(path);
+	if (!ok) {
+		fprintf(stderr, "fuzz setup: STEK ring: %s\n", ring ? err : "alloc");
+		abort();
+	}
+	return ring;
+}
+
+/* The ticket a client resumes with: cipher FUZZ_PSK_CIPHER, PSK 0x70..,
+ * created now, 0-RTT allowed, SNI fuzz.test, ALPN h2, sealed under the
+ * fixed ring with nonce 0x60.. (tls_ticket_seal draws a random one). */
+static inline tls_session *fuzz_session(void)
+{
+	const tls_cipher *cs = tls_cipher_find(FUZZ_PSK_CIPHER);
+	tls_stek_ring *ring = fuzz_stek_ring();
+	const tls_stek *k = tls_stek_ring_current(ring);
+	tls_ticket t;
+	uint8_t rms[TLS_MAX_HASH], nonce[TLS_TICKET_NONCE_LEN], tag[TLS_TAG_LEN];
+	fuzz_fill(rms, sizeof(rms), 0x70);
+	fuzz_fill(nonce, sizeof(nonce), 0x60);
+	tls_buf body, sealed;
+	tls_buf_init(&body, 0);
+	tls_buf_init(&sealed, 0);
+	if (!cs || !k || tls_ticket_init(&t, cs, rms, (const uint8_t *)"\0", 1, FUZZ_NOW_MS, 7200))
+		fuzz_die("ticket");
+	t.age_add = 0x01020304;
+	t.max_early_data = FUZZ_EARLY_MAX;
+	if (tls_ticket_set_sni(&t, "fuzz.test") ||
+	    tls_ticket_set_alpn(&t, (const uint8_t *)fuzz_ticket_alpn, strlen(fuzz_ticket_alpn)) ||
+	    tls_ticket_encode(&t, &body))
+		fuzz_die("ticket contents");
+	/* the sealed form of ticket.c: id | nonce | AES-256-GCM(contents, aad id) | tag */
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int outl = 0, finl = 0;
+	if (!ctx || !EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, k->key, nonce) ||
+	    !EVP_EncryptUpdate(ctx, NULL, &outl, k->id, TLS_STEK_ID_LEN) ||
+	    !EVP_EncryptUpdate(ctx, body.base, &outl, body.base, (int)body.len) ||
+	    !EVP_EncryptFinal_ex(ctx, body.base + outl, &finl) ||
+	    !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TLS_TAG_LEN, tag))
+		fuzz_die("sealing the ticket");
+	EVP_CIPHER_CTX_free(ctx);
+	tls_write_bytes(&sealed, k->id, TLS_STEK_ID_LEN);
+	tls_write_bytes(&sealed, nonce, sizeof(nonce));
+	tls_write_bytes(&sealed, body.base, body.len);
+	tls_write_bytes(&sealed, tag, sizeof(tag));
+	/* it must open under the ring, or the seeds test nothing */
+	tls_ticket chk;
+	if (sealed.err || tls_ticket_open(ring, sealed.base, sealed.len, FUZZ_NOW_MS, &chk))
+		fuzz_die("the fixed ticket does not open");
+	tls_ticket_clear(&chk);
+
+	tls_session s;
+	memset(&s, 0, sizeof(s));
+	s.cipher = FUZZ_PSK_CIPHER;
+	memcpy(s.psk, t.psk, t.psk_len);
+	s.psk_len = t.psk_len;
+	s.ticket = sealed.base;
+	s.ticket_len = sealed.len;
+	s.lifetime_s = t.lifetime_s;
+	s.age_add = t.age_add;
+	s.max_early_data = t.max_early_data;
+	s.created_ms = FUZZ_NOW_MS;
+	snprintf(s.server_name, sizeof(s.server_name), "fuzz.test");
+	snprintf(s.alpn, sizeof(s.alpn), "%s", fuzz_ticket_alpn);
+	tls_session *d = tls_session_dup(&s);
+	if (!d)
+		fuzz_die("tls_session_dup");
+	OPENSSL_cleanse(&s, sizeof(s));
+	tls_ticket_clear(&t);
+	tls_buf_free(&body);
+	tls_buf_free(&sealed);
+	tls_stek_ring_free(ring);
+	return d;
+}
+
+/* The real in-memory recorder, made afresh for every input so a seed's
+ * 0-RTT is accepted on every run; `replay` pre-records the key so the
+ * replay refusal (1-RTT fallback) is reachable too. */
+struct fuzz_replay {
+	tls_replay_cache *cache;
+	bool replay;
+};
+
+static inline bool fuzz_replay_check(void *ctx, const uint8_t *key, size_t key_len,
+				     uint64_t now_ms)
+{
+	struct fuzz_replay *r = ctx;
+	if (r->replay)
+		tls_replay_cache_check(r->cache, key, key_len, now_ms);
+	return tls_replay_cache_check(r->cache, key, key_len, now_ms) == TLS_REPLAY_FRESH;
+}
+
+static inline void fuzz_replay_destroy(void *ctx)
+{
+	(void)ctx; /* the target owns it */
+}
+
+static inline uint32_t fuzz_replay_window(void *ctx)
+{
+	struct fuzz_replay *r = ctx;
+	return tls_replay_cache_window(r->cache);
+}
+
+static const struct tls_antireplay_ops fuzz_replay_ops = {
+	.check_and_record = fuzz_replay_check,
+	.destroy = fuzz_replay_destroy,
+	.window_ms = fuzz_replay_window,
+};
+
+static inline void fuzz_replay_reset(struct fuzz_replay *r, bool replay)
+{
+	tls_replay_cache_free(r->cache);
+	r->cache = tls_replay_cache_new(TLS_ANTIREPLAY_DEFAULT_WINDOW_MS, 16);
+	if (!r->cache)
+		fuzz_die("tls_replay_cache_new");
+	r->replay = replay;
+}
+
+/* Server with the fixed ring, tickets, 0-RTT, the recorder `ar`, the
+ * external PSK and the fixed clock. The ring must outlive the config. */
+static inline tls_config *fuzz_server_psk_config(tls_stek_ring *ring, struct fuzz_replay *ar)
+{
+	tls_config *cfg = fuzz_server_config();
+	tls_config_set_clock(cfg, fuzz_clock, NULL);
+	tls_config_set_ticket_keys(cfg, ring);
+	if (tls_config_set_tickets(cfg, 2, 7200) || tls_config_set_early_data(cfg, FUZZ_EARLY_MAX))
+		fuzz_die("tickets/early data");
+	fuzz_replay_reset(ar, false);
+	tls_config_set_antireplay(cfg, &fuzz_replay_ops, ar);
+	tls_config_set_psk_find(cfg, fuzz_psk_find, NULL);
+	tls_config_set_psk_modes(cfg, TLS_PSK_MODE_KE | TLS_PSK_MODE_DHE_KE);
+	return cfg;
+}
+
+/* Client offering the external PSK (no session set on the conn). */
+static inline tls_config *fuzz_client_extpsk_config(void)
+{
+	tls_config *cfg = fuzz_client_config();
+	uint8_t key[32];
+	size_t klen = sizeof(key);
+	uint16_t cipher;
+	tls_config_set_clock(cfg, fuzz_clock, NULL);
+	if (fuzz_psk_find(NULL, fuzz_psk_identity, sizeof(fuzz_psk_identity) - 1, key, &klen,
+			  &cipher) ||
+	    tls_config_set_psk(cfg, fuzz_psk_identity, sizeof(fuzz_psk_identity) - 1, key, klen,
+			       cipher))
+		fuzz_die("tls_config_set_psk");
+	tls_config_set_psk_modes(cfg, TLS_PSK_MODE_KE | TLS_PSK_MODE_DHE_KE);
+	return cfg;
+}
+
+static const uint8_t fuzz_early_data[] = "GET / HTTP/1.1\r\nHost: fuzz.test\r\n\r\n";
 
 #endif

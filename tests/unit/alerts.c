@@ -15,9 +15,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "test.h"
 #include "testkeys.h"
-#include "tls/tls.h"
+#include "tls/engine.h"
 
 #define HS_CLIENT_HELLO 1
 #define HS_SERVER_HELLO 2
@@ -1207,6 +1209,180 @@ static void key_update_tests(void)
 			    TLS_ALERT_BAD_RECORD_MAC);
 }
 
+/* ---- review fixes: SNI, interleaved records, KeyUpdate storms, wiping ---- */
+
+/* RFC 8446 §5.1: after a HelloRetryRequest (the one time a CCS is
+ * allowed), the second ClientHello arrives in two records with `mid`
+ * between them. */
+static void interleave_case(const char *name, const uint8_t *mid, size_t mid_len)
+{
+	tls_config *scfg = server_config(&pki), *ccfg = client_config(&pki);
+	static const uint16_t p256[] = { TLS_GROUP_SECP256R1 };
+	tls_config_set_groups(scfg, p256, 1);
+	tls_config_set_compat_mode(ccfg, false);
+	struct pair p;
+	pair_new(&p, ccfg, scfg);
+	int crc = hs(&p.cl, NULL, 0, NULL);
+	int src = hs(&p.sv, p.cl.out.base, p.cl.out.len, NULL);
+	tls_buf hrr;
+	tls_buf_init(&hrr, 0);
+	tls_write_bytes(&hrr, p.sv.out.base, p.sv.out.len);
+	crc = hs(&p.cl, hrr.base, hrr.len, NULL);
+	tls_buf_free(&hrr);
+	/* p.cl.out: CH2 as one plaintext record */
+	if (!test_ok(crc == TLS_WANT_INPUT && src == TLS_WANT_INPUT && p.cl.out.len > 100 &&
+			     p.cl.out.base[0] == 22,
+		     "%s: setup (HelloRetryRequest, %d %d)", name, crc, src)) {
+		pair_free(&p);
+		return;
+	}
+	size_t blen = p.cl.out.len - TLS_RECORD_HEADER, half = blen / 2;
+	const uint8_t *body = p.cl.out.base + TLS_RECORD_HEADER;
+	tls_buf w;
+	tls_buf_init(&w, 0);
+	tls_write_u8(&w, 22);
+	tls_write_u16(&w, 0x0303);
+	tls_write_u16(&w, (uint16_t)half);
+	tls_write_bytes(&w, body, half);
+	tls_write_bytes(&w, mid, mid_len);
+	tls_write_u8(&w, 22);
+	tls_write_u16(&w, 0x0303);
+	tls_write_u16(&w, (uint16_t)(blen - half));
+	tls_write_bytes(&w, body + half, blen - half);
+	src = hs(&p.sv, w.base, w.len, NULL);
+	expect_alert(name, &p.sv, src, TLS_ALERT_UNEXPECTED_MESSAGE);
+	tls_buf_free(&w);
+	pair_free(&p);
+}
+
+static void review_fix_tests(void)
+{
+	struct ch h;
+	uint8_t tmp[600];
+	tls_buf b;
+
+	/* RFC 6066 §3: one host_name, and a HostName is never an IP literal */
+	static const char *const two[] = { "a.test", "b.test" };
+	tls_buf_init(&b, 0);
+	tls_write_open(&b, 2);
+	for (int i = 0; i < 2; i++) {
+		tls_write_u8(&b, 0);
+		tls_write_u16(&b, (uint16_t)strlen(two[i]));
+		tls_write_bytes(&b, two[i], strlen(two[i]));
+	}
+	tls_write_close(&b);
+	ch_default(&h);
+	ch_append(&h, EXT_SERVER_NAME, b.base, b.len);
+	server_ch_case("server_name with two host_names", &h, TLS_ALERT_ILLEGAL_PARAMETER, NULL);
+	tls_buf_free(&b);
+	static const char *const ips[] = { "192.0.2.1", "2001:db8::1" };
+	for (int i = 0; i < 2; i++) {
+		size_t l = strlen(ips[i]);
+		tmp[0] = 0, tmp[1] = (uint8_t)(l + 3), tmp[2] = 0, tmp[3] = 0, tmp[4] = (uint8_t)l;
+		memcpy(tmp + 5, ips[i], l);
+		ch_default(&h);
+		ch_append(&h, EXT_SERVER_NAME, tmp, 5 + l);
+		char name[64];
+		snprintf(name, sizeof(name), "server_name %s (an IP literal)", ips[i]);
+		server_ch_case(name, &h, TLS_ALERT_ILLEGAL_PARAMETER, NULL);
+	}
+
+	/* RFC 8446 §5.1: no other record between fragments of one message */
+	static const uint8_t ccs[] = { 20, 3, 3, 0, 1, 1 };
+	interleave_case("change_cipher_spec between two fragments of ClientHello2", ccs,
+			sizeof(ccs));
+	static const uint8_t warn[] = { 21, 3, 3, 0, 2, 1, TLS_ALERT_USER_CANCELED };
+	interleave_case("alert between two fragments of ClientHello2", warn, sizeof(warn));
+
+	/* Test hooks: a ClientHello listing early_data without any session, and
+	 * a server that "accepts" it, must get an alert, not a crash. */
+	{
+		uint8_t priv[32], pub[32];
+		size_t pl = sizeof(pub);
+		memset(priv, 0x5a, sizeof(priv));
+		EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, 32);
+		if (!k || EVP_PKEY_get_raw_public_key(k, pub, &pl) != 1)
+			abort();
+		EVP_PKEY_free(k);
+		tls_buf e;
+		tls_buf_init(&e, 0);
+		static const uint8_t fixed[] = {
+			0x00, 0x2b, 0x00, 0x03, 0x02, 0x03, 0x04,       /* supported_versions */
+			0x00, 0x0a, 0x00, 0x04, 0x00, 0x02, 0x00, 0x1d, /* supported_groups */
+			0x00, 0x0d, 0x00, 0x04, 0x00, 0x02, 0x04, 0x03, /* signature_algorithms */
+			0x00, 0x2a, 0x00, 0x00,                         /* early_data */
+			0x00, 0x33, 0x00, 0x26, 0x00, 0x24, 0x00, 0x1d, 0x00, 0x20, /* key_share */
+		};
+		tls_write_bytes(&e, fixed, sizeof(fixed));
+		tls_write_bytes(&e, pub, sizeof(pub));
+		static const uint8_t ee[] = { 0x00, 0x2a, 0x00, 0x00 };
+		struct pair q;
+		pair_new(&q, NULL, NULL);
+		bool set = !tls_conn_test_set_kex_private(q.cl.c, TLS_GROUP_X25519, priv, 32) &&
+			   !tls_conn_test_set_extensions(q.cl.c, HS_CLIENT_HELLO, e.base, e.len) &&
+			   !tls_conn_test_set_extensions(q.sv.c, HS_ENCRYPTED_EXTENSIONS, ee,
+							 sizeof(ee));
+		int qrc = pair_run(&q, 3);
+		test_ok(set, "early_data without a session: hooks set");
+		expect_alert("EncryptedExtensions accepting 0-RTT that was never sent", &q.cl, qrc,
+			     TLS_ALERT_ILLEGAL_PARAMETER);
+		tls_buf_free(&e);
+		pair_free(&q);
+	}
+
+	/* A fatal alert from the peer mid-handshake wipes the handshake secrets. */
+	struct pair p;
+	pair_new(&p, NULL, NULL);
+	int rc = pair_run(&p, 2);
+	static const uint8_t zero[TLS_MAX_HASH];
+	bool had = rc == TLS_WANT_INPUT && memcmp(p.sv.c->c_hs, zero, sizeof(zero)) != 0;
+	static const uint8_t fatal[] = { 21, 3, 3, 0, 2, 2, TLS_ALERT_BAD_CERTIFICATE };
+	rc = hs(&p.sv, fatal, sizeof(fatal), NULL);
+	test_ok(had && rc == TLS_ERR_PEER(TLS_ALERT_BAD_CERTIFICATE) &&
+			!memcmp(p.sv.c->c_hs, zero, sizeof(zero)) &&
+			!memcmp(p.sv.c->s_hs, zero, sizeof(zero)) && p.sv.c->n_kex == 0,
+		"peer's fatal alert mid-handshake: handshake secrets wiped (%d)", rc);
+	pair_free(&p);
+
+	/* RFC 8446 §4.6.3: many update_requested while we are silent: one answer */
+	pair_new(&p, NULL, NULL);
+	rc = pair_run(&p, 4);
+	tls_buf ku, back, plain;
+	tls_buf_init(&ku, 0);
+	tls_buf_init(&back, 0);
+	tls_buf_init(&plain, 0);
+	for (int i = 0; i < 50 && rc == 0; i++)
+		rc = tls_conn_key_update(p.cl.c, &ku, true);
+	size_t n = ku.len;
+	int src = rc ? rc : tls_conn_recv(p.sv.c, &back, &plain, ku.base, &n);
+	size_t records = 0;
+	tls_reader r = tls_reader_init(back.base, back.len);
+	while (r.left && !r.err) {
+		tls_read_bytes(&r, 3);
+		tls_reader body = tls_read_vec16(&r, 0, 65535);
+		records += !r.err && body.left;
+	}
+	test_ok(src == 0 && n == ku.len && records == 1 &&
+			p.sv.c->tx_epoch == TLS_EPOCH_APPLICATION + 1 &&
+			p.sv.c->rx_epoch == TLS_EPOCH_APPLICATION + 50,
+		"50 KeyUpdate(update_requested) in a row: one answer (%d, %zu records, tx epoch %d)",
+		src, records, p.sv.c->tx_epoch);
+	/* the server's tickets come first */
+	tls_buf_reset(&ku);
+	n = p.sv.out.len;
+	rc = tls_conn_recv(p.cl.c, &ku, &plain, p.sv.out.base, &n);
+	n = back.len;
+	if (rc == 0)
+		rc = tls_conn_recv(p.cl.c, &ku, &plain, back.base, &n);
+	test_ok(rc == 0 && ku.len == 0 && n == back.len,
+		"the client takes the answer and owes nothing back (%d: %s)", rc,
+		tls_conn_error(p.cl.c));
+	tls_buf_free(&ku);
+	tls_buf_free(&back);
+	tls_buf_free(&plain);
+	pair_free(&p);
+}
+
 int main(void)
 {
 	test_pki_make(&pki, TESTKEY_P256, "server.test", 0);
@@ -1225,6 +1401,7 @@ int main(void)
 	client_hello_tests();
 	handshake_tests();
 	key_update_tests();
+	review_fix_tests();
 
 	test_pki_free(&pki);
 	test_pki_free(&other_pki);

@@ -364,6 +364,7 @@ static void sni(struct cred *creds)
 	add_cred(scfg, &cb);
 	add_cred(scfg, &cr);
 	tls_config *ccfg = tls_config_new(TLS_CLIENT);
+	tls_config_set_verify_peer(ccfg, false); /* three CAs: selection, not trust, is tested */
 	struct pair p;
 	bool ok = handshake(ccfg, scfg, "a.test", false, &p);
 	test_ok(ok && X509_cmp(tls_conn_params(p.c)->peer_chain->certs[0], a.leaf) == 0,
@@ -490,6 +491,7 @@ static void exact_consumption(struct cred *p256)
 	tls_config *scfg = server_cfg(p256);
 	tls_config *ccfg = client_cfg(p256);
 	tls_conn *c = tls_conn_new(ccfg), *s = tls_conn_new(scfg);
+	tls_conn_set_server_name(c, "server.test");
 	tls_buf c2s, s2c;
 	tls_buf_init(&c2s, 0);
 	tls_buf_init(&s2c, 0);
@@ -707,6 +709,55 @@ static void rsl_enforced(struct cred *p256)
 	tls_config_free(ccfg);
 }
 
+/* RFC 8446 §4.4.2.4 / RFC 6125: a client checks the server's identity by
+ * default and refuses to start without a name to check. */
+static void verify_defaults(struct cred *p256)
+{
+	tls_config *scfg = server_cfg(p256);
+	tls_config *ccfg = client_cfg(p256);
+	struct pair p;
+	pair_init(&p, ccfg, scfg);
+	tls_buf out;
+	tls_buf_init(&out, 0);
+	size_t n = 0;
+	int rc = tls_conn_handshake(p.c, &out, NULL, &n);
+	test_ok(rc == TLS_ERR_LOCAL(TLS_ALERT_INTERNAL_ERROR) && out.len == 0 &&
+		strstr(tls_conn_error(p.c), "no server name to verify the certificate against"),
+		"verifying client without a server name fails at start (%d: %s)", rc,
+		tls_conn_error(p.c));
+	tls_buf_free(&out);
+	pair_free(&p);
+
+	tls_config_set_verify_name(ccfg, false);
+	bool ok = handshake(ccfg, scfg, NULL, false, &p);
+	test_ok(ok && tls_conn_params(p.c)->peer_chain, "name check off: chain-only verification");
+	pair_free(&p);
+	tls_config_free(ccfg);
+
+	/* no CA loaded: the system store, which does not know our test CA */
+	ccfg = tls_config_new(TLS_CLIENT);
+	ok = handshake(ccfg, scfg, "server.test", false, &p);
+	test_ok(!ok && p.crc == TLS_ERR_LOCAL(TLS_ALERT_UNKNOWN_CA),
+		"no CA loaded: verification still on (system store) -> unknown_ca (%d)", p.crc);
+	pair_free(&p);
+	ok = handshake(ccfg, scfg, NULL, false, &p);
+	test_ok(!ok && p.crc == TLS_ERR_LOCAL(TLS_ALERT_INTERNAL_ERROR),
+		"no CA loaded, no name: refused at start");
+	pair_free(&p);
+	tls_config_set_verify_peer(ccfg, false);
+	ok = handshake(ccfg, scfg, NULL, false, &p);
+	test_ok(ok, "verification explicitly off: no name needed");
+	if (ok) {
+		static const uint8_t zero[TLS_MAX_HASH];
+		test_ok(memcmp(p.s->res_master, zero, sizeof(zero)) == 0 &&
+			memcmp(p.c->res_master, zero, sizeof(zero)) != 0,
+			"server wiped res_master after its tickets; the client keeps it");
+	}
+	pair_free(&p);
+	tls_config_free(ccfg);
+	tls_config_free(scfg);
+}
+
 int main(void)
 {
 	struct cred p256 = { .type = TESTKEY_P256 };
@@ -728,6 +779,7 @@ int main(void)
 	big_data(&p256);
 	keylog(&p256);
 	rsl_enforced(&p256);
+	verify_defaults(&p256);
 	test_diag("sizeof(tls_conn) = %zu", sizeof(struct tls_conn));
 	for (size_t i = 0; i < 4; i++)
 		test_pki_free(&creds[i].pki);

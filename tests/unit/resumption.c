@@ -1085,6 +1085,189 @@ static void rfc8448_resumption(void)
 	tls_config_free(ccfg);
 }
 
+/* The first flight of a resumption with 0-RTT, fed to a fresh server conn;
+ * returns the early bytes that conn delivered. */
+static size_t early_delivered(const tls_config *scfg, const tls_buf *flight)
+{
+	struct run r;
+	run_init(&r, scfg, scfg); /* only r.s is used */
+	tls_buf in;
+	tls_buf_init(&in, 0);
+	tls_write_bytes(&in, flight->base, flight->len);
+	drive(r.s, &in, &r.s2c, &r.src);
+	size_t n = r.ss.early.len;
+	tls_buf_free(&in);
+	run_free(&r);
+	return n;
+}
+
+/* RFC 8446 §8.2/§8.3: a ClientHello replayed within the freshness window
+ * must still be in the recorder, whatever order the config calls came in. */
+static void replay_window_order(void)
+{
+	const char *req = "GET /transfer";
+	for (int order = 0; order < 2; order++) {
+		tls_config *scfg = server_cfg(), *ccfg = client_cfg();
+		if (order == 1)
+			tls_config_set_fresh_window(scfg, 60000);
+		tls_config_set_early_data(scfg, 4096);
+		if (order == 0)
+			tls_config_set_fresh_window(scfg, 60000);
+		tls_session *s = early_session(ccfg, scfg);
+		advance(1000);
+		struct run r;
+		run_init(&r, ccfg, scfg);
+		bool ok = s && !tls_conn_set_session(r.c, s) &&
+			  !tls_conn_set_early_data(r.c, (const uint8_t *)req, strlen(req));
+		drive(r.c, &r.s2c, &r.c2s, &r.crc);
+		size_t first = early_delivered(scfg, &r.c2s);
+		srv_now += 30000; /* within the 60 s freshness window */
+		size_t replay = early_delivered(scfg, &r.c2s);
+		srv_now = cli_now;
+		test_ok(ok && first == strlen(req) && replay == 0,
+			"fresh window 60 s set %s 0-RTT: replay 30 s later rejected (first %zu, replay %zu)",
+			order ? "before" : "after", first, replay);
+		run_free(&r);
+		tls_session_free(s);
+		tls_config_free(scfg);
+		tls_config_free(ccfg);
+	}
+}
+
+/* A recorder of our own whose window can be set: refused when shorter than
+ * twice the freshness window. */
+struct short_recorder {
+	tls_replay_cache *cache;
+	uint32_t window;
+};
+
+static bool short_check(void *ctx, const uint8_t *key, size_t len, uint64_t now)
+{
+	struct short_recorder *sr = ctx;
+	return tls_replay_cache_check(sr->cache, key, len, now) == TLS_REPLAY_FRESH;
+}
+
+static uint32_t short_window(void *ctx)
+{
+	return ((struct short_recorder *)ctx)->window;
+}
+
+static void short_destroy(void *ctx)
+{
+	tls_replay_cache_free(((struct short_recorder *)ctx)->cache);
+}
+
+static const struct tls_antireplay_ops short_ops = {
+	.check_and_record = short_check, .destroy = short_destroy, .window_ms = short_window,
+};
+static const struct tls_antireplay_ops no_window_ops = {
+	.check_and_record = short_check, .destroy = short_destroy,
+};
+
+static void custom_recorder_window(void)
+{
+	const char *req = "hello";
+	static const struct {
+		const struct tls_antireplay_ops *ops;
+		uint32_t window;
+		bool accept;
+		const char *what;
+	} cases[] = {
+		{ &short_ops, 19999, false, "window 19999 ms < 2 x 10 s: 0-RTT refused" },
+		{ &short_ops, 20000, true, "window 20000 ms = 2 x 10 s: 0-RTT accepted" },
+		{ &no_window_ops, 20000, false, "recorder without window_ms: 0-RTT refused" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		tls_config *scfg = server_cfg(), *ccfg = client_cfg();
+		struct short_recorder sr = { tls_replay_cache_new(cases[i].window, 64),
+					     cases[i].window };
+		tls_config_set_early_data(scfg, 4096);
+		tls_config_set_antireplay(scfg, cases[i].ops, &sr);
+		tls_session *s = early_session(ccfg, scfg);
+		struct run r;
+		bool ok = s && resume(&r, ccfg, scfg, s, req);
+		bool accepted = ok && tls_conn_params(r.s)->early_data == TLS_EARLY_ACCEPTED &&
+				r.ss.early.len == strlen(req);
+		bool rejected = ok && tls_conn_params(r.s)->early_data == TLS_EARLY_REJECTED &&
+				r.ss.early.len == 0;
+		test_ok(cases[i].accept ? accepted : rejected, "custom recorder: %s", cases[i].what);
+		run_free(&r);
+		tls_session_free(s);
+		tls_config_free(scfg);
+		tls_config_free(ccfg);
+	}
+}
+
+/* RFC 8449 §4: our record_size_limit is not known to the client when it
+ * sends 0-RTT, so it does not apply to early records. */
+static void rsl_not_for_early_data(void)
+{
+	tls_config *scfg = server_cfg(), *ccfg = client_cfg();
+	tls_config_set_early_data(scfg, 100000);
+	tls_config_set_record_size_limit(scfg, 512);
+	static char big[2001];
+	memset(big, 'e', sizeof(big) - 1);
+	tls_session *s = early_session(ccfg, scfg);
+	struct run r;
+	bool ok = s && resume(&r, ccfg, scfg, s, big);
+	test_ok(ok && tls_conn_params(r.s)->early_data == TLS_EARLY_ACCEPTED &&
+		r.ss.early.len == 2000,
+		"server record_size_limit 512, 2000 bytes of 0-RTT in one record: accepted");
+	test_ok(ok && transfer(r.c, r.s, big, 2000),
+		"after the handshake the client splits at 511 and the server takes it");
+	run_free(&r);
+	tls_session_free(s);
+	tls_config_free(scfg);
+	tls_config_free(ccfg);
+}
+
+/* §4.2.10: the 0-RTT allowance is the ticket's, even after the server's
+ * configured maximum grew. */
+static void early_limit_from_ticket(void)
+{
+	tls_config *scfg = server_cfg(), *ccfg = client_cfg();
+	tls_config_set_early_data(scfg, 16);
+	tls_session *s = early_session(ccfg, scfg);
+	tls_config_set_early_data(scfg, 100000); /* a reload raised it */
+	if (s)
+		s->max_early_data = 1000; /* a client ignoring its ticket */
+	struct run r;
+	bool ok = s && resume(&r, ccfg, scfg, s, "this is more than sixteen bytes");
+	test_ok(!ok && r.src == TLS_ERR_LOCAL(TLS_ALERT_UNEXPECTED_MESSAGE) && r.ss.early.len == 0,
+		"ticket allows 16 bytes, config now 100000: 31 bytes of 0-RTT -> unexpected_message");
+	run_free(&r);
+	tls_session_free(s);
+	tls_config_free(scfg);
+	tls_config_free(ccfg);
+}
+
+/* §4.6.1: a session is offered only under the SNI it was made with. */
+static void session_other_sni(void)
+{
+	tls_config *scfg = server_cfg(), *ccfg = client_cfg();
+	tls_config_set_verify_peer(ccfg, false); /* other.test is not on the certificate */
+	tls_config_set_early_data(scfg, 4096);
+	tls_session *s = early_session(ccfg, scfg);
+	struct run r;
+	run_init(&r, ccfg, scfg);
+	tls_conn_set_server_name(r.c, "other.test");
+	bool ok = s && !tls_conn_set_session(r.c, s) &&
+		  !tls_conn_set_early_data(r.c, (const uint8_t *)"hi", 2) && run_go(&r);
+	test_ok(ok && !tls_conn_params(r.c)->resumed && r.cs.early_secrets == 0 &&
+		tls_conn_params(r.c)->early_data == TLS_EARLY_NONE,
+		"session for server.test not offered (nor its 0-RTT) to other.test");
+	run_free(&r);
+	tls_session_free(s);
+	s = early_session(ccfg, scfg);
+	run_init(&r, ccfg, scfg);
+	ok = s && !tls_conn_set_session(r.c, s) && run_go(&r);
+	test_ok(ok && tls_conn_params(r.c)->resumed, "control: the same name resumes");
+	run_free(&r);
+	tls_session_free(s);
+	tls_config_free(scfg);
+	tls_config_free(ccfg);
+}
+
 int main(void)
 {
 	test_pki_make(&pki, TESTKEY_P256, "server.test", 0);
@@ -1102,6 +1285,11 @@ int main(void)
 	exporter();
 	malformed_psk();
 	rfc8448_resumption();
+	replay_window_order();
+	custom_recorder_window();
+	rsl_not_for_early_data();
+	early_limit_from_ticket();
+	session_other_sni();
 	test_pki_free(&pki);
 	test_pki_free(&client_pki);
 	return test_done();

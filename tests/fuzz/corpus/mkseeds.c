@@ -7,7 +7,10 @@
  *      -o /tmp/mkseeds &&
  *   /tmp/mkseeds tests/fuzz/corpus
  *
- * The RFC 8448 ClientHellos are added as server seeds as well.
+ * The RFC 8448 ClientHellos are added as server seeds as well. The
+ * server_psk and client_psk seeds are resumed handshakes against the fixed
+ * STEK ring, ticket, external PSK and clock of fuzz.h (with 0-RTT, a bad
+ * binder, a replayed ClientHello).
  */
 #include <stdio.h>
 
@@ -98,6 +101,231 @@ static void rfc_seed(const char *name, const char *hex)
 	put("server", name, k0, 1, buf, n);
 }
 
+/* ---- server_psk / client_psk ---- */
+
+/* A client set up exactly as client_psk sets it up for header byte `hdr`. */
+static tls_conn *psk_client(tls_config **cfg, const tls_session *session, uint8_t hdr)
+{
+	if (hdr & 4) {
+		*cfg = fuzz_client_extpsk_config();
+	} else {
+		*cfg = fuzz_client_config();
+		tls_config_set_clock(*cfg, fuzz_clock, NULL);
+		tls_config_set_psk_modes(*cfg, TLS_PSK_MODE_KE | TLS_PSK_MODE_DHE_KE);
+	}
+	tls_conn *c = tls_conn_new(*cfg);
+	fuzz_fix_client(c);
+	if (!(hdr & 4)) {
+		tls_session *s = tls_session_dup(session);
+		if (!s || tls_conn_set_session(c, s) ||
+		    tls_conn_set_early_data(c, fuzz_early_data, sizeof(fuzz_early_data) - 1)) {
+			fprintf(stderr, "offering the session failed\n");
+			exit(1);
+		}
+		tls_session_free(s);
+	}
+	return c;
+}
+
+static void got_session(void *ctx, const tls_session *s)
+{
+	(void)s;
+	(*(int *)ctx)++;
+}
+
+static void got_early(void *ctx, const uint8_t *p, size_t n)
+{
+	(void)p;
+	*(size_t *)ctx += n;
+}
+
+/* One resumed handshake: CH (+0-RTT), server flight, client flight + "ping",
+ * server tickets + "pong". The client must get the tickets. */
+static void psk_handshake(const tls_session *session, uint8_t hdr, tls_buf *ch, tls_buf *sfl,
+			  tls_buf *cfl, tls_buf *spost)
+{
+	tls_stek_ring *ring = fuzz_stek_ring();
+	struct fuzz_replay ar = { 0 };
+	tls_config *ccfg, *scfg = fuzz_server_psk_config(ring, &ar);
+	tls_conn *cl = psk_client(&ccfg, session, hdr), *sv = tls_conn_new(scfg);
+	fuzz_fix_server(sv);
+	int sessions = 0;
+	const tls_callbacks ccb = { .session = got_session };
+	tls_conn_set_callbacks(cl, &ccb, &sessions);
+	tls_buf_init(ch, 0);
+	tls_buf_init(sfl, 0);
+	tls_buf_init(cfl, 0);
+	tls_buf_init(spost, 0);
+	tls_buf plain;
+	tls_buf_init(&plain, 0);
+	size_t n = 0;
+	int rc = tls_conn_handshake(cl, ch, (const uint8_t *)"", &n);
+	n = ch->len;
+	rc = rc == TLS_WANT_INPUT ? tls_conn_handshake(sv, sfl, ch->base, &n) : rc;
+	n = sfl->len;
+	rc = rc == TLS_WANT_INPUT ? tls_conn_handshake(cl, cfl, sfl->base, &n) : rc;
+	rc = rc == 0 ? tls_conn_send(cl, cfl, "ping", 4) : rc;
+	n = cfl->len;
+	rc = rc == 0 ? tls_conn_handshake(sv, spost, cfl->base, &n) : rc;
+	size_t used = n;
+	rc = rc == 0 ? tls_conn_send(sv, spost, "pong", 4) : rc;
+	n = cfl->len - used;
+	rc = rc == 0 ? tls_conn_recv(sv, spost, &plain, cfl->base + used, &n) : rc;
+	n = spost->len;
+	rc = rc == 0 ? tls_conn_recv(cl, cfl, &plain, spost->base, &n) : rc;
+	const tls_params *sp = tls_conn_params(sv), *cp = tls_conn_params(cl);
+	bool want_early = !(hdr & 4);
+	if (rc != 0 || !sp->resumed || !cp->resumed || sp->psk_external != !want_early ||
+	    (sp->early_data == TLS_EARLY_ACCEPTED) != want_early || sessions < 1 ||
+	    plain.len != 8) {
+		fprintf(stderr, "PSK handshake %u: rc %d resumed %d/%d early %d sessions %d: %s / %s\n",
+			hdr, rc, sp->resumed, cp->resumed, sp->early_data, sessions,
+			tls_conn_error(cl), tls_conn_error(sv));
+		exit(1);
+	}
+	tls_buf_free(&plain);
+	tls_conn_free(cl);
+	tls_conn_free(sv);
+	tls_config_free(ccfg);
+	tls_config_free(scfg);
+	tls_replay_cache_free(ar.cache);
+	tls_stek_ring_free(ring);
+}
+
+/* The server_psk target on this input: handshake result and 0-RTT bytes. */
+static int server_psk_replay(uint8_t hdr, const tls_buf *s, size_t *early, bool *resumed)
+{
+	tls_stek_ring *ring = fuzz_stek_ring();
+	struct fuzz_replay ar = { 0 };
+	tls_config *cfg = fuzz_server_psk_config(ring, &ar);
+	fuzz_replay_reset(&ar, hdr & 4);
+	tls_conn *c = tls_conn_new(cfg);
+	fuzz_fix_server(c);
+	*early = 0;
+	const tls_callbacks cb = { .early_data = got_early };
+	tls_conn_set_callbacks(c, &cb, early);
+	tls_buf out;
+	tls_buf_init(&out, 0);
+	size_t n = s->len;
+	int rc = tls_conn_handshake(c, &out, s->base, &n);
+	*resumed = tls_conn_params(c)->resumed;
+	tls_buf_free(&out);
+	tls_conn_free(c);
+	tls_config_free(cfg);
+	tls_replay_cache_free(ar.cache);
+	tls_stek_ring_free(ring);
+	return rc;
+}
+
+static void psk_put_server(const char *name, uint8_t hdr, const tls_buf *s, int want_rc,
+			   size_t want_early)
+{
+	size_t early;
+	bool resumed;
+	int rc = server_psk_replay(hdr, s, &early, &resumed);
+	if (rc != want_rc || early != want_early || (rc == 0 && !resumed)) {
+		fprintf(stderr, "server_psk seed %s: rc %d (want %d), early %zu (want %zu)\n", name,
+			rc, want_rc, early, want_early);
+		exit(1);
+	}
+	put("server_psk", name, &hdr, 1, s->base, s->len);
+}
+
+/* The client_psk target on this input reaches the end of its handshake. */
+static void psk_put_client(const char *name, uint8_t hdr, const tls_session *session,
+			   const tls_buf *s)
+{
+	tls_config *cfg;
+	tls_conn *c = psk_client(&cfg, session, hdr);
+	tls_buf out;
+	tls_buf_init(&out, 0);
+	size_t n = 0;
+	tls_conn_handshake(c, &out, (const uint8_t *)"", &n);
+	n = s->len;
+	int rc = tls_conn_handshake(c, &out, s->base, &n);
+	if (rc != 0 || !tls_conn_params(c)->resumed) {
+		fprintf(stderr, "client_psk seed %s does not replay: %d %s\n", name, rc,
+			tls_conn_error(c));
+		exit(1);
+	}
+	tls_buf_free(&out);
+	tls_conn_free(c);
+	tls_config_free(cfg);
+	put("client_psk", name, &hdr, 1, s->base, s->len);
+}
+
+/* Flips the last byte of the first record: the binder ends the ClientHello. */
+static void break_binder(tls_buf *b)
+{
+	size_t len = (size_t)b->base[3] << 8 | b->base[4];
+	b->base[TLS_RECORD_HEADER + len - 1] ^= 0x5a;
+}
+
+static void psk_seeds(void)
+{
+	tls_session *session = fuzz_session();
+	tls_buf ch, sfl, cfl, spost, s;
+	const size_t early = sizeof(fuzz_early_data) - 1;
+
+	/* ticket + 0-RTT */
+	psk_handshake(session, 0, &ch, &sfl, &cfl, &spost);
+	psk_put_server("resume-0rtt-clienthello", 0, &ch, TLS_WANT_INPUT, early);
+	tls_buf_init(&s, 0);
+	tls_write_bytes(&s, ch.base, ch.len);
+	tls_write_bytes(&s, cfl.base, cfl.len);
+	psk_put_server("resume-0rtt-full", 0, &s, 0, early);
+	/* the recorder saw it: 0-RTT refused and skipped, the client's
+	 * transcript has EndOfEarlyData, so its Finished fails */
+	psk_put_server("resume-0rtt-replayed", 4, &s, TLS_ERR_LOCAL(TLS_ALERT_DECRYPT_ERROR), 0);
+	break_binder(&s);
+	psk_put_server("resume-bad-binder", 0, &s,
+		       TLS_ERR_LOCAL(TLS_ALERT_DECRYPT_ERROR), 0);
+	tls_buf_free(&s);
+	tls_buf_init(&s, 0);
+	tls_write_bytes(&s, sfl.base, sfl.len);
+	tls_write_bytes(&s, spost.base, spost.len);
+	psk_put_client("resume-0rtt", 0, session, &s);
+	tls_buf_free(&s);
+	tls_buf_free(&ch), tls_buf_free(&sfl), tls_buf_free(&cfl), tls_buf_free(&spost);
+
+	/* external PSK */
+	psk_handshake(session, 4, &ch, &sfl, &cfl, &spost);
+	tls_buf_init(&s, 0);
+	tls_write_bytes(&s, ch.base, ch.len);
+	tls_write_bytes(&s, cfl.base, cfl.len);
+	psk_put_server("external-full", 0, &s, 0, 0);
+	break_binder(&s);
+	psk_put_server("external-bad-binder", 0, &s, TLS_ERR_LOCAL(TLS_ALERT_DECRYPT_ERROR), 0);
+	tls_buf_free(&s);
+	tls_buf_init(&s, 0);
+	tls_write_bytes(&s, sfl.base, sfl.len);
+	tls_write_bytes(&s, spost.base, spost.len);
+	psk_put_client("external", 4, session, &s);
+	tls_buf_free(&s);
+	tls_buf_free(&ch), tls_buf_free(&sfl), tls_buf_free(&cfl), tls_buf_free(&spost);
+
+	/* ticket target: the fixed ticket's contents (selectors 0 and 1) and
+	 * the client's saved session (selector 2) */
+	tls_stek_ring *ring = fuzz_stek_ring();
+	tls_ticket t;
+	if (tls_ticket_open(ring, session->ticket, session->ticket_len, FUZZ_NOW_MS, &t)) {
+		fprintf(stderr, "the fixed ticket does not open\n");
+		exit(1);
+	}
+	tls_buf_init(&s, 0);
+	tls_ticket_encode(&t, &s);
+	static const uint8_t sel[] = { 0, 1, 2 };
+	put("ticket", "contents-roundtrip", &sel[0], 1, s.base, s.len);
+	put("ticket", "contents-seal-open", &sel[1], 1, s.base, s.len);
+	tls_buf_reset(&s);
+	tls_session_encode(session, &s);
+	put("ticket", "session", &sel[2], 1, s.base, s.len);
+	tls_buf_free(&s);
+	tls_ticket_clear(&t);
+	tls_stek_ring_free(ring);
+	tls_session_free(session);
+}
+
 int main(int argc, char **argv)
 {
 	dir = argc > 1 ? argv[1] : "tests/fuzz/corpus";
@@ -145,5 +373,7 @@ int main(int argc, char **argv)
 		21, 0, 2, 1, 0,                          /* close_notify */
 	};
 	put("records", "keyupdate-data-close", recs, sizeof(recs), NULL, 0);
+
+	psk_seeds();
 	return 0;
 }
