@@ -4,7 +4,8 @@
 #   make check        install missing packages, build, run every test (host + VM)
 #   make demo         the main job: real clients doing TLS 1.3 through kTLS in a VM
 #   make bench        benchmarks against peers measured in the same run
-#   make fuzz         run the libFuzzer targets for longer (FUZZ_SECONDS each)
+#   make fuzz         run the libFuzzer targets for longer (FUZZ_SECONDS each;
+#                     make check gives them FUZZ_CHECK_TOTAL=240 seconds in all)
 #   make install      PREFIX=/usr/local DESTDIR=
 #   make SAN=1 ...    ASan + UBSan build of everything (into build-san/)
 #   make CC=clang     clang build (objects are rebuilt when CC or flags change)
