@@ -67,9 +67,10 @@ KSELF_BIN := $(patsubst kselftest/%.c,$(BUILD)/kselftest/%,$(KSELF_SRC))
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 EXAMPLE_BIN := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRC))
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+SEEDS_BIN := $(BUILD)/fuzz-seeds/mkseeds
 
 ALL_BIN := $(LIB_A) $(LIB_SO) $(DAEMON) $(CTL) $(UNIT_BIN) $(PEER_BIN) $(KSELF_BIN) \
-	$(BENCH_BIN) $(EXAMPLE_BIN)
+	$(BENCH_BIN) $(EXAMPLE_BIN) $(SEEDS_BIN)
 
 .SECONDARY:
 .PHONY: all check check-host demo bench fuzz fuzz-build install clean deps
@@ -116,6 +117,12 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TEST_COMMON_OBJ) $(LIB_A)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBSSL) $(LIBCRYPTO) $(LIBMNL)
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBCRYPTO)
+
+# The seed generator: tests/fuzz/run checks with it that the seeds still
+# reach the paths they were made for.
+$(SEEDS_BIN): $(BUILD)/obj/tests/fuzz/corpus/mkseeds.o $(TEST_COMMON_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBCRYPTO)
 
