@@ -52,6 +52,9 @@ BENCH_SRC := $(sort $(wildcard bench/*.c))
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/*.c))
 
+# Headers of the engine's own internals, never installed.
+ENGINE_PRIVATE_H := lib/tls/engine.h lib/tls/client.h lib/tls/server.h
+
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 LIB_OBJ := $(call obj,$(ENGINE_SRC) $(LIB_SRC))
@@ -169,7 +172,7 @@ install: all
 	ln -sf libhandshake.so.0 $(DESTDIR)$(PREFIX)/lib/libhandshake.so
 	$(foreach h,$(wildcard include/*.h),install -m 0644 $(h) $(DESTDIR)$(PREFIX)/include/;)
 	install -d $(DESTDIR)$(PREFIX)/include/handshake/tls
-	$(foreach h,$(wildcard lib/*.h lib/tls/*.h),install -m 0644 $(h) $(DESTDIR)$(PREFIX)/include/handshake/$(patsubst lib/%,%,$(h));)
+	$(foreach h,$(filter-out $(ENGINE_PRIVATE_H),$(wildcard lib/*.h lib/tls/*.h)),install -m 0644 $(h) $(DESTDIR)$(PREFIX)/include/handshake/$(patsubst lib/%,%,$(h));)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' libhandshake.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libhandshake.pc
 	$(foreach m,$(wildcard man/*.8),install -m 0644 $(m) $(DESTDIR)$(PREFIX)/share/man/man8/;)
 
