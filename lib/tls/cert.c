@@ -19,8 +19,7 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+void tls_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 	if (!err || !errlen)
@@ -43,20 +42,20 @@ static BIO *open_file(const char *path, const char *what, char *err, size_t errl
 {
 	struct stat st;
 	if (!path || !*path) {
-		set_err(err, errlen, "no %s file given", what);
+		tls_set_err(err, errlen, "no %s file given", what);
 		return NULL;
 	}
 	if (stat(path, &st) != 0) {
-		set_err(err, errlen, "%s: cannot open %s file: %s", path, what, strerror(errno));
+		tls_set_err(err, errlen, "%s: cannot open %s file: %s", path, what, strerror(errno));
 		return NULL;
 	}
 	if (S_ISDIR(st.st_mode)) {
-		set_err(err, errlen, "%s: is a directory, expected a PEM %s file", path, what);
+		tls_set_err(err, errlen, "%s: is a directory, expected a PEM %s file", path, what);
 		return NULL;
 	}
 	BIO *b = BIO_new_file(path, "r");
 	if (!b)
-		set_err(err, errlen, "%s: cannot open %s file: %s", path, what, strerror(errno));
+		tls_set_err(err, errlen, "%s: cannot open %s file: %s", path, what, strerror(errno));
 	ERR_clear_error();
 	return b;
 }
@@ -81,7 +80,7 @@ int tls_chain_load_pem(tls_chain *c, const char *path, char *err, size_t errlen)
 	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
 		if (!chain_push(c, x)) {
 			X509_free(x);
-			set_err(err, errlen, "%s: out of memory", path);
+			tls_set_err(err, errlen, "%s: out of memory", path);
 			goto fail;
 		}
 	}
@@ -89,13 +88,13 @@ int tls_chain_load_pem(tls_chain *c, const char *path, char *err, size_t errlen)
 	 * else is a broken PEM block. */
 	unsigned long e = ERR_peek_last_error();
 	if (e && !(ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)) {
-		set_err(err, errlen, "%s: malformed certificate #%zu: %s", path, c->n + 1,
+		tls_set_err(err, errlen, "%s: malformed certificate #%zu: %s", path, c->n + 1,
 			crypto_reason());
 		goto fail;
 	}
 	ERR_clear_error();
 	if (c->n == 0) {
-		set_err(err, errlen, "%s: no PEM certificate (\"-----BEGIN CERTIFICATE-----\") found",
+		tls_set_err(err, errlen, "%s: no PEM certificate (\"-----BEGIN CERTIFICATE-----\") found",
 			path);
 		goto fail;
 	}
@@ -145,13 +144,13 @@ EVP_PKEY *tls_key_load_pem(const char *path, char *err, size_t errlen)
 		return k;
 	}
 	if (asked)
-		set_err(err, errlen, "%s: private key is encrypted; a passphrase-less key is needed",
+		tls_set_err(err, errlen, "%s: private key is encrypted; a passphrase-less key is needed",
 			path);
 	else if (!has_key_marker(path))
-		set_err(err, errlen, "%s: no PEM private key (\"-----BEGIN ... PRIVATE KEY-----\") found",
+		tls_set_err(err, errlen, "%s: no PEM private key (\"-----BEGIN ... PRIVATE KEY-----\") found",
 			path);
 	else
-		set_err(err, errlen, "%s: cannot read private key: %s", path, crypto_reason());
+		tls_set_err(err, errlen, "%s: cannot read private key: %s", path, crypto_reason());
 	ERR_clear_error();
 	return NULL;
 }
@@ -159,13 +158,13 @@ EVP_PKEY *tls_key_load_pem(const char *path, char *err, size_t errlen)
 int tls_chain_check_key(const tls_chain *c, EVP_PKEY *key, char *err, size_t errlen)
 {
 	if (!c || c->n == 0 || !key) {
-		set_err(err, errlen, "no certificate or no key");
+		tls_set_err(err, errlen, "no certificate or no key");
 		return -1;
 	}
 	EVP_PKEY *pub = X509_get0_pubkey(c->certs[0]);
 	if (!pub || EVP_PKEY_eq(pub, key) != 1) {
 		ERR_clear_error();
-		set_err(err, errlen, "private key does not match the certificate's public key");
+		tls_set_err(err, errlen, "private key does not match the certificate's public key");
 		return -1;
 	}
 	return 0;
@@ -262,11 +261,11 @@ int tls_chain_verify(const tls_chain *c, X509_STORE *store, bool server_cert,
 		     const char *host, char *err, size_t errlen)
 {
 	if (!c || c->n == 0) {
-		set_err(err, errlen, "no certificate");
+		tls_set_err(err, errlen, "no certificate");
 		return TLS_ALERT_BAD_CERTIFICATE;
 	}
 	if (!store) {
-		set_err(err, errlen, "no trust store to verify against");
+		tls_set_err(err, errlen, "no trust store to verify against");
 		return TLS_ALERT_UNKNOWN_CA;
 	}
 	int alert = TLS_ALERT_INTERNAL_ERROR;
@@ -287,7 +286,7 @@ int tls_chain_verify(const tls_chain *c, X509_STORE *store, bool server_cert,
 		int ok = tls_is_ip_literal(host) ? X509_VERIFY_PARAM_set1_ip_asc(vp, host)
 					     : X509_VERIFY_PARAM_set1_host(vp, host, 0);
 		if (!ok) {
-			set_err(err, errlen, "cannot check against name \"%s\"", host);
+			tls_set_err(err, errlen, "cannot check against name \"%s\"", host);
 			alert = TLS_ALERT_BAD_CERTIFICATE;
 			goto out;
 		}
@@ -299,15 +298,15 @@ int tls_chain_verify(const tls_chain *c, X509_STORE *store, bool server_cert,
 	int e = X509_STORE_CTX_get_error(ctx);
 	int depth = X509_STORE_CTX_get_error_depth(ctx);
 	if (e == X509_V_ERR_HOSTNAME_MISMATCH || e == X509_V_ERR_IP_ADDRESS_MISMATCH)
-		set_err(err, errlen, "certificate verify failed: %s (\"%s\")",
+		tls_set_err(err, errlen, "certificate verify failed: %s (\"%s\")",
 			X509_verify_cert_error_string(e), host ? host : "");
 	else
-		set_err(err, errlen, "certificate verify failed at depth %d: %s", depth,
+		tls_set_err(err, errlen, "certificate verify failed at depth %d: %s", depth,
 			X509_verify_cert_error_string(e));
 	alert = verify_alert(e);
 out:
 	if (alert == TLS_ALERT_INTERNAL_ERROR)
-		set_err(err, errlen, "certificate verification could not run: %s", crypto_reason());
+		tls_set_err(err, errlen, "certificate verification could not run: %s", crypto_reason());
 	ERR_clear_error();
 	X509_STORE_CTX_free(ctx);
 	sk_X509_free(untrusted);
@@ -318,21 +317,21 @@ X509_STORE *tls_store_load(const char *path, char *err, size_t errlen)
 {
 	struct stat st;
 	if (!path || !*path) {
-		set_err(err, errlen, "no CA file or directory given");
+		tls_set_err(err, errlen, "no CA file or directory given");
 		return NULL;
 	}
 	if (stat(path, &st) != 0) {
-		set_err(err, errlen, "%s: cannot open CA file: %s", path, strerror(errno));
+		tls_set_err(err, errlen, "%s: cannot open CA file: %s", path, strerror(errno));
 		return NULL;
 	}
 	X509_STORE *s = X509_STORE_new();
 	if (!s) {
-		set_err(err, errlen, "out of memory");
+		tls_set_err(err, errlen, "out of memory");
 		return NULL;
 	}
 	int ok = S_ISDIR(st.st_mode) ? X509_STORE_load_path(s, path) : X509_STORE_load_file(s, path);
 	if (!ok) {
-		set_err(err, errlen, "%s: no usable CA certificates: %s", path, crypto_reason());
+		tls_set_err(err, errlen, "%s: no usable CA certificates: %s", path, crypto_reason());
 		X509_STORE_free(s);
 		return NULL;
 	}

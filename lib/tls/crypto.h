@@ -266,6 +266,11 @@ bool tls_chain_matches_name(const tls_chain *c, const char *host);
  * unknown_ca, certificate_unknown...). err gets libcrypto's reason. */
 int tls_chain_verify(const tls_chain *c, X509_STORE *store, bool server_cert,
 		     const char *host, char *err, size_t errlen);
+/* Formats a readable failure reason into err (NULL or 0 length: ignored);
+ * every loader that takes `char *err, size_t errlen` reports through it. */
+__attribute__((format(printf, 3, 4)))
+void tls_set_err(char *err, size_t errlen, const char *fmt, ...);
+
 /* Builds a trust store from a PEM file (or directory). */
 X509_STORE *tls_store_load(const char *path, char *err, size_t errlen);
 

@@ -30,6 +30,19 @@ static void write_hello_ext_versions(tls_buf *b)
 	tls_write_u16(b, 0x0304);
 }
 
+/* ServerHello and HelloRetryRequest share everything up to the extensions
+ * (§4.1.3); an HRR is a ServerHello with the special random. */
+static void server_hello_head(const tls_conn *c, tls_buf *m, const uint8_t random[32])
+{
+	tls_msg_begin(m, TLS_HS_SERVER_HELLO);
+	tls_write_u16(m, 0x0303);              /* legacy_version */
+	tls_write_bytes(m, random, 32);
+	tls_write_u8(m, (uint8_t)c->sid_len);  /* legacy_session_id_echo */
+	tls_write_bytes(m, c->sid, c->sid_len);
+	tls_write_u16(m, c->cs->id);
+	tls_write_u8(m, 0);                    /* legacy_compression_method */
+}
+
 static int send_hrr(tls_conn *c, tls_buf *out, const struct ch_info *ch, const uint8_t *msg,
 		    size_t len)
 {
@@ -44,13 +57,7 @@ static int send_hrr(tls_conn *c, tls_buf *out, const struct ch_info *ch, const u
 
 	tls_buf m;
 	tls_buf_init(&m, 0);
-	tls_msg_begin(&m, TLS_HS_SERVER_HELLO);
-	tls_write_u16(&m, 0x0303);
-	tls_write_bytes(&m, tls_hrr_random, 32);
-	tls_write_u8(&m, (uint8_t)c->sid_len);
-	tls_write_bytes(&m, c->sid, c->sid_len);
-	tls_write_u16(&m, c->cs->id);
-	tls_write_u8(&m, 0);
+	server_hello_head(c, &m, tls_hrr_random);
 	tls_write_open(&m, 2);
 	if (!write_override(c, &m, TLS_HS_SERVER_HELLO)) {
 		tls_write_u16(&m, TLS_EXT_KEY_SHARE);
@@ -114,13 +121,7 @@ static int send_server_flight(tls_conn *c, tls_buf *out, const struct client_sha
 	int rc = tls_make_random(c, random);
 
 	/* ServerHello */
-	tls_msg_begin(&m, TLS_HS_SERVER_HELLO);
-	tls_write_u16(&m, 0x0303);
-	tls_write_bytes(&m, random, 32);
-	tls_write_u8(&m, (uint8_t)c->sid_len);
-	tls_write_bytes(&m, c->sid, c->sid_len);
-	tls_write_u16(&m, c->cs->id);
-	tls_write_u8(&m, 0);
+	server_hello_head(c, &m, random);
 	tls_write_open(&m, 2);
 	if (!write_override(c, &m, TLS_HS_SERVER_HELLO)) {
 		if (share) {

@@ -1,5 +1,6 @@
 /* Session ticket encryption keys: the ring, rotation, and the key file. */
 #include "tls/stek.h"
+#include "tls/crypto.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,17 +26,6 @@ struct tls_stek_ring {
 };
 
 #define LINE_MAX_LEN 255
-
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 tls_stek_ring *tls_stek_ring_new(size_t keep, uint64_t period_s)
 {
@@ -232,32 +222,32 @@ static int parse_key_file(const uint8_t *data, size_t len, tls_stek *keys, const
 			tls_read_bytes(&file, 1);
 		lineno++;
 		if (line_len > LINE_MAX_LEN) {
-			set_err(err, errlen, "%s:%d: line longer than %d bytes", path, lineno,
+			tls_set_err(err, errlen, "%s:%d: line longer than %d bytes", path, lineno,
 				LINE_MAX_LEN);
 			return -1;
 		}
 		if (line_len == 0 || line[0] == '#')
 			continue;
 		if (n == TLS_STEK_MAX_KEYS) {
-			set_err(err, errlen, "%s:%d: more than %d keys", path, lineno,
+			tls_set_err(err, errlen, "%s:%d: more than %d keys", path, lineno,
 				TLS_STEK_MAX_KEYS);
 			return -1;
 		}
 		const char *why = parse_key_line(line, line_len, &keys[n]);
 		if (why) {
-			set_err(err, errlen, "%s:%d: %s", path, lineno, why);
+			tls_set_err(err, errlen, "%s:%d: %s", path, lineno, why);
 			return -1;
 		}
 		for (size_t i = 0; i < n; i++) {
 			if (memcmp(keys[i].id, keys[n].id, TLS_STEK_ID_LEN) == 0) {
-				set_err(err, errlen, "%s:%d: duplicate key id", path, lineno);
+				tls_set_err(err, errlen, "%s:%d: duplicate key id", path, lineno);
 				return -1;
 			}
 		}
 		n++;
 	}
 	if (n == 0) {
-		set_err(err, errlen, "%s: no keys in file", path);
+		tls_set_err(err, errlen, "%s: no keys in file", path);
 		return -1;
 	}
 	return (int)n;
@@ -270,28 +260,28 @@ static ssize_t read_private_file(const char *path, uint8_t *buf, char *err, size
 	/* O_NONBLOCK: a FIFO put in place of the file must not hang the loop. */
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
-		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		tls_set_err(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	struct stat st;
 	ssize_t total = -1;
 	if (fstat(fd, &st) != 0) {
-		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		tls_set_err(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		set_err(err, errlen, "%s: not a regular file", path);
+		tls_set_err(err, errlen, "%s: not a regular file", path);
 		goto out;
 	}
 	if (st.st_mode & 077) {
-		set_err(err, errlen,
+		tls_set_err(err, errlen,
 			"%s: ticket key file is accessible by group or others (mode %04o); "
 			"refusing it: chmod 600 it",
 			path, (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
 	if (st.st_size > TLS_STEK_FILE_MAX) {
-		set_err(err, errlen, "%s: larger than %d bytes", path, TLS_STEK_FILE_MAX);
+		tls_set_err(err, errlen, "%s: larger than %d bytes", path, TLS_STEK_FILE_MAX);
 		goto out;
 	}
 	size_t got = 0;
@@ -300,14 +290,14 @@ static ssize_t read_private_file(const char *path, uint8_t *buf, char *err, size
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			set_err(err, errlen, "%s: %s", path, strerror(errno));
+			tls_set_err(err, errlen, "%s: %s", path, strerror(errno));
 			goto out;
 		}
 		if (r == 0)
 			break;
 		got += (size_t)r;
 		if (got > TLS_STEK_FILE_MAX) {
-			set_err(err, errlen, "%s: larger than %d bytes", path, TLS_STEK_FILE_MAX);
+			tls_set_err(err, errlen, "%s: larger than %d bytes", path, TLS_STEK_FILE_MAX);
 			goto out;
 		}
 	}
@@ -323,7 +313,7 @@ int tls_stek_ring_load(tls_stek_ring *ring, const char *path, char *err, size_t 
 	tls_stek *keys = calloc(TLS_STEK_MAX_KEYS, sizeof(tls_stek));
 	int rc = -1;
 	if (!buf || !keys) {
-		set_err(err, errlen, "%s: out of memory", path);
+		tls_set_err(err, errlen, "%s: out of memory", path);
 		goto out;
 	}
 	ssize_t len = read_private_file(path, buf, err, errlen);
@@ -397,12 +387,12 @@ int tls_stek_ring_save(const tls_stek_ring *ring, const char *path, int flags,
 		       char *err, size_t errlen)
 {
 	if (ring->n == 0) {
-		set_err(err, errlen, "%s: no keys to write", path);
+		tls_set_err(err, errlen, "%s: no keys to write", path);
 		return -1;
 	}
 	char tmp[PATH_MAX];
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= sizeof(tmp)) {
-		set_err(err, errlen, "%s: path too long", path);
+		tls_set_err(err, errlen, "%s: path too long", path);
 		return -1;
 	}
 
@@ -426,7 +416,7 @@ int tls_stek_ring_save(const tls_stek_ring *ring, const char *path, int flags,
 		tls_write_u8(&text, '\n');
 	}
 	if (text.err) {
-		set_err(err, errlen, "%s: out of memory", path);
+		tls_set_err(err, errlen, "%s: out of memory", path);
 		tls_buf_free(&text);
 		return -1;
 	}
@@ -434,28 +424,28 @@ int tls_stek_ring_save(const tls_stek_ring *ring, const char *path, int flags,
 	int rc = -1;
 	int fd = mkstemp(tmp); /* creates with mode 0600 */
 	if (fd < 0) {
-		set_err(err, errlen, "%s: cannot create a temporary file: %s", tmp, strerror(errno));
+		tls_set_err(err, errlen, "%s: cannot create a temporary file: %s", tmp, strerror(errno));
 		tls_buf_free(&text);
 		return -1;
 	}
 	if (fchmod(fd, 0600) != 0 || write_all(fd, text.base, text.len) != 0 || fsync(fd) != 0) {
-		set_err(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
+		tls_set_err(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
 		close(fd);
 		goto out;
 	}
 	if (close(fd) != 0) {
-		set_err(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
+		tls_set_err(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
 		goto out;
 	}
 	if (flags & TLS_STEK_SAVE_EXCL) {
 		/* link() fails if path exists: exclusive and atomic. */
 		if (link(tmp, path) != 0) {
-			set_err(err, errlen, "%s: %s", path,
+			tls_set_err(err, errlen, "%s: %s", path,
 				errno == EEXIST ? "already exists" : strerror(errno));
 			goto out;
 		}
 	} else if (rename(tmp, path) != 0) {
-		set_err(err, errlen, "%s: cannot replace: %s", path, strerror(errno));
+		tls_set_err(err, errlen, "%s: cannot replace: %s", path, strerror(errno));
 		goto out;
 	}
 	sync_parent_dir(path);
