@@ -36,17 +36,36 @@ static int connect_to(const char *addr)
 	return fd;
 }
 
-/* Copies stdin <-> connection until the server is done. */
-static int relay(struct peer_io *io)
+/* One transport for the stdin <-> connection relay: our userspace records
+ * or the kernel's (kTLS). recv(ctx, plain, may_block) appends data. */
+struct relay_ops {
+	int fd;
+	void *ctx;
+	int (*send)(void *ctx, const void *data, size_t len);
+	int (*recv)(void *ctx, tls_buf *plain, bool may_block);
+	int (*close)(void *ctx);
+};
+
+static int us_send(void *io, const void *d, size_t n) { return io_send(io, d, n); }
+static int us_recv(void *io, tls_buf *plain, bool may_block) { return io_recv_some(io, plain, may_block); }
+static int us_close(void *io) { return io_close(io); }
+static int k_send(void *k, const void *d, size_t n) { return kio_send(k, d, n); }
+/* kio_recv only after poll said readable, so it never waits. */
+static int k_recv(void *k, tls_buf *plain, bool may_block) { return kio_recv(k, plain, false); }
+static int k_close(void *k) { return kio_close(k); }
+
+/* stdin goes to the peer, the peer's data to stdout, until either ends.
+ * Records that came with the handshake are returned first. */
+static int relay(const struct relay_ops *o)
 {
 	bool stdin_open = true;
 	tls_buf plain;
 	int r;
 
 	tls_buf_init(&plain, 0);
-	r = io_recv_some(io, &plain, false);  /* records that came with the handshake */
+	r = o->recv(o->ctx, &plain, false);
 	while (r == 0) {
-		struct pollfd p[2] = { { io->fd, POLLIN, 0 }, { stdin_open ? 0 : -1, POLLIN, 0 } };
+		struct pollfd p[2] = { { o->fd, POLLIN, 0 }, { stdin_open ? 0 : -1, POLLIN, 0 } };
 		if (plain.len) {
 			if (fwrite(plain.base, 1, plain.len, stdout) != plain.len || fflush(stdout)) {
 				perror("peer: stdout");
@@ -64,57 +83,14 @@ static int relay(struct peer_io *io)
 			char buf[16384];
 			ssize_t n = read(0, buf, sizeof(buf));
 			if (n > 0) {
-				r = io_send(io, buf, (size_t)n);
+				r = o->send(o->ctx, buf, (size_t)n);
 			} else {
 				stdin_open = false;
-				r = io_close(io);
+				r = o->close(o->ctx);
 			}
 		}
 		if (r == 0 && p[0].revents)
-			r = io_recv_some(io, &plain, true);
-	}
-	if (plain.len)
-		fwrite(plain.base, 1, plain.len, stdout);
-	fflush(stdout);
-	tls_buf_free(&plain);
-	return r;
-}
-
-/* The same relay on kernel TLS: plain send(2)/recvmsg(2) on the socket. */
-static int relay_ktls(struct peer_kio *k)
-{
-	bool stdin_open = true;
-	tls_buf plain;
-	int r = 0;
-
-	tls_buf_init(&plain, 0);
-	while (r == 0) {
-		struct pollfd p[2] = { { k->fd, POLLIN, 0 }, { stdin_open ? 0 : -1, POLLIN, 0 } };
-		if (plain.len) {
-			if (fwrite(plain.base, 1, plain.len, stdout) != plain.len || fflush(stdout)) {
-				perror("peer: stdout");
-				break;
-			}
-			tls_buf_reset(&plain);
-		}
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			perror("peer: poll");
-			break;
-		}
-		if (p[1].revents) {
-			char buf[16384];
-			ssize_t n = read(0, buf, sizeof(buf));
-			if (n > 0) {
-				r = kio_send(k, buf, (size_t)n);
-			} else {
-				stdin_open = false;
-				r = kio_close(k);
-			}
-		}
-		if (r == 0 && p[0].revents)
-			r = kio_recv(k, &plain, false);
+			r = o->recv(o->ctx, &plain, true);
 	}
 	if (plain.len)
 		fwrite(plain.base, 1, plain.len, stdout);
@@ -228,7 +204,7 @@ int peer_client(const struct peer_opts *o, const tls_config *cfg)
 			if (r == 0 && o->keyupdate && (r = kio_key_update(&k, true)) != 0)
 				kio_close(&k);  /* refused (old kernel): end cleanly */
 			if (r == 0)
-				r = relay_ktls(&k);
+				r = relay(&(struct relay_ops){ k.fd, &k, k_send, k_recv, k_close });
 			fprintf(stderr, "peer: ku_tx=%d ku_rx=%d end=%s\n", k.ku_tx, k.ku_rx,
 				kio_strerror(&k, r, why, sizeof(why)));
 		} else {
@@ -237,7 +213,7 @@ int peer_client(const struct peer_opts *o, const tls_config *cfg)
 			if (r == 0 && o->keyupdate)
 				r = io_key_update(&io, true);
 			if (r == 0)
-				r = relay(&io);
+				r = relay(&(struct relay_ops){ io.fd, &io, us_send, us_recv, us_close });
 			fprintf(stderr, "peer: ku_tx=%d ku_rx=%d end=%s\n", io_updates(&io, TLS_DIR_TX),
 				io_updates(&io, TLS_DIR_RX), io_strerror(&io, r, why, sizeof(why)));
 		}
