@@ -67,7 +67,8 @@ finish() {
 	[ "$FAILED" -eq 0 ]
 }
 
-# The whole script is skipped when a tool is missing.
+# The whole script is skipped when a tool is missing ("1..0 # SKIP why");
+# tests/run-all lists it and, since ./deps installs every tool, fails it.
 require() {
 	command -v "$1" >/dev/null 2>&1 || {
 		echo "1..0 # SKIP $1 not installed"

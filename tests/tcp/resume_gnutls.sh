@@ -151,6 +151,8 @@ pc_report() {
 	[ "$1" -eq 0 ] || { echo "# exit status $RC"; diag "$T/$3.err" "$T/gnutls-serv.out" "$T/gnutls-serv.err"; }
 }
 
+SERV_VERSION=$(gnutls-serv --version 2>/dev/null | sed -n '1s/^gnutls-serv \([0-9][0-9.]*\).*/\1/p')
+
 # resumed_count: "This is a resumed session" lines gnutls-serv printed so far.
 resumed_count() {
 	grep -c '^\*\*\* This is a resumed session' "$T/gnutls-serv.out"
@@ -170,11 +172,21 @@ if serve --http --earlydata --maxearlydata 16384; then
 	INPUT=/dev/null pc g-early --sess-in "$T/g2" --early "$T/get"
 	pc_ok g-early 'client resumed=yes early_data=accepted' && [ "$(resumed_count)" -eq 2 ]
 	pc_report $? "--early against gnutls-serv --earlydata: accepted" g-early
-	# gnutls-serv 3.7.9 (serv.c) reads 0-RTT data with
-	# gnutls_record_recv_early_data, then overwrites the result with that
-	# of gnutls_record_recv: it neither prints nor answers 0-RTT data.
-	skip "gnutls-serv 3.7.9 discards the 0-RTT bytes it reads (--http and --echo): nothing shows them" \
-		"gnutls-serv received our 0-RTT bytes"
+	# Our request went only as 0-RTT data (stdin is empty): gnutls-serv
+	# --http must answer it. Except where its serv.c is known to drop early
+	# data: 3.6 and 3.7 (3.7.9 is Debian bookworm's) read it with
+	# gnutls_record_recv_early_data, then overwrite the result with that
+	# of gnutls_record_recv, so they neither print nor answer it. Other
+	# versions get the real check; if one fails it, look at its serv.c and
+	# add it here with the reason.
+	case $SERV_VERSION in
+	3.6.* | 3.7.*)
+		skip "gnutls-serv $SERV_VERSION discards the 0-RTT bytes it reads (serv.c overwrites the result of gnutls_record_recv_early_data)" \
+			"gnutls-serv answers our 0-RTT request" ;;
+	*)
+		grep -q 'TLS1.3' "$T/g-early.out"
+		pc_report $? "gnutls-serv $SERV_VERSION answers the request we sent as 0-RTT data" g-early ;;
+	esac
 
 	# A new gnutls-serv has another ticket key: full handshake, our 0-RTT
 	# is rejected and resent as 1-RTT data, which gnutls-serv answers.
