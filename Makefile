@@ -38,9 +38,15 @@ CFLAGS ?=
 LDFLAGS ?=
 ALL_CFLAGS := -std=gnu11 $(WARN) $(OPT) -fPIC -D_GNU_SOURCE -Iinclude -Ilib -Itests/common $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS := $(OPT) $(LDFLAGS)
+# The product exports only what the public headers mark (TLS_API); the test
+# build of the library adds the engine's test hooks.
+PRODUCT_CFLAGS := -fvisibility=hidden
+TEST_BUILD_CFLAGS := -DTLS_TEST_HOOKS
 
 # ---- sources, discovered by folder (see ../shared/DESIGN.md) ----
-ENGINE_SRC := $(sort $(wildcard lib/tls/*.c))
+# test_hooks.c is the engine's test seam: only in its test build.
+TEST_HOOKS_SRC := lib/tls/test_hooks.c
+ENGINE_SRC := $(filter-out $(TEST_HOOKS_SRC),$(sort $(wildcard lib/tls/*.c)))
 LIB_SRC := $(sort $(wildcard lib/*.c))
 DAEMON_SRC := $(filter-out handshaked/handshakectl.c,$(sort $(wildcard handshaked/*.c)))
 CTL_SRC := $(wildcard handshaked/handshakectl.c)
@@ -52,16 +58,18 @@ BENCH_SRC := $(sort $(wildcard bench/*.c))
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/*.c))
 
-# Headers of the engine's own internals, never installed.
-ENGINE_PRIVATE_H := lib/tls/engine.h lib/tls/client.h lib/tls/server.h
-
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+tobj = $(patsubst %.c,$(BUILD)/obj-test/%.o,$(1))
 
+# The product: symbols hidden unless the public headers export them
+# (TLS_API). The test build of the same library adds the test hooks.
 LIB_OBJ := $(call obj,$(ENGINE_SRC) $(LIB_SRC))
+TEST_LIB_OBJ := $(call tobj,$(ENGINE_SRC) $(LIB_SRC) $(TEST_HOOKS_SRC))
 TEST_COMMON_OBJ := $(call obj,$(TEST_COMMON_SRC))
 
 LIB_A := $(BUILD)/libhandshake.a
 LIB_SO := $(BUILD)/libhandshake.so
+TEST_LIB_A := $(BUILD)/libhandshake-test.a
 DAEMON := $(if $(DAEMON_SRC),$(BUILD)/handshaked)
 CTL := $(if $(CTL_SRC),$(BUILD)/handshakectl)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(TEST_UNIT_SRC))
@@ -72,7 +80,7 @@ EXAMPLE_BIN := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRC))
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 SEEDS_BIN := $(BUILD)/fuzz-seeds/mkseeds
 
-ALL_BIN := $(LIB_A) $(LIB_SO) $(DAEMON) $(CTL) $(UNIT_BIN) $(PEER_BIN) $(KSELF_BIN) \
+ALL_BIN := $(LIB_A) $(LIB_SO) $(TEST_LIB_A) $(DAEMON) $(CTL) $(UNIT_BIN) $(PEER_BIN) $(KSELF_BIN) \
 	$(BENCH_BIN) $(EXAMPLE_BIN) $(SEEDS_BIN)
 
 .SECONDARY:
@@ -81,14 +89,22 @@ all: $(ALL_BIN)
 
 # Rebuild everything when the compiler or flags change.
 FLAGS_STAMP := $(BUILD)/.flags
-FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)
+FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(PRODUCT_CFLAGS) $(TEST_BUILD_CFLAGS) $(ALL_LDFLAGS)
 $(shell mkdir -p $(BUILD); [ "$$(cat $(FLAGS_STAMP) 2>/dev/null)" = "$(FLAGS_NOW)" ] || echo "$(FLAGS_NOW)" > $(FLAGS_STAMP))
 
 $(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(PRODUCT_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/obj-test/%.o: %.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(TEST_BUILD_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(LIB_A): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(TEST_LIB_A): $(TEST_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -103,15 +119,15 @@ $(BUILD)/handshakectl: $(call obj,$(CTL_SRC)) $(LIB_A)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBCRYPTO)
 
 # Test programs may link OpenSSL's libssl as a peer; the product never does.
-$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(TEST_COMMON_OBJ) $(LIB_A)
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(TEST_COMMON_OBJ) $(TEST_LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBSSL) $(LIBCRYPTO) $(LIBMNL)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBSSL) $(LIBCRYPTO) $(LIBMNL) -lpthread
 
-$(BUILD)/tests/peer: $(call obj,$(PEER_SRC)) $(TEST_COMMON_OBJ) $(LIB_A)
+$(BUILD)/tests/peer: $(call obj,$(PEER_SRC)) $(TEST_COMMON_OBJ) $(TEST_LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBMNL) $(LIBCRYPTO)
 
-$(BUILD)/kselftest/%: $(BUILD)/obj/kselftest/%.o $(TEST_COMMON_OBJ) $(LIB_A)
+$(BUILD)/kselftest/%: $(BUILD)/obj/kselftest/%.o $(TEST_COMMON_OBJ) $(TEST_LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBMNL) $(LIBCRYPTO) -lpthread
 
@@ -125,17 +141,17 @@ $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB_A)
 
 # The seed generator: tests/fuzz/run checks with it that the seeds still
 # reach the paths they were made for.
-$(SEEDS_BIN): $(BUILD)/obj/tests/fuzz/corpus/mkseeds.o $(TEST_COMMON_OBJ) $(LIB_A)
+$(SEEDS_BIN): $(BUILD)/obj/tests/fuzz/corpus/mkseeds.o $(TEST_COMMON_OBJ) $(TEST_LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBCRYPTO)
 
 # libFuzzer targets: clang only, the whole library compiled in with the fuzzer.
 FUZZ_CC ?= clang
-FUZZ_FLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -DTLS_FUZZING -Iinclude -Ilib -Itests/common $(PKG_CFLAGS) \
+FUZZ_FLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE $(TEST_BUILD_CFLAGS) -Iinclude -Ilib -Itests/common $(PKG_CFLAGS) \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRC) $(TEST_COMMON_SRC) $(wildcard lib/tls/*.h tests/common/*.h tests/fuzz/*.h)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRC) $(TEST_HOOKS_SRC) $(TEST_COMMON_SRC) $(wildcard lib/tls/*.h tests/common/*.h tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(ENGINE_SRC) $(TEST_COMMON_SRC) $(LIBCRYPTO)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(ENGINE_SRC) $(TEST_HOOKS_SRC) $(TEST_COMMON_SRC) $(LIBCRYPTO)
 fuzz-build: $(FUZZ_BIN)
 
 deps:
@@ -143,7 +159,8 @@ deps:
 
 # Everything: host tests, fuzzing (bounded), then the VM suites on two kernels.
 # Fuzz targets need clang's libFuzzer runtime; without it tests/fuzz/run says
-# SKIP with the reason instead of the build failing.
+# SKIP with the reason instead of the build failing, and tests/run-all counts
+# that skip as a failure too (./deps installs the runtime).
 check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory fuzz-build || echo "# fuzz targets not built; tests/fuzz/run will say why"
@@ -170,9 +187,9 @@ install: all
 	install -m 0644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
 	install -m 0755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libhandshake.so.0
 	ln -sf libhandshake.so.0 $(DESTDIR)$(PREFIX)/lib/libhandshake.so
+	install -d $(DESTDIR)$(PREFIX)/include/handshake
 	$(foreach h,$(wildcard include/*.h),install -m 0644 $(h) $(DESTDIR)$(PREFIX)/include/;)
-	install -d $(DESTDIR)$(PREFIX)/include/handshake/tls
-	$(foreach h,$(filter-out $(ENGINE_PRIVATE_H),$(wildcard lib/*.h lib/tls/*.h)),install -m 0644 $(h) $(DESTDIR)$(PREFIX)/include/handshake/$(patsubst lib/%,%,$(h));)
+	$(foreach h,$(wildcard include/handshake/*.h),install -m 0644 $(h) $(DESTDIR)$(PREFIX)/include/handshake/;)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' libhandshake.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libhandshake.pc
 	$(foreach m,$(wildcard man/*.8),install -m 0644 $(m) $(DESTDIR)$(PREFIX)/share/man/man8/;)
 

@@ -1,4 +1,5 @@
-/* Kernel TLS through lib/ktls.c, for each TLS 1.3 cipher on loopback TCP:
+/* Kernel TLS through lib/ktls.c, for each TLS 1.3 cipher kTLS takes
+ * (AES-128/256-GCM, ChaCha20-Poly1305, AES-128-CCM) on loopback TCP:
  * key install both ways, data, sendfile, records captured off the wire and
  * opened in userspace (and the reverse), control records via cmsg, sock_diag,
  * TLS_RX_EXPECT_NO_PAD, a tampered record, and KeyUpdate re-keying (or its

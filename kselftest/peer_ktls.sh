@@ -2,7 +2,8 @@
 # `peer --ktls` on the running kernel (kselftest/run: in the VM on >= 6.14
 # and on 6.12): our server hands the connection to kernel TLS after the
 # handshake and answers with sendfile(2); our client does the same.
-#  - our server <- openssl s_client, each cipher: a 1 MiB body compared byte
+#  - our server <- openssl s_client, each cipher (AES-128-CCM too, which
+#    both ends list explicitly: it is no default): a 1 MiB body compared byte
 #    for byte, TX/RX counted in /proc/net/tls_stat, sock_diag says sw/sw
 #  - our client --glue: the first request record leaves in the Finished's
 #    write; the server must find it in the socket after installing RX
@@ -12,7 +13,9 @@
 #    >= 6.14 re-keys through setsockopt, 6.12 refuses clearly (alert, and
 #    the server carries on)
 #  - resumption and 0-RTT (s_client -sess_out/-sess_in/-early_data, our
-#    client --sess-out/--sess-in/--early), the early request answered
+#    client --sess-out/--sess-in/--early), the early request answered; our
+#    server defers its NewSessionTickets (tls_conn_defer_tickets), installs
+#    TX at seq 0 and sends them through kTLS (tls_post_ticket_send)
 #  - RFC 8449 record_size_limit 1024 from our client (kTLS and userspace):
 #    >= 6.19 caps the server's kernel records (TLS_TX_MAX_PAYLOAD_LEN), older
 #    kernels refuse the hand-off cleanly with an alert
@@ -29,7 +32,8 @@ fi
 require openssl
 
 C=$CERTS
-CIPHERS="TLS_AES_128_GCM_SHA256 TLS_AES_256_GCM_SHA384 TLS_CHACHA20_POLY1305_SHA256"
+CIPHERS="TLS_AES_128_GCM_SHA256 TLS_AES_256_GCM_SHA384 TLS_CHACHA20_POLY1305_SHA256 TLS_AES_128_CCM_SHA256"
+NCIPHERS=$(echo $CIPHERS | wc -w)
 SIZE=1048576
 BIG=$T/big
 head -c "$SIZE" /dev/urandom >"$BIG"
@@ -74,7 +78,8 @@ result() {
 }
 
 start_peer_server --ktls --cert "$C/p256.pem" --key "$C/p256.key" --file "$BIG" \
-	--tickets 2 --early-data 16384 || { ok 1 "peer server --ktls starts"; finish; exit; }
+	--tickets 2 --early-data 16384 --ciphers "$(echo $CIPHERS | tr ' ' ,)" ||
+	{ ok 1 "peer server --ktls starts"; finish; exit; }
 
 # 1. s_client, each cipher: sendfile body through kTLS TX, request via RX.
 for cs in $CIPHERS; do
@@ -177,10 +182,17 @@ else
 	result $? "peer client --ktls --keyupdate on $(uname -r): refused before sending anything" "$T/pc.err"
 fi
 
-# 6. Resumption and 0-RTT: s_client, then our client (whose kTLS mode
-# drops tickets, so the ticket is fetched without --ktls).
+# 6. Resumption and 0-RTT: s_client, then our client. The tickets leave our
+# server after the hand-off: TX goes into the kernel at seq 0, the tickets
+# are its first record (a handshake record through the record-type cmsg).
 sc -sess_out "$T/sess.pem"
+rc=$?
 conn_line
+log=$(conn_log)
+[ $rc -eq 0 ] && body_ok "$T/sc.out" && [ -s "$T/sess.pem" ] &&
+	[[ $log == *"tx+rx installed, tx_seq=0 rx_seq=0"* ]] &&
+	[[ $log == *"2 NewSessionTickets sent through kTLS, tx_seq 0->1"* ]]
+result $? "deferred tickets: TX installed at seq 0, 2 NewSessionTickets as kTLS record 0, then the body" "$T/sc.err"
 printf "$REQ" >"$T/early.req"
 timeout 30 openssl s_client -connect "127.0.0.1:$PEER_PORT" -servername localhost -CAfile "$C/ca.pem" \
 	-sess_in "$T/sess.pem" -early_data "$T/early.req" -ign_eof </dev/null >"$T/sc.out" 2>"$T/sc.err"
@@ -193,7 +205,7 @@ log=$(conn_log)
 result $? "s_client -sess_in -early_data: resumed, the 0-RTT request answered on kTLS" "$T/sc.out" "$T/sc.err"
 
 # The ticket itself arrives on kTLS: the kernel decrypts the NewSessionTicket
-# and the engine turns it into a session (tls_conn_new_session_ticket).
+# and the client's tls_post turns it into a session (tls_post_ticket_recv).
 printf "$REQ" | timeout 30 "$PEER" client "127.0.0.1:$PEER_PORT" --ktls --ca "$C/ca.pem" --servername localhost \
 	--sess-out "$T/peer.sess" >/dev/null 2>"$T/pc.err"
 conn_line
@@ -243,7 +255,7 @@ stop_peer_server
 # cipher: 1 MiB through kTLS RX, s_server's tickets arrive as handshake
 # records and become saved sessions; with --keyupdate s_server answers.
 pushd "$T" >/dev/null || exit 1
-start_s_server s_server -cert "$C/p256.pem" -key "$C/p256.key" -WWW
+start_s_server s_server -cert "$C/p256.pem" -key "$C/p256.key" -WWW -ciphersuites "$(echo $CIPHERS | tr ' ' :)"
 popd >/dev/null || exit 1
 if [ -z "${SPORT:-}" ]; then
 	ok 1 "openssl s_server -WWW starts"
@@ -263,8 +275,8 @@ else
 			diag "$T/pc.err"
 		fi
 	done
-	[ $good = 3 ]
-	ok $? "peer client --ktls <- s_server -WWW: 1 MiB per cipher, tickets saved from kTLS ($good/3${bad:+, failed:$bad})"
+	[ $good = $NCIPHERS ]
+	ok $? "peer client --ktls <- s_server -WWW: 1 MiB per cipher, tickets saved from kTLS ($good/$NCIPHERS${bad:+, failed:$bad})"
 	printf 'GET /big HTTP/1.0\r\n\r\n' | timeout 30 "$PEER" client "127.0.0.1:$SPORT" --ktls --keyupdate \
 		--ca "$C/ca.pem" --servername localhost >"$T/pc.out" 2>"$T/pc.err"
 	rc=$?

@@ -25,6 +25,7 @@ const uint16_t ktls_probe_suites[KTLS_NCIPHERS] = {
 	TLS_AES_128_GCM_SHA256,
 	TLS_AES_256_GCM_SHA384,
 	TLS_CHACHA20_POLY1305_SHA256,
+	TLS_AES_128_CCM_SHA256,
 };
 
 static const char *const err_text[KTLS_E_COUNT_] = {
@@ -89,11 +90,12 @@ union ktls_crypto_info {
 	struct tls12_crypto_info_aes_gcm_128 gcm128;
 	struct tls12_crypto_info_aes_gcm_256 gcm256;
 	struct tls12_crypto_info_chacha20_poly1305 chacha;
+	struct tls12_crypto_info_aes_ccm_128 ccm128;
 };
 
 /* RFC 8446 §5.3 nonce = write_iv XOR seq; the kernel computes it as
- * (salt || iv) XOR (0^4 || rec_seq), so GCM splits write_iv 4 + 8 and
- * ChaCha20 takes all 12 bytes as iv. rec_seq is big-endian. */
+ * (salt || iv) XOR (0^4 || rec_seq), so GCM and CCM split write_iv 4 + 8
+ * and ChaCha20 takes all 12 bytes as iv. rec_seq is big-endian. */
 static int crypto_info_fill(union ktls_crypto_info *ci, socklen_t *len, int cipher_type,
 			    const uint8_t *key, const uint8_t iv[TLS_IV_LEN], uint64_t seq)
 {
@@ -123,6 +125,14 @@ static int crypto_info_fill(union ktls_crypto_info *ci, socklen_t *len, int ciph
 		tls_store_u64(ci->chacha.rec_seq, seq);
 		*len = sizeof(ci->chacha);
 		return 0;
+	case TLS_CIPHER_AES_CCM_128:
+		memcpy(ci->ccm128.key, key, TLS_CIPHER_AES_CCM_128_KEY_SIZE);
+		memcpy(ci->ccm128.salt, iv, TLS_CIPHER_AES_CCM_128_SALT_SIZE);
+		memcpy(ci->ccm128.iv, iv + TLS_CIPHER_AES_CCM_128_SALT_SIZE,
+		       TLS_CIPHER_AES_CCM_128_IV_SIZE);
+		tls_store_u64(ci->ccm128.rec_seq, seq);
+		*len = sizeof(ci->ccm128);
+		return 0;
 	}
 	return -1;
 }
@@ -136,6 +146,8 @@ static socklen_t crypto_info_size(int cipher_type)
 		return sizeof(struct tls12_crypto_info_aes_gcm_256);
 	case TLS_CIPHER_CHACHA20_POLY1305:
 		return sizeof(struct tls12_crypto_info_chacha20_poly1305);
+	case TLS_CIPHER_AES_CCM_128:
+		return sizeof(struct tls12_crypto_info_aes_ccm_128);
 	}
 	return 0;
 }
@@ -441,6 +453,9 @@ enum ktls_err ktls_get_state(int fd, enum ktls_dir dir, uint16_t *version,
 	case TLS_CIPHER_AES_GCM_256:
 		seq = ci.gcm256.rec_seq;
 		break;
+	case TLS_CIPHER_AES_CCM_128:
+		seq = ci.ccm128.rec_seq;
+		break;
 	default:
 		seq = ci.chacha.rec_seq;
 		break;
@@ -598,14 +613,6 @@ enum ktls_err ktls_stat_get(const char *name, uint64_t *value)
 }
 
 /* ---- probe ---- */
-
-int ktls_probe_index(uint16_t suite)
-{
-	for (int i = 0; i < KTLS_NCIPHERS; i++)
-		if (ktls_probe_suites[i] == suite)
-			return i;
-	return -1;
-}
 
 /* A connected loopback TCP pair (client, accepted server side). */
 static int loopback_pair(int *cli, int *srv)

@@ -86,9 +86,9 @@ const char *ktls_error_text(enum ktls_err e, int errnum, char *buf, size_t len);
 
 /* ---- feature probe (run once at start) ---- */
 
-enum { KTLS_NCIPHERS = 3 };   /* AES-128-GCM, AES-256-GCM, CHACHA20-POLY1305 */
+enum { KTLS_NCIPHERS = 4 };   /* AES-128-GCM, AES-256-GCM, CHACHA20-POLY1305, AES-128-CCM */
 
-/* The three TLS 1.3 suites kTLS can take, in probe order. */
+/* The four TLS 1.3 suites kTLS can take, in probe order. */
 extern const uint16_t ktls_probe_suites[KTLS_NCIPHERS];
 
 struct ktls_probe {
@@ -115,8 +115,6 @@ enum ktls_err ktls_probe_run(struct ktls_probe *p);
 /* Multi-line human readable summary ("kernel TLS: ...\n"); returns the
  * length that would have been written (snprintf style). */
 size_t ktls_probe_format(const struct ktls_probe *p, char *buf, size_t len);
-/* Index of suite in ktls_probe_suites, or -1. */
-int ktls_probe_index(uint16_t suite);
 
 /* ---- installing keys ---- */
 

@@ -9,6 +9,8 @@ uint64_t tls_aead_update_threshold(uint16_t cipher)
 	case TLS_AES_128_GCM_SHA256:
 	case TLS_AES_256_GCM_SHA384:
 		return TLS_AES_GCM_UPDATE_AT;
+	case TLS_AES_128_CCM_SHA256:
+		return TLS_AES_CCM_UPDATE_AT;
 	case TLS_CHACHA20_POLY1305_SHA256:
 		return TLS_CHACHA20_UPDATE_AT;
 	}
@@ -21,6 +23,8 @@ uint64_t tls_aead_record_limit(uint16_t cipher)
 	case TLS_AES_128_GCM_SHA256:
 	case TLS_AES_256_GCM_SHA384:
 		return TLS_AES_GCM_RECORD_LIMIT;
+	case TLS_AES_128_CCM_SHA256:
+		return TLS_AES_CCM_RECORD_LIMIT;
 	case TLS_CHACHA20_POLY1305_SHA256:
 		return TLS_CHACHA20_RECORD_LIMIT;
 	}

@@ -5,6 +5,9 @@
  *       KeyUpdate at 2^23 (~8.4 million, a third of the limit), so the
  *       update has ample time to land; a key that reaches the hard limit
  *       must not protect another record.
+ *   AES-128-CCM  runs AES twice per block (CTR and CBC-MAC), so the same
+ *       bound allows half as many records: 2^23.5 (draft-irtf-cfrg-aead-
+ *       limits); update at 2^22, the same third.
  *   ChaCha20-Poly1305  the confidentiality bound lies beyond any reachable
  *       count (draft-irtf-cfrg-aead-limits; RFC 9001 §6.6 disregards it
  *       below 2^62). We update at 2^62; the hard limit is the 64-bit
@@ -26,6 +29,8 @@
 
 #define TLS_AES_GCM_RECORD_LIMIT UINT64_C(23726566)      /* floor(2^24.5) */
 #define TLS_AES_GCM_UPDATE_AT (UINT64_C(1) << 23)
+#define TLS_AES_CCM_RECORD_LIMIT UINT64_C(11863283)      /* floor(2^23.5) */
+#define TLS_AES_CCM_UPDATE_AT (UINT64_C(1) << 22)
 #define TLS_CHACHA20_RECORD_LIMIT UINT64_MAX              /* seq must not wrap */
 #define TLS_CHACHA20_UPDATE_AT (UINT64_C(1) << 62)
 

@@ -1,6 +1,7 @@
 /* In-memory ClientHello recorder for 0-RTT anti-replay (RFC 8446 §8.2). */
 #include "tls/antireplay.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,9 @@ struct entry {
 _Static_assert(sizeof(struct entry) == TLS_ANTIREPLAY_ENTRY_BYTES, "entry size is documented");
 
 struct tls_replay_cache {
+	/* Every loop thread of a process checks one cache: a replay is
+	 * accepted at most once per process, not once per thread. */
+	pthread_mutex_t lock;
 	struct entry *ring;        /* FIFO in arrival order */
 	size_t cap, head, count;
 	uint32_t *slots;           /* ring index + 1; 0 = empty */
@@ -36,6 +40,10 @@ tls_replay_cache *tls_replay_cache_new(uint32_t window_ms, size_t max_entries)
 	tls_replay_cache *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
+	if (pthread_mutex_init(&c->lock, NULL) != 0) {
+		free(c);
+		return NULL;
+	}
 	size_t nslots = 2;
 	while (nslots < 2 * max_entries)
 		nslots *= 2;
@@ -56,6 +64,7 @@ void tls_replay_cache_free(tls_replay_cache *c)
 {
 	if (!c)
 		return;
+	pthread_mutex_destroy(&c->lock);
 	EVP_MD_CTX_free(c->md);
 	free(c->ring);
 	free(c->slots);
@@ -129,8 +138,8 @@ static void expire(tls_replay_cache *c, uint64_t now_ms)
 	}
 }
 
-enum tls_replay_result tls_replay_cache_check(tls_replay_cache *c, const uint8_t *key,
-					      size_t key_len, uint64_t now_ms)
+static enum tls_replay_result check_locked(tls_replay_cache *c, const uint8_t *key,
+					   size_t key_len, uint64_t now_ms)
 {
 	/* A clock step backwards must not reorder the FIFO. */
 	if (now_ms < c->last_ms)
@@ -160,9 +169,21 @@ enum tls_replay_result tls_replay_cache_check(tls_replay_cache *c, const uint8_t
 	return TLS_REPLAY_FRESH;
 }
 
+enum tls_replay_result tls_replay_cache_check(tls_replay_cache *c, const uint8_t *key,
+					      size_t key_len, uint64_t now_ms)
+{
+	pthread_mutex_lock(&c->lock);
+	enum tls_replay_result r = check_locked(c, key, key_len, now_ms);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
 size_t tls_replay_cache_count(const tls_replay_cache *c)
 {
-	return c->count;
+	pthread_mutex_lock((pthread_mutex_t *)&c->lock);
+	size_t n = c->count;
+	pthread_mutex_unlock((pthread_mutex_t *)&c->lock);
+	return n;
 }
 
 size_t tls_replay_cache_memory(const tls_replay_cache *c)
@@ -172,12 +193,18 @@ size_t tls_replay_cache_memory(const tls_replay_cache *c)
 
 uint64_t tls_replay_cache_replays(const tls_replay_cache *c)
 {
-	return c->replays;
+	pthread_mutex_lock((pthread_mutex_t *)&c->lock);
+	uint64_t n = c->replays;
+	pthread_mutex_unlock((pthread_mutex_t *)&c->lock);
+	return n;
 }
 
 uint64_t tls_replay_cache_refused_full(const tls_replay_cache *c)
 {
-	return c->refused_full;
+	pthread_mutex_lock((pthread_mutex_t *)&c->lock);
+	uint64_t n = c->refused_full;
+	pthread_mutex_unlock((pthread_mutex_t *)&c->lock);
+	return n;
 }
 
 uint32_t tls_replay_cache_window(const tls_replay_cache *c)

@@ -339,24 +339,77 @@ X509_STORE *tls_store_load(const char *path, char *err, size_t errlen)
 	return s;
 }
 
-/* Loaded once: reading the bundle costs milliseconds, and a shared
- * X509_STORE is safe to verify against from several threads. */
+/* Loaded on first use: reading the bundle costs milliseconds, and a shared
+ * X509_STORE is safe to verify against from several threads. A reload
+ * swaps it; verifications under way keep the reference they took. */
+static pthread_mutex_t system_lock = PTHREAD_MUTEX_INITIALIZER;
 static X509_STORE *system_store;
-static pthread_once_t system_once = PTHREAD_ONCE_INIT;
+static bool system_loaded;
 
-static void system_store_load(void)
+static X509_STORE *system_store_load(char *err, size_t errlen)
 {
 	X509_STORE *s = X509_STORE_new();
 	if (s && X509_STORE_set_default_paths(s) != 1) {
+		tls_set_err(err, errlen, "system trust store: %s", crypto_reason());
 		X509_STORE_free(s);
 		s = NULL;
+	} else if (!s) {
+		tls_set_err(err, errlen, "system trust store: out of memory");
 	}
 	ERR_clear_error();
-	system_store = s;
+	return s;
 }
 
 X509_STORE *tls_store_system(void)
 {
-	pthread_once(&system_once, system_store_load);
-	return system_store;
+	pthread_mutex_lock(&system_lock);
+	if (!system_loaded) {
+		system_store = system_store_load(NULL, 0);
+		system_loaded = true;
+	}
+	X509_STORE *s = system_store;
+	if (s && X509_STORE_up_ref(s) != 1)
+		s = NULL;
+	pthread_mutex_unlock(&system_lock);
+	return s;
+}
+
+int tls_trust_reload(char *err, size_t errlen)
+{
+	X509_STORE *fresh = system_store_load(err, errlen);
+	if (!fresh)
+		return -1;
+	pthread_mutex_lock(&system_lock);
+	X509_STORE *old = system_store;
+	system_store = fresh;
+	system_loaded = true;
+	pthread_mutex_unlock(&system_lock);
+	X509_STORE_free(old);
+	return 0;
+}
+
+void tls_store_cleanup(void)
+{
+	pthread_mutex_lock(&system_lock);
+	X509_STORE_free(system_store);
+	system_store = NULL;
+	system_loaded = false;
+	pthread_mutex_unlock(&system_lock);
+}
+
+size_t tls_chain_length(const tls_chain *c)
+{
+	return c ? c->n : 0;
+}
+
+int tls_chain_cert_der(const tls_chain *c, size_t i, tls_buf *out)
+{
+	if (!c || i >= c->n)
+		return -1;
+	int n = i2d_X509(c->certs[i], NULL);
+	uint8_t *p = n > 0 ? tls_buf_reserve(out, (size_t)n) : NULL;
+	if (!p || i2d_X509(c->certs[i], &p) != n)
+		return -1;
+	out->len += (size_t)n;
+	return 0;
 }

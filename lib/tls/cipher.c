@@ -1,4 +1,4 @@
-/* The three TLS 1.3 cipher suites kTLS can take (RFC 8446 B.4), and a
+/* The four TLS 1.3 cipher suites kTLS can take (RFC 8446 B.4), and a
  * process-wide cache of explicitly fetched digests and AEADs. */
 #include "tls/crypto.h"
 
@@ -11,6 +11,7 @@
  * not depend on kernel headers. */
 #define KTLS_AES_GCM_128 51
 #define KTLS_AES_GCM_256 52
+#define KTLS_AES_CCM_128 53
 #define KTLS_CHACHA20_POLY1305 54
 
 static const tls_cipher suites[] = {
@@ -20,6 +21,8 @@ static const tls_cipher suites[] = {
 	  EVP_sha384, EVP_aes_256_gcm },
 	{ TLS_CHACHA20_POLY1305_SHA256, "TLS_CHACHA20_POLY1305_SHA256", 32, 32,
 	  KTLS_CHACHA20_POLY1305, EVP_sha256, EVP_chacha20_poly1305 },
+	{ TLS_AES_128_CCM_SHA256, "TLS_AES_128_CCM_SHA256", 16, 32, KTLS_AES_CCM_128,
+	  EVP_sha256, EVP_aes_128_ccm },
 };
 #define N_SUITES (sizeof(suites) / sizeof(suites[0]))
 
@@ -31,8 +34,19 @@ const tls_cipher *tls_cipher_find(uint16_t id)
 	return NULL;
 }
 
-/* Fetched once and kept for the life of the process (never freed: they are
- * shared by every thread and connection). */
+const char *tls_cipher_refusal(uint16_t id)
+{
+	if (tls_cipher_find(id))
+		return NULL;
+	if (id == TLS_AES_128_CCM_8_SHA256)
+		return "TLS_AES_128_CCM_8_SHA256 is not supported: Linux kernel TLS has no cipher "
+		       "for its 8-byte tag";
+	return "not a TLS 1.3 cipher suite this engine supports (TLS_AES_128_GCM_SHA256, "
+	       "TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256, TLS_AES_128_CCM_SHA256)";
+}
+
+/* Fetched once and kept for the life of the process, shared by every
+ * thread and connection (tls_engine_cleanup frees them at exit). */
 static CRYPTO_ONCE fetch_once = CRYPTO_ONCE_STATIC_INIT;
 static EVP_MD *md_sha256, *md_sha384, *md_sha512;
 static EVP_CIPHER *aeads[N_SUITES];
@@ -40,7 +54,7 @@ static EVP_CIPHER *aeads[N_SUITES];
 static void fetch_all(void)
 {
 	static const char *const aead_names[N_SUITES] = {
-		"AES-128-GCM", "AES-256-GCM", "ChaCha20-Poly1305",
+		"AES-128-GCM", "AES-256-GCM", "ChaCha20-Poly1305", "AES-128-CCM",
 	};
 	md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 	md_sha384 = EVP_MD_fetch(NULL, "SHA384", NULL);
@@ -73,4 +87,26 @@ const EVP_CIPHER *tls_aead_fetched(const tls_cipher *cs)
 				return aeads[i];
 	}
 	return cs->aead();
+}
+
+uint16_t tls_cipher_id(const tls_cipher *cs)
+{
+	return cs->id;
+}
+
+const char *tls_cipher_name(const tls_cipher *cs)
+{
+	return cs->name;
+}
+
+void tls_cipher_cleanup(void)
+{
+	EVP_MD_free(md_sha256);
+	EVP_MD_free(md_sha384);
+	EVP_MD_free(md_sha512);
+	md_sha256 = md_sha384 = md_sha512 = NULL;
+	for (size_t i = 0; i < N_SUITES; i++) {
+		EVP_CIPHER_free(aeads[i]);
+		aeads[i] = NULL;
+	}
 }

@@ -97,6 +97,10 @@ static int handle_server_hello(tls_conn *c, tls_buf *out, tls_reader *r, const u
 	int alert = tls_exts_parse(&block, hrr ? TLS_CTX_HRR : TLS_CTX_SH, c->ch_offered, &e, &why);
 	if (alert)
 		return tls_fail(c, out, alert, "%s: %s", hrr ? "HelloRetryRequest" : "ServerHello", why);
+	/* Appendix D.5: SSL 3.0 or older in a hello aborts with protocol_version */
+	if (legacy <= 0x0300)
+		return tls_fail(c, out, TLS_ALERT_PROTOCOL_VERSION, "server legacy_version 0x%04x",
+				legacy);
 	if (!tls_exts_has(&e, TLS_XI_SUPPORTED_VERSIONS))
 		return tls_fail(c, out, TLS_ALERT_PROTOCOL_VERSION, "server did not choose TLS 1.3");
 	tls_reader sv = e.body[TLS_XI_SUPPORTED_VERSIONS];
@@ -140,7 +144,7 @@ static int handle_server_hello(tls_conn *c, tls_buf *out, tls_reader *r, const u
 					"server chose a suite with another hash than the PSK's");
 		c->psk_chosen = true;
 	}
-	uint8_t shared[TLS_MAX_HASH + 80], hash[TLS_MAX_HASH];
+	uint8_t shared[TLS_MAX_KEX_SECRET], hash[TLS_MAX_HASH];
 	size_t shared_len = 0;
 	uint16_t group = 0;
 	if (tls_exts_has(&e, TLS_XI_KEY_SHARE)) {
@@ -278,11 +282,8 @@ static int handle_cr(tls_conn *c, tls_buf *out, tls_reader *r, const uint8_t *ms
 		return tls_fail(c, out, TLS_ALERT_MISSING_EXTENSION,
 				"CertificateRequest without signature_algorithms");
 	tls_reader sa = e.body[TLS_XI_SIGNATURE_ALGORITHMS];
-	int n = tls_read_u16_list(&sa, c->cr_sigalgs, sizeof(c->cr_sigalgs) / sizeof(c->cr_sigalgs[0]),
-				  NULL);
-	if (n < 0 || !tls_reader_done(&sa))
+	if (tls_read_sigalgs(&sa, c->cfg, &c->cr_sigalgs) != 0 || !tls_reader_done(&sa))
 		return tls_fail(c, out, TLS_ALERT_DECODE_ERROR, "malformed signature_algorithms");
-	c->n_cr_sigalgs = (size_t)n;
 	c->cr_ocsp = tls_exts_has(&e, TLS_XI_STATUS_REQUEST);
 	c->cr_sct = tls_exts_has(&e, TLS_XI_SCT);
 	if (tls_msg_transcript(c, msg, len) != 0)
@@ -298,9 +299,18 @@ static int handle_certificate(tls_conn *c, tls_buf *out, tls_reader *r, const ui
 	const char *why = "";
 	size_t ctx_len = 0;
 	uint32_t offered = c->ch_offered & (TLS_XBIT(TLS_XI_STATUS_REQUEST) | TLS_XBIT(TLS_XI_SCT));
-	int alert = tls_msg_read_certificate(r, offered, &c->peer_chain, &ctx_len, &why);
+	tls_staples st;
+	int alert = tls_msg_read_certificate(r, offered, &c->peer_chain, &ctx_len, &st, &why);
 	if (alert)
 		return tls_fail(c, out, alert, "server Certificate: %s", why);
+	/* copied: params outlive the message (the caller checks them) */
+	if ((st.ocsp && tls_dup_bytes(&c->peer_ocsp, &c->peer_ocsp_len, st.ocsp, st.ocsp_len)) ||
+	    (st.sct && tls_dup_bytes(&c->peer_sct, &c->peer_sct_len, st.sct, st.sct_len)))
+		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "out of memory");
+	c->params.ocsp = c->peer_ocsp;
+	c->params.ocsp_len = c->peer_ocsp_len;
+	c->params.sct = c->peer_sct;
+	c->params.sct_len = c->peer_sct_len;
 	if (ctx_len)
 		return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER,
 				"server Certificate with a request context");
@@ -308,9 +318,10 @@ static int handle_certificate(tls_conn *c, tls_buf *out, tls_reader *r, const ui
 		return tls_fail(c, out, TLS_ALERT_DECODE_ERROR, "server sent no certificate");
 	if (c->cfg->verify_peer) {
 		char err[96] = "";
-		X509_STORE *store = c->cfg->ca ? c->cfg->ca : tls_store_system();
-		alert = tls_chain_verify(&c->peer_chain, store, true,
+		X509_STORE *sys = c->cfg->ca ? NULL : tls_store_system();
+		alert = tls_chain_verify(&c->peer_chain, c->cfg->ca ? c->cfg->ca : sys, true,
 					 c->cfg->verify_name ? c->server_name : NULL, err, sizeof(err));
+		X509_STORE_free(sys);
 		if (alert)
 			return tls_fail(c, out, alert, "server certificate: %s", err);
 	}
@@ -320,7 +331,17 @@ static int handle_certificate(tls_conn *c, tls_buf *out, tls_reader *r, const ui
 	return 0;
 }
 
-/* Our second flight: [Certificate, CertificateVerify], Finished. */
+/* Seals part of our second flight, after the compat CCS. 0 or -1. */
+static int send_sealed(tls_conn *c, tls_buf *out, const tls_buf *m)
+{
+	if (c->cfg->compat)
+		tls_rl_send_ccs(c, out);
+	return tls_rl_write_sealed(c, out, TLS_CT_HANDSHAKE, m->base, m->len);
+}
+
+/* Our second flight: [Certificate, CertificateVerify], Finished. When the
+ * signer answers later, the Certificate goes out now and the rest in
+ * tls_client_finish_flight once the signature came (signing.c). */
 static int send_client_flight(tls_conn *c, tls_buf *out)
 {
 	tls_buf m;
@@ -330,54 +351,45 @@ static int send_client_flight(tls_conn *c, tls_buf *out)
 		const struct tls_cert *cert = NULL;
 		uint16_t scheme = 0;
 		for (size_t i = 0; i < c->cfg->n_certs && !cert; i++) {
-			scheme = tls_pick_scheme(c->cfg, &c->cfg->certs[i], c->cr_sigalgs,
-						 c->n_cr_sigalgs);
+			scheme = tls_pick_scheme(c->cfg, &c->cfg->certs[i], c->cr_sigalgs);
 			if (scheme)
 				cert = &c->cfg->certs[i];
 		}
 		size_t at = m.len;
 		tls_msg_write_certificate(&m, NULL, 0, cert, c->cr_ocsp, c->cr_sct);
 		rc = m.err || tls_msg_transcript(c, m.base + at, m.len - at);
-		if (cert) {
+		if (cert && !rc) {
 			at = m.len;
-			rc = rc || tls_msg_write_cv(c, &m, cert, scheme, false) ||
-			     tls_msg_transcript(c, m.base + at, m.len - at);
+			rc = tls_msg_write_cv(c, &m, cert, scheme, false);
+			if (rc == TLS_SIGN_PENDING) {
+				rc = send_sealed(c, out, &m);
+				tls_buf_free(&m);
+				if (rc)
+					return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR,
+							"client flight failed");
+				c->state = TLS_ST_CLI_SIGNING;
+				return 0;
+			}
+			rc = rc || tls_msg_transcript(c, m.base + at, m.len - at);
 		}
 	}
-	size_t at = m.len;
-	rc = rc || tls_msg_write_finished(c, &m, c->c_hs) ||
-	     tls_msg_transcript(c, m.base + at, m.len - at);
-	if (!rc && c->cfg->compat)
-		tls_rl_send_ccs(c, out);
-	rc = rc || tls_rl_write_sealed(c, out, TLS_CT_HANDSHAKE, m.base, m.len);
-	tls_buf_free(&m);
-	return rc ? -1 : 0;
+	if (rc) {
+		tls_buf_free(&m);
+		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "client flight failed");
+	}
+	return tls_client_finish_flight(c, out, &m);
 }
 
-static int handle_finished(tls_conn *c, tls_buf *out, tls_reader *r, const uint8_t *msg,
-			   size_t len)
+int tls_client_finish_flight(tls_conn *c, tls_buf *out, tls_buf *m)
 {
-	uint8_t hash[TLS_MAX_HASH];
-	if (tls_transcript_hash(&c->tr, hash) != 0)
-		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "transcript failed");
-	int alert = tls_msg_check_finished(c, r, c->s_hs, hash);
-	if (alert)
-		return tls_fail(c, out, alert, alert == TLS_ALERT_DECRYPT_ERROR ? "bad Finished"
-										 : "malformed Finished");
-	uint8_t c_ap[TLS_MAX_HASH], s_ap[TLS_MAX_HASH];
-	int rc = tls_msg_transcript(c, msg, len) || tls_transcript_hash(&c->tr, c->fin_hash) ||
-		 tls_keysched_master(&c->ks) ||
-		 tls_keysched_derive(&c->ks, "c ap traffic", c->fin_hash, c_ap) ||
-		 tls_keysched_derive(&c->ks, "s ap traffic", c->fin_hash, s_ap);
-	if (!rc && c->early_on) {
-		/* §4.5: EndOfEarlyData under the early key, then handshake keys */
-		static const uint8_t eoed[4] = { TLS_HS_END_OF_EARLY_DATA, 0, 0, 0 };
-		rc = tls_msg_transcript(c, eoed, sizeof(eoed)) ||
-		     tls_rl_write_sealed(c, out, TLS_CT_HANDSHAKE, eoed, sizeof(eoed)) ||
-		     tls_set_secret(c, TLS_DIR_TX, TLS_EPOCH_HANDSHAKE, c->c_hs);
-	}
-	rc = rc || send_client_flight(c, out) || tls_transcript_hash(&c->tr, hash) ||
-	     tls_derive_masters(c, hash) ||
+	uint8_t hash[TLS_MAX_HASH], c_ap[TLS_MAX_HASH], s_ap[TLS_MAX_HASH];
+	size_t at = m->len;
+	int rc = tls_msg_write_finished(c, m, c->c_hs) ||
+		 tls_msg_transcript(c, m->base + at, m->len - at) || send_sealed(c, out, m);
+	tls_buf_free(m);
+	rc = rc || tls_keysched_derive(&c->ks, "c ap traffic", c->fin_hash, c_ap) ||
+	     tls_keysched_derive(&c->ks, "s ap traffic", c->fin_hash, s_ap) ||
+	     tls_transcript_hash(&c->tr, hash) || tls_derive_masters(c, hash) ||
 	     tls_set_secret(c, TLS_DIR_TX, TLS_EPOCH_APPLICATION, c_ap) ||
 	     tls_set_secret(c, TLS_DIR_RX, TLS_EPOCH_APPLICATION, s_ap);
 	c->params.resumed = c->psk_chosen;
@@ -392,6 +404,32 @@ static int handle_finished(tls_conn *c, tls_buf *out, tls_reader *r, const uint8
 	if (!(c->ch_offered & TLS_XBIT(TLS_XI_SERVER_NAME)))
 		c->params.server_name = NULL; /* an IP literal is not sent as SNI */
 	return 0;
+}
+
+static int handle_finished(tls_conn *c, tls_buf *out, tls_reader *r, const uint8_t *msg,
+			   size_t len)
+{
+	uint8_t hash[TLS_MAX_HASH];
+	if (tls_transcript_hash(&c->tr, hash) != 0)
+		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "transcript failed");
+	int alert = tls_msg_check_finished(c, r, c->s_hs, hash);
+	if (alert)
+		return tls_fail(c, out, alert, alert == TLS_ALERT_DECRYPT_ERROR ? "bad Finished"
+										 : "malformed Finished");
+	/* the application secrets come from fin_hash after our flight */
+	int rc = tls_msg_transcript(c, msg, len) || tls_transcript_hash(&c->tr, c->fin_hash) ||
+		 tls_keysched_master(&c->ks);
+	if (!rc && c->early_on) {
+		/* §4.5: EndOfEarlyData under the early key, then handshake keys */
+		static const uint8_t eoed[4] = { TLS_HS_END_OF_EARLY_DATA, 0, 0, 0 };
+		rc = tls_msg_transcript(c, eoed, sizeof(eoed)) ||
+		     tls_rl_write_sealed(c, out, TLS_CT_HANDSHAKE, eoed, sizeof(eoed)) ||
+		     tls_set_secret(c, TLS_DIR_TX, TLS_EPOCH_HANDSHAKE, c->c_hs);
+	}
+	if (rc)
+		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "client flight failed");
+	c->key_change = true; /* RX moves on after this message, now or after the signature */
+	return send_client_flight(c, out);
 }
 
 int tls_client_handle(tls_conn *c, tls_buf *out, uint8_t type, tls_reader *body,

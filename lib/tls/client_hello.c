@@ -98,7 +98,7 @@ static int build_client_hello(tls_conn *c, tls_buf *m, bool second)
 		for (size_t i = 0; i < c->n_kex; i++) {
 			if (c->kex[i].key)
 				continue; /* HRR without a new group keeps the share */
-			uint8_t pubmem[160];
+			uint8_t pubmem[TLS_MAX_KEX_SHARE];
 			tls_buf pub;
 			tls_buf_init_fixed(&pub, pubmem, sizeof(pubmem));
 			if (tls_make_share(c, &c->kex[i], c->kex[i].group, &pub) != 0)
@@ -132,7 +132,7 @@ static int build_client_hello(tls_conn *c, tls_buf *m, bool second)
 		size_t at = m->len;
 		tls_write_open(m, 2);
 		for (size_t i = 0; i < c->n_kex; i++) {
-			uint8_t pubmem[160];
+			uint8_t pubmem[TLS_MAX_KEX_SHARE];
 			tls_buf pub;
 			tls_buf_init_fixed(&pub, pubmem, sizeof(pubmem));
 			if (tls_make_share(c, &c->kex[i], c->kex[i].group, &pub) != 0)
@@ -184,6 +184,8 @@ static int build_client_hello(tls_conn *c, tls_buf *m, bool second)
 		tls_write_u8(m, 1);   /* ocsp */
 		tls_write_u16(m, 0);  /* responder_id_list */
 		tls_write_u16(m, 0);  /* request_extensions */
+		tls_write_close(m);
+		ext_begin(c, m, TLS_EXT_SCT, TLS_XI_SCT); /* empty: RFC 6962 §3.3.1 */
 		tls_write_close(m);
 	}
 	if (second && c->hrr_cookie) {
@@ -315,7 +317,7 @@ int tls_client_start(tls_conn *c, tls_buf *out)
 				"(tls_conn_set_server_name, or tls_config_set_verify_name(cfg, false))");
 	if (tls_make_random(c, c->client_random) != 0)
 		return tls_fail(c, NULL, TLS_ALERT_INTERNAL_ERROR, "no randomness");
-	if (!c->t_sid_set) {
+	if (!(c->t && c->t->sid_set)) {
 		c->sid_len = cfg->compat ? 32 : 0;
 		if (c->sid_len && RAND_bytes(c->sid, 32) != 1)
 			return tls_fail(c, NULL, TLS_ALERT_INTERNAL_ERROR, "no randomness");

@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 #include <openssl/x509v3.h>
 
+/* AES-128-CCM, secp521r1, X448 and ffdhe* only when configured (tls.h). */
 static const uint16_t default_ciphers[] = { TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384,
 					    TLS_CHACHA20_POLY1305_SHA256 };
 static const uint16_t default_groups[] = { TLS_GROUP_X25519, TLS_GROUP_SECP256R1,
@@ -18,6 +19,13 @@ static const uint16_t default_sigalgs[] = {
 	TLS_SIG_ECDSA_SECP256R1_SHA256, TLS_SIG_ECDSA_SECP384R1_SHA384, TLS_SIG_ED25519,
 	TLS_SIG_RSA_PSS_RSAE_SHA256,    TLS_SIG_RSA_PSS_RSAE_SHA384,    TLS_SIG_RSA_PSS_RSAE_SHA512,
 };
+
+/* A config in use by a connection is read by other threads without locks:
+ * the setters refuse to change it (-1). */
+static bool frozen(const tls_config *cfg)
+{
+	return __atomic_load_n(&cfg->frozen, __ATOMIC_ACQUIRE);
+}
 
 bool tls_list_has(const uint16_t *list, size_t n, uint16_t v)
 {
@@ -33,13 +41,14 @@ tls_config *tls_config_new(enum tls_role role)
 	if (!cfg)
 		return NULL;
 	cfg->role = role;
+	cfg->refs = 1;
 	memcpy(cfg->ciphers, default_ciphers, sizeof(default_ciphers));
 	cfg->n_ciphers = sizeof(default_ciphers) / sizeof(default_ciphers[0]);
 	memcpy(cfg->groups, default_groups, sizeof(default_groups));
 	cfg->n_groups = sizeof(default_groups) / sizeof(default_groups[0]);
 	memcpy(cfg->sigalgs, default_sigalgs, sizeof(default_sigalgs));
 	cfg->n_sigalgs = sizeof(default_sigalgs) / sizeof(default_sigalgs[0]);
-	cfg->max_handshake = 65536;
+	cfg->max_handshake = TLS_DEFAULT_MAX_HANDSHAKE;
 	cfg->record_size_limit = 16385;
 	cfg->compat = true;
 	cfg->psk_modes = TLS_PSK_MODE_DHE_KE;
@@ -72,18 +81,26 @@ uint64_t tls_config_now_ms(const tls_config *cfg)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-void tls_config_set_psk_modes(tls_config *cfg, unsigned modes)
+int tls_config_set_psk_modes(tls_config *cfg, unsigned modes)
 {
+	if (frozen(cfg))
+		return -1;
 	cfg->psk_modes = modes & (TLS_PSK_MODE_KE | TLS_PSK_MODE_DHE_KE);
+	return 0;
 }
 
-void tls_config_set_ticket_keys(tls_config *cfg, tls_stek_ring *ring)
+int tls_config_set_ticket_keys(tls_config *cfg, tls_stek_ring *ring)
 {
+	if (frozen(cfg))
+		return -1;
 	cfg->ring = ring ? ring : cfg->own_ring;
+	return 0;
 }
 
 int tls_config_set_tickets(tls_config *cfg, unsigned count, uint32_t lifetime_s)
 {
+	if (frozen(cfg))
+		return -1;
 	if (count > 16 || lifetime_s > TLS_TICKET_MAX_LIFETIME_S || (count && !lifetime_s))
 		return -1;
 	cfg->n_tickets = count;
@@ -115,43 +132,59 @@ static int make_replay_cache(tls_config *cfg)
 
 int tls_config_set_early_data(tls_config *cfg, uint32_t max)
 {
+	if (frozen(cfg))
+		return -1;
 	if (max && !cfg->ar_ops && make_replay_cache(cfg) != 0)
 		return -1;
 	cfg->max_early_data = max;
 	return 0;
 }
 
-void tls_config_set_antireplay(tls_config *cfg, const struct tls_antireplay_ops *ops, void *ctx)
+int tls_config_set_antireplay(tls_config *cfg, const struct tls_antireplay_ops *ops, void *ctx)
 {
+	if (frozen(cfg))
+		return -1;
 	if (cfg->ar_ops && cfg->ar_ops->destroy)
 		cfg->ar_ops->destroy(cfg->ar_ctx);
 	cfg->ar_ops = ops;
 	cfg->ar_ctx = ctx;
 	cfg->ar_builtin = false;
+	return 0;
 }
 
-void tls_config_set_fresh_window(tls_config *cfg, uint32_t window_ms)
+int tls_config_set_fresh_window(tls_config *cfg, uint32_t window_ms)
 {
+	if (frozen(cfg))
+		return -1;
 	cfg->fresh_window = window_ms;
 	if (cfg->ar_builtin)
 		make_replay_cache(cfg);
+	return 0;
 }
 
-void tls_config_set_clock(tls_config *cfg, tls_clock_fn fn, void *ctx)
+int tls_config_set_clock(tls_config *cfg, tls_clock_fn fn, void *ctx)
 {
+	if (frozen(cfg))
+		return -1;
 	cfg->clock = fn;
 	cfg->clock_ctx = ctx;
+	return 0;
 }
 
-void tls_config_set_psk_find(tls_config *cfg, tls_psk_find_fn fn, void *ctx)
+int tls_config_set_psk_find(tls_config *cfg, tls_psk_find_fn fn, void *ctx)
 {
+	if (frozen(cfg))
+		return -1;
 	cfg->psk_find = fn;
 	cfg->psk_find_ctx = ctx;
+	return 0;
 }
 
 int tls_config_set_psk(tls_config *cfg, const uint8_t *identity, size_t identity_len,
 		       const uint8_t *key, size_t key_len, uint16_t cipher)
 {
+	if (frozen(cfg))
+		return -1;
 	if (!identity || !identity_len || identity_len > TLS_PSK_MAX_IDENTITY || !key ||
 	    !key_len || key_len > TLS_PSK_MAX_KEY || !tls_cipher_find(cipher))
 		return -1;
@@ -184,9 +217,21 @@ static void cert_free(struct tls_cert *cert)
 	free(cert->sct);
 }
 
+tls_config *tls_config_ref(const tls_config *cfg)
+{
+	tls_config *c = (tls_config *)cfg; /* the count is not configuration */
+	__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
+	return c;
+}
+
+void tls_config_freeze(const tls_config *cfg)
+{
+	__atomic_store_n(&((tls_config *)cfg)->frozen, true, __ATOMIC_RELEASE);
+}
+
 void tls_config_free(tls_config *cfg)
 {
-	if (!cfg)
+	if (!cfg || __atomic_sub_fetch(&cfg->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	for (size_t i = 0; i < cfg->n_certs; i++)
 		cert_free(&cfg->certs[i]);
@@ -262,6 +307,8 @@ bool tls_cert_matches_name(const struct tls_cert *cert, const char *host)
 
 int tls_config_add_cert(tls_config *cfg, tls_chain *chain, EVP_PKEY *key)
 {
+	if (frozen(cfg))
+		return -1;
 	if (!chain || !key || chain->n == 0 || !X509_check_private_key(chain->certs[0], key))
 		return -1;
 	struct tls_cert *certs = realloc(cfg->certs, (cfg->n_certs + 1) * sizeof(*certs));
@@ -318,6 +365,8 @@ fail:
 int tls_config_add_cert_files(tls_config *cfg, const char *chain_pem, const char *key_pem,
 			      char *err, size_t errlen)
 {
+	if (frozen(cfg))
+		return -1;
 	tls_chain chain = { 0 };
 	if (tls_chain_load_pem(&chain, chain_pem, err, errlen) != 0)
 		return -1;
@@ -344,6 +393,8 @@ int tls_config_add_cert_files(tls_config *cfg, const char *chain_pem, const char
 
 int tls_config_set_ocsp(tls_config *cfg, const uint8_t *der, size_t len)
 {
+	if (frozen(cfg))
+		return -1;
 	if (!cfg->n_certs || len == 0 || len >= (1u << 24))
 		return -1;
 	struct tls_cert *cert = &cfg->certs[cfg->n_certs - 1];
@@ -352,23 +403,30 @@ int tls_config_set_ocsp(tls_config *cfg, const uint8_t *der, size_t len)
 
 int tls_config_set_sct(tls_config *cfg, const uint8_t *list, size_t len)
 {
+	if (frozen(cfg))
+		return -1;
 	if (!cfg->n_certs || len == 0 || len >= (1u << 16))
 		return -1;
 	struct tls_cert *cert = &cfg->certs[cfg->n_certs - 1];
 	return tls_dup_bytes(&cert->sct, &cert->sct_len, list, len);
 }
 
-void tls_config_set_signer(tls_config *cfg, tls_sign_fn fn, void *ctx)
+int tls_config_set_signer(tls_config *cfg, tls_sign_fn fn, void *ctx)
 {
+	if (frozen(cfg))
+		return -1;
 	if (!cfg->n_certs)
-		return;
+		return -1;
 	struct tls_cert *cert = &cfg->certs[cfg->n_certs - 1];
 	cert->sign = fn ? fn : tls_sig_key_sign;
 	cert->sign_ctx = fn ? ctx : (void *)cert->prep;
+	return 0;
 }
 
 int tls_config_load_ca(tls_config *cfg, const char *path, char *err, size_t errlen)
 {
+	if (frozen(cfg))
+		return -1;
 	X509_STORE *store = tls_store_load(path, err, errlen);
 	if (!store)
 		return -1;
@@ -379,20 +437,29 @@ int tls_config_load_ca(tls_config *cfg, const char *path, char *err, size_t errl
 	return 0;
 }
 
-void tls_config_set_verify_peer(tls_config *cfg, bool on)
+int tls_config_set_verify_peer(tls_config *cfg, bool on)
 {
+	if (frozen(cfg))
+		return -1;
 	cfg->verify_peer = on;
 	cfg->verify_set = true;
+	return 0;
 }
 
-void tls_config_set_verify_name(tls_config *cfg, bool on)
+int tls_config_set_verify_name(tls_config *cfg, bool on)
 {
+	if (frozen(cfg))
+		return -1;
 	cfg->verify_name = on;
+	return 0;
 }
 
-void tls_config_set_client_auth(tls_config *cfg, enum tls_client_auth mode)
+int tls_config_set_client_auth(tls_config *cfg, enum tls_client_auth mode)
 {
+	if (frozen(cfg))
+		return -1;
 	cfg->client_auth = mode;
+	return 0;
 }
 
 static int set_list(uint16_t *dst, size_t *n_dst, const uint16_t *ids, size_t n,
@@ -420,11 +487,15 @@ static bool sigalg_known(uint16_t id)
 
 int tls_config_set_ciphers(tls_config *cfg, const uint16_t *ids, size_t n)
 {
+	if (frozen(cfg))
+		return -1;
 	return set_list(cfg->ciphers, &cfg->n_ciphers, ids, n, cipher_known);
 }
 
 int tls_config_set_groups(tls_config *cfg, const uint16_t *ids, size_t n)
 {
+	if (frozen(cfg))
+		return -1;
 	if (set_list(cfg->groups, &cfg->n_groups, ids, n, tls_group_supported) != 0)
 		return -1;
 	/* Shares for groups no longer configured would be a protocol error. */
@@ -438,11 +509,15 @@ int tls_config_set_groups(tls_config *cfg, const uint16_t *ids, size_t n)
 
 int tls_config_set_sigalgs(tls_config *cfg, const uint16_t *ids, size_t n)
 {
+	if (frozen(cfg))
+		return -1;
 	return set_list(cfg->sigalgs, &cfg->n_sigalgs, ids, n, sigalg_known);
 }
 
 int tls_config_set_key_share_groups(tls_config *cfg, const uint16_t *ids, size_t n)
 {
+	if (frozen(cfg))
+		return -1;
 	if (n > TLS_MAX_SHARES)
 		return -1;
 	for (size_t i = 0; i < n; i++)
@@ -507,6 +582,8 @@ bool tls_alpn_same(const char *negotiated, const uint8_t *proto, size_t plen)
 
 int tls_config_set_alpn(tls_config *cfg, const char *list)
 {
+	if (frozen(cfg))
+		return -1;
 	uint8_t *w;
 	size_t len;
 	if (!list || tls_alpn_to_wire(list, &w, &len) != 0 || len > 0xfff0)
@@ -517,23 +594,41 @@ int tls_config_set_alpn(tls_config *cfg, const char *list)
 	return 0;
 }
 
-void tls_config_set_max_handshake(tls_config *cfg, size_t bytes)
+int tls_config_set_max_handshake(tls_config *cfg, size_t bytes)
 {
+	if (frozen(cfg))
+		return -1;
 	/* Below a few KiB no real certificate chain fits. */
 	cfg->max_handshake = bytes < 1024 ? 1024 : bytes > (1u << 24) - 1 ? (1u << 24) - 1 : bytes;
+	return 0;
 }
 
-void tls_config_set_record_size_limit(tls_config *cfg, uint16_t limit)
+int tls_config_set_record_size_limit(tls_config *cfg, uint16_t limit)
 {
+	if (frozen(cfg))
+		return -1;
 	cfg->record_size_limit = limit < 64 ? 64 : limit > 16385 ? 16385 : limit;
+	return 0;
 }
 
-void tls_config_set_compat_mode(tls_config *cfg, bool on)
+int tls_config_set_compat_mode(tls_config *cfg, bool on)
 {
+	if (frozen(cfg))
+		return -1;
 	cfg->compat = on;
+	return 0;
 }
 
-void tls_config_set_keylog(tls_config *cfg, FILE *f)
+int tls_config_set_keylog(tls_config *cfg, tls_keylog_fn fn, void *ctx)
 {
-	cfg->keylog = f;
+	if (frozen(cfg))
+		return -1;
+	cfg->keylog = fn;
+	cfg->keylog_ctx = ctx;
+	return 0;
+}
+
+tls_stek_ring *tls_config_ticket_keys(const tls_config *cfg)
+{
+	return cfg->ring;
 }

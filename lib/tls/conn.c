@@ -1,7 +1,9 @@
 /* The connection object, the handshake driver (whole records in, flights
  * out, stop after the record that completes our side), traffic secrets and
- * their callbacks/keylog, and the test hooks. */
+ * their callbacks/keylog, exact reads and output marks. The test hooks live
+ * in test_hooks.c (test builds only). */
 #include "tls/engine.h"
+#include "tls/test_hooks.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -20,7 +22,8 @@ tls_conn *tls_conn_new(const tls_config *cfg)
 	tls_conn *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
-	c->cfg = cfg;
+	/* the conn holds a reference: a reload may drop the caller's */
+	c->cfg = tls_config_ref(cfg);
 	c->role = cfg->role;
 	c->state = c->role == TLS_SERVER ? TLS_ST_SRV_WAIT_CH : TLS_ST_CLI_START;
 	c->peer_limit = TLS_MAX_PLAINTEXT;
@@ -37,6 +40,8 @@ static void handshake_wipe(tls_conn *c)
 {
 	tls_transcript_free(&c->tr);
 	tls_keysched_clear(&c->ks);
+	free(c->sign_sig); /* a signature supplied but never written */
+	c->sign_sig = NULL;
 	for (size_t i = 0; i < c->n_kex; i++)
 		tls_kex_clear(&c->kex[i]);
 	c->n_kex = 0;
@@ -58,27 +63,9 @@ static void handshake_wipe(tls_conn *c)
 	c->hrr_cookie = NULL;
 	free(c->ch_shares);
 	c->ch_shares = NULL;
-	for (size_t i = 0; i < TLS_MAX_SHARES; i++) {
-		if (c->t_kex[i].priv)
-			OPENSSL_cleanse(c->t_kex[i].priv, c->t_kex[i].len);
-		free(c->t_kex[i].priv);
-		c->t_kex[i].priv = NULL;
-		c->t_kex[i].group = 0;
-	}
-	free(c->t_cookie);
-	c->t_cookie = NULL;
-	for (size_t i = 0; i < TLS_MAX_EXT_OVERRIDES; i++) {
-		free(c->t_ext[i].ext);
-		c->t_ext[i].ext = NULL;
-		c->t_ext[i].type = 0;
-	}
-	if (c->t_ticket)
-		tls_ticket_clear(c->t_ticket);
-	free(c->t_ticket);
-	c->t_ticket = NULL;
-	free(c->t_ticket_id);
-	c->t_ticket_id = NULL;
-	c->t_ticket_id_len = 0;
+#ifdef TLS_TEST_HOOKS
+	tls_test_hooks_free(c);
+#endif
 }
 
 void tls_conn_free(tls_conn *c)
@@ -95,6 +82,9 @@ void tls_conn_free(tls_conn *c)
 	free(c->server_name);
 	free(c->alpn);
 	free(c->alpn_offer);
+	free(c->peer_ocsp);
+	free(c->peer_sct);
+	tls_config_free((tls_config *)c->cfg);
 	OPENSSL_cleanse(c, sizeof(*c));
 	free(c);
 }
@@ -134,6 +124,44 @@ int tls_conn_set_alpn(tls_conn *c, const char *list)
 	return 0;
 }
 
+void tls_out_begin(tls_conn *c, tls_buf *out)
+{
+	c->cur_out = out;
+	c->out_start = out ? out->len : 0;
+	c->n_marks = 0;
+	tls_out_record(c);
+}
+
+void tls_out_record(tls_conn *c)
+{
+	c->rec_out_start = c->cur_out ? c->cur_out->len : 0;
+	c->rec_tx_on = c->tx_on;
+	c->rec_tx_epoch = c->tx_epoch;
+	c->rec_tx_seq = c->tx.seq;
+}
+
+/* A failing record takes back what it wrote, as long as the peer can still
+ * read an alert under the key we had before it (the same key, rewound to
+ * its sequence number then, or no key). When the TX key moved on to a new
+ * one, the output stays and the alert follows under the new key. */
+static void roll_back(tls_conn *c, tls_buf *out)
+{
+	if (out != c->cur_out || out->err || out->len < c->rec_out_start)
+		return;
+	bool same_key = c->tx_on == c->rec_tx_on && c->tx_epoch == c->rec_tx_epoch;
+	if (!same_key && c->rec_tx_on)
+		return;
+	if (out->len > c->rec_out_start)
+		OPENSSL_cleanse(out->base + c->rec_out_start, out->len - c->rec_out_start);
+	out->len = c->rec_out_start;
+	if (same_key)
+		c->tx.seq = c->rec_tx_seq;
+	else
+		c->tx_on = false; /* no key before this record: the alert goes in the clear */
+	while (c->n_marks && c->marks[c->n_marks - 1].offset > out->len - c->out_start)
+		c->n_marks--;
+}
+
 int tls_fail(tls_conn *c, tls_buf *out, int alert, const char *fmt, ...)
 {
 	if (c->state == TLS_ST_FAILED)
@@ -145,6 +173,7 @@ int tls_fail(tls_conn *c, tls_buf *out, int alert, const char *fmt, ...)
 	c->state = TLS_ST_FAILED;
 	c->result = TLS_ERR_LOCAL(alert);
 	if (out) {
+		roll_back(c, out);
 		uint8_t a[2] = { 2, (uint8_t)alert };
 		/* close_notify is the one alert that is not fatal */
 		if (alert == TLS_ALERT_CLOSE_NOTIFY)
@@ -168,8 +197,7 @@ int tls_fail_peer(tls_conn *c, int alert)
 
 static void keylog(tls_conn *c, enum tls_dir dir, int epoch, const uint8_t *secret)
 {
-	FILE *f = c->cfg->keylog;
-	if (!f || epoch < TLS_EPOCH_EARLY || epoch > TLS_EPOCH_APPLICATION)
+	if (!c->cfg->keylog || epoch < TLS_EPOCH_EARLY || epoch > TLS_EPOCH_APPLICATION)
 		return;
 	bool client_side = (dir == TLS_DIR_TX) == (c->role == TLS_CLIENT);
 	const char *label = epoch == TLS_EPOCH_EARLY ? "CLIENT_EARLY_TRAFFIC_SECRET"
@@ -183,9 +211,7 @@ static void keylog(tls_conn *c, enum tls_dir dir, int epoch, const uint8_t *secr
 	line[n++] = ' ';
 	for (size_t i = 0; i < c->cs->hash_len; i++)
 		n += snprintf(line + n, sizeof(line) - (size_t)n, "%02x", secret[i]);
-	line[n++] = '\n';
-	fwrite(line, 1, (size_t)n, f);
-	fflush(f);
+	c->cfg->keylog(c->cfg->keylog_ctx, line);
 	OPENSSL_cleanse(line, sizeof(line));
 }
 
@@ -202,6 +228,14 @@ int tls_set_secret(tls_conn *c, enum tls_dir dir, int epoch, const uint8_t *secr
 	} else {
 		c->tx_on = true;
 		c->tx_epoch = epoch;
+		/* the mark says where in this call's output the new key starts;
+		 * past TLS_MAX_OUT_EPOCHS the last one is moved (cannot happen in
+		 * a handshake: at most early, handshake, application) */
+		if (c->cur_out) {
+			size_t i = c->n_marks < TLS_MAX_OUT_EPOCHS ? c->n_marks++ : c->n_marks - 1;
+			c->marks[i].epoch = epoch;
+			c->marks[i].offset = c->cur_out->len - c->out_start;
+		}
 	}
 	if (epoch >= TLS_EPOCH_APPLICATION)
 		memcpy(dir == TLS_DIR_RX ? c->rx_secret : c->tx_secret, secret, c->cs->hash_len);
@@ -213,8 +247,8 @@ int tls_set_secret(tls_conn *c, enum tls_dir dir, int epoch, const uint8_t *secr
 
 int tls_make_random(tls_conn *c, uint8_t out[32])
 {
-	if (c->t_random_set) {
-		memcpy(out, c->t_random, 32);
+	if (c->t && c->t->random_set) {
+		memcpy(out, c->t->random, 32);
 		return 0;
 	}
 	return RAND_bytes(out, 32) == 1 ? 0 : -1;
@@ -222,9 +256,11 @@ int tls_make_random(tls_conn *c, uint8_t out[32])
 
 int tls_make_share(tls_conn *c, tls_kex *k, uint16_t group, tls_buf *pub)
 {
-	for (size_t i = 0; i < TLS_MAX_SHARES; i++)
-		if (c->t_kex[i].priv && c->t_kex[i].group == group)
-			return tls_kex_set_private(k, group, c->t_kex[i].priv, c->t_kex[i].len, pub);
+#ifdef TLS_TEST_HOOKS
+	for (size_t i = 0; c->t && i < TLS_MAX_SHARES; i++)
+		if (c->t->kex[i].priv && c->t->kex[i].group == group)
+			return tls_kex_set_private(k, group, c->t->kex[i].priv, c->t->kex[i].len, pub);
+#endif
 	return tls_kex_generate(k, group, pub);
 }
 
@@ -238,6 +274,7 @@ int tls_conn_handshake(tls_conn *c, tls_buf *out, const uint8_t *in, size_t *in_
 		in = no_input; /* the client's first call has no input; never offset NULL */
 	if (in_len)
 		*in_len = 0;
+	tls_out_begin(c, out);
 	if (c->state == TLS_ST_FAILED)
 		return c->result;
 	if (c->state == TLS_ST_DONE)
@@ -247,8 +284,15 @@ int tls_conn_handshake(tls_conn *c, tls_buf *out, const uint8_t *in, size_t *in_
 		if (rc)
 			return rc;
 	}
+	if (tls_signing(c)) {
+		/* no input while the signature is owed (signing.c) */
+		rc = tls_sign_resume(c, out);
+		if (rc)
+			return rc;
+	}
 	while (c->state != TLS_ST_DONE) {
 		size_t rec_len = 0;
+		tls_out_record(c);
 		rc = tls_rl_frame(c, out, in + used, avail - used, &rec_len);
 		if (rc)
 			break;
@@ -256,16 +300,20 @@ int tls_conn_handshake(tls_conn *c, tls_buf *out, const uint8_t *in, size_t *in_
 		used += rec_len;
 		if (rc)
 			break;
+		if (tls_signing(c)) {
+			rc = TLS_WANT_SIGNATURE; /* what came before the signature is in out */
+			break;
+		}
 	}
 	if (in_len)
 		*in_len = used;
 	if (rc == TLS_WANT_INPUT)
 		return TLS_WANT_INPUT;
-	if (rc)
+	if (rc && rc != TLS_WANT_SIGNATURE)
 		return rc;
 	if (out->err)
 		return tls_fail(c, NULL, TLS_ALERT_INTERNAL_ERROR, "output buffer failed");
-	return c->state == TLS_ST_DONE ? 0 : TLS_WANT_INPUT;
+	return rc ? rc : c->state == TLS_ST_DONE ? 0 : TLS_WANT_INPUT;
 }
 
 bool tls_conn_handshake_done(const tls_conn *c)
@@ -306,12 +354,40 @@ int tls_conn_traffic(const tls_conn *c, enum tls_dir dir, uint8_t *secret, size_
 	return 0;
 }
 
+size_t tls_record_need(const uint8_t *in, size_t len)
+{
+	if (len < TLS_RECORD_HEADER)
+		return TLS_RECORD_HEADER - len;
+	tls_reader r = tls_reader_init(in, len);
+	tls_read_bytes(&r, 3);
+	size_t n = tls_read_u16(&r);
+	if (n > TLS_MAX_CIPHERTEXT)
+		return 0; /* over any limit: tls_rl_frame answers record_overflow */
+	return len - TLS_RECORD_HEADER >= n ? 0 : n - (len - TLS_RECORD_HEADER);
+}
+
+size_t tls_conn_out_epochs(const tls_conn *c, struct tls_out_epoch *marks, size_t max)
+{
+	size_t n = c->n_marks < max ? c->n_marks : max;
+	memcpy(marks, c->marks, n * sizeof(*marks));
+	return c->n_marks;
+}
+
+int tls_conn_send_alert(tls_conn *c, tls_buf *out, int alert)
+{
+	tls_out_begin(c, out);
+	if (c->state == TLS_ST_FAILED)
+		return c->result;
+	return tls_fail(c, out, alert, "closed with %s by the application",
+			tls_alert_name(alert));
+}
+
 const char *tls_conn_error(const tls_conn *c)
 {
 	return c->err[0] ? c->err : "no error";
 }
 
-/* ---- test hooks ---- */
+/* ---- helpers ---- */
 
 int tls_dup_bytes(uint8_t **dst, size_t *dst_len, const uint8_t *src, size_t len)
 {
@@ -326,59 +402,23 @@ int tls_dup_bytes(uint8_t **dst, size_t *dst_len, const uint8_t *src, size_t len
 	return 0;
 }
 
-int tls_conn_test_set_random(tls_conn *c, const uint8_t random[32])
+int tls_conn_set_session(tls_conn *c, const uint8_t *blob, size_t len)
 {
-	memcpy(c->t_random, random, 32);
-	c->t_random_set = true;
-	return 0;
-}
-
-int tls_conn_test_set_kex_private(tls_conn *c, uint16_t group, const uint8_t *priv, size_t len)
-{
-	if (!tls_group_supported(group) || len == 0)
+	if (c->role != TLS_CLIENT || c->state != TLS_ST_CLI_START || !blob)
 		return -1;
-	size_t slot = TLS_MAX_SHARES;
-	for (size_t i = 0; i < TLS_MAX_SHARES; i++) {
-		if (c->t_kex[i].priv && c->t_kex[i].group == group) {
-			slot = i;
-			break;
-		}
-		if (!c->t_kex[i].priv && slot == TLS_MAX_SHARES)
-			slot = i;
-	}
-	if (slot == TLS_MAX_SHARES)
-		return -1;
-	c->t_kex[slot].group = group;
-	return tls_dup_bytes(&c->t_kex[slot].priv, &c->t_kex[slot].len, priv, len);
-}
-
-int tls_conn_test_set_seq(tls_conn *c, enum tls_dir dir, uint64_t seq)
-{
-	tls_traffic_key *k = dir == TLS_DIR_RX ? &c->rx : &c->tx;
-	if (c->state != TLS_ST_DONE || !k->cs)
-		return -1;
-	k->seq = seq;
-	return 0;
-}
-
-int tls_conn_set_session(tls_conn *c, tls_session *s)
-{
+	tls_session *s = tls_session_decode(blob, len);
 	const tls_cipher *cs = s ? tls_cipher_find(s->cipher) : NULL;
 	bool hash_ok = false;
 	for (size_t i = 0; cs && i < c->cfg->n_ciphers; i++) {
 		const tls_cipher *o = tls_cipher_find(c->cfg->ciphers[i]);
 		hash_ok = hash_ok || (o && o->hash_len == cs->hash_len);
 	}
-	if (c->role != TLS_CLIENT || c->state != TLS_ST_CLI_START || !cs || s->used ||
-	    s->psk_len != cs->hash_len || !s->ticket_len || !hash_ok ||
-	    tls_session_expired(s, tls_config_now_ms(c->cfg)))
+	if (!hash_ok || tls_session_expired(s, tls_config_now_ms(c->cfg))) {
+		tls_session_free(s);
 		return -1;
-	tls_session *d = tls_session_dup(s);
-	if (!d)
-		return -1;
+	}
 	tls_session_free(c->sess);
-	c->sess = d;
-	s->used = true; /* §C.4: a ticket goes out once, so it cannot link connections */
+	c->sess = s;
 	return 0;
 }
 
@@ -398,69 +438,28 @@ int tls_conn_set_early_data(tls_conn *c, const uint8_t *data, size_t len)
 	return 0;
 }
 
-int tls_conn_test_set_session_id(tls_conn *c, const uint8_t *id, size_t len)
-{
-	if (len > 32)
-		return -1;
-	memcpy(c->sid, id, len);
-	c->sid_len = len;
-	c->t_sid_set = true;
-	return 0;
-}
-
-int tls_conn_test_set_hrr_cookie(tls_conn *c, const uint8_t *cookie, size_t len)
-{
-	if (c->role != TLS_SERVER || len == 0 || len > 0xfffd)
-		return -1;
-	return tls_dup_bytes(&c->t_cookie, &c->t_cookie_len, cookie, len);
-}
-
-int tls_conn_test_set_extensions(tls_conn *c, uint8_t hs_type, const uint8_t *ext, size_t len)
-{
-	if (len > 0xffff)
-		return -1;
-	for (size_t i = 0; i < TLS_MAX_EXT_OVERRIDES; i++) {
-		if (!c->t_ext[i].ext) {
-			c->t_ext[i].type = hs_type;
-			return tls_dup_bytes(&c->t_ext[i].ext, &c->t_ext[i].len, ext, len);
-		}
-	}
-	return -1;
-}
-
-int tls_conn_test_set_ticket(tls_conn *c, const uint8_t *id, size_t id_len,
-			     const struct tls_ticket *t)
-{
-	const tls_cipher *cs = t ? tls_cipher_find(t->cipher) : NULL;
-	if (c->role != TLS_SERVER || c->state != TLS_ST_SRV_WAIT_CH || !id || !id_len ||
-	    id_len > 0xffff || !cs || t->psk_len != cs->hash_len || c->t_ticket)
-		return -1;
-	c->t_ticket = malloc(sizeof(*c->t_ticket));
-	if (!c->t_ticket)
-		return -1;
-	*c->t_ticket = *t;
-	if (tls_dup_bytes(&c->t_ticket_id, &c->t_ticket_id_len, id, id_len)) {
-		tls_ticket_clear(c->t_ticket);
-		free(c->t_ticket);
-		c->t_ticket = NULL;
-		return -1;
-	}
-	return 0;
-}
-
 bool tls_take_ext_override(tls_conn *c, uint8_t type, uint8_t **ext, size_t *len)
 {
-	for (size_t i = 0; i < TLS_MAX_EXT_OVERRIDES; i++) {
-		if (c->t_ext[i].ext && c->t_ext[i].type == type) {
-			*ext = c->t_ext[i].ext;
-			*len = c->t_ext[i].len;
+	struct tls_test_hooks *t = c->t;
+	for (size_t i = 0; t && i < TLS_MAX_EXT_OVERRIDES; i++) {
+		if (t->ext[i].ext && t->ext[i].type == type) {
+			*ext = t->ext[i].ext;
+			*len = t->ext[i].len;
 			/* keep the queue in order */
 			for (size_t j = i; j + 1 < TLS_MAX_EXT_OVERRIDES; j++)
-				c->t_ext[j] = c->t_ext[j + 1];
-			c->t_ext[TLS_MAX_EXT_OVERRIDES - 1].ext = NULL;
-			c->t_ext[TLS_MAX_EXT_OVERRIDES - 1].type = 0;
+				t->ext[j] = t->ext[j + 1];
+			t->ext[TLS_MAX_EXT_OVERRIDES - 1].ext = NULL;
+			t->ext[TLS_MAX_EXT_OVERRIDES - 1].type = 0;
 			return true;
 		}
 	}
 	return false;
+}
+
+void tls_engine_cleanup(void)
+{
+	tls_store_cleanup();
+	tls_kex_cleanup();
+	tls_keysched_cleanup();
+	tls_cipher_cleanup();
 }

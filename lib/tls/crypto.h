@@ -26,31 +26,6 @@
 #define TLS_MAX_CIPHERTEXT (16384 + 256)
 #define TLS_RECORD_HEADER 5
 
-/* Cipher suites (RFC 8446 B.4) */
-#define TLS_AES_128_GCM_SHA256 0x1301
-#define TLS_AES_256_GCM_SHA384 0x1302
-#define TLS_CHACHA20_POLY1305_SHA256 0x1303
-
-/* Named groups (§4.2.7) */
-#define TLS_GROUP_SECP256R1 0x0017
-#define TLS_GROUP_SECP384R1 0x0018
-#define TLS_GROUP_X25519 0x001d
-
-/* Signature schemes (§4.2.3) */
-#define TLS_SIG_RSA_PKCS1_SHA256 0x0401
-#define TLS_SIG_RSA_PKCS1_SHA384 0x0501
-#define TLS_SIG_RSA_PKCS1_SHA512 0x0601
-#define TLS_SIG_ECDSA_SECP256R1_SHA256 0x0403
-#define TLS_SIG_ECDSA_SECP384R1_SHA384 0x0503
-#define TLS_SIG_ECDSA_SECP521R1_SHA512 0x0603
-#define TLS_SIG_RSA_PSS_RSAE_SHA256 0x0804
-#define TLS_SIG_RSA_PSS_RSAE_SHA384 0x0805
-#define TLS_SIG_RSA_PSS_RSAE_SHA512 0x0806
-#define TLS_SIG_ED25519 0x0807
-#define TLS_SIG_RSA_PSS_PSS_SHA256 0x0809
-#define TLS_SIG_RSA_PSS_PSS_SHA384 0x080a
-#define TLS_SIG_RSA_PSS_PSS_SHA512 0x080b
-
 /* ---- cipher suites ---- */
 
 typedef struct tls_cipher {
@@ -63,8 +38,11 @@ typedef struct tls_cipher {
 	const EVP_CIPHER *(*aead)(void);
 } tls_cipher;
 
-/* NULL for anything but the three suites above. */
+/* NULL for anything but the four suites above that kTLS can carry. */
 const tls_cipher *tls_cipher_find(uint16_t id);
+/* Why the engine does not take suite `id`, as a sentence for error
+ * messages; NULL when tls_cipher_find knows it. */
+const char *tls_cipher_refusal(uint16_t id);
 
 /* Explicitly fetched (cached, process-wide) equivalents of md / the suite's
  * AEAD: OpenSSL 3 re-fetches implicit EVP_sha256() & co. on every init,
@@ -197,12 +175,11 @@ typedef struct tls_kex {
 bool tls_group_supported(uint16_t group);
 /* Generates an ephemeral key and appends its key_exchange bytes to pub. */
 int tls_kex_generate(tls_kex *k, uint16_t group, tls_buf *pub);
-/* Test hook: use this private key (raw X25519 scalar or EC private scalar). */
-int tls_kex_set_private(tls_kex *k, uint16_t group, const uint8_t *priv, size_t len,
-			tls_buf *pub);
-/* Validates the peer's key_exchange bytes (point on curve, right length)
- * and computes the shared secret into out (*out_len set). -1 on invalid peer
- * share (illegal_parameter). */
+/* Validates the peer's key_exchange bytes (exact length; point on the
+ * curve; FFDHE 1 < Y < p - 1) and computes the shared secret into out
+ * (room for TLS_MAX_KEX_SECRET bytes; *out_len set; FFDHE secrets keep
+ * their leading zeros, §7.4.1). -1 on invalid peer share
+ * (illegal_parameter). */
 int tls_kex_derive(tls_kex *k, const uint8_t *peer, size_t peer_len,
 		   uint8_t *out, size_t *out_len);
 void tls_kex_clear(tls_kex *k);
@@ -256,8 +233,17 @@ void tls_chain_free(tls_chain *c);
 /* True for a literal IPv4 or IPv6 address (never a DNS name). */
 bool tls_is_ip_literal(const char *host);
 /* The system's default trust store (OpenSSL's default file and
- * directory), made once per process and shared; NULL if it cannot be made. */
+ * directory), loaded on first use and shared by the process: a new
+ * reference (X509_STORE_free it), or NULL if it cannot be made.
+ * tls_trust_reload (public) replaces it. */
 X509_STORE *tls_store_system(void);
+
+/* Each file's share of tls_engine_cleanup: its process-wide caches and the
+ * calling thread's cached contexts. */
+void tls_store_cleanup(void);
+void tls_cipher_cleanup(void);
+void tls_kex_cleanup(void);
+void tls_keysched_cleanup(void);
 /* True when the leaf covers host (DNS SAN with wildcard rules, or IP SAN). */
 bool tls_chain_matches_name(const tls_chain *c, const char *host);
 /* Verifies the chain against store at the current time for the given

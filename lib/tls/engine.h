@@ -9,10 +9,13 @@
  * psk.c       binders, early/resumption/exporter secrets, NewSessionTicket
  *             both ways, tls_session and its codec
  * post.c      after the handshake: records, KeyUpdate (keyupdate.c codec)
+ * post_state.c the post-handshake object (tls_post) a kTLS socket keeps
  * config.c    tls_config
  */
 #ifndef TLS_ENGINE_H
 #define TLS_ENGINE_H
+
+#include <string.h>
 
 #include "tls/ticket.h"
 #include "tls/tls.h"
@@ -114,6 +117,29 @@ static inline bool tls_exts_has(const tls_exts *e, enum tls_xi i)
 	return (e->present & TLS_XBIT(i)) != 0;
 }
 
+/* A set of 16-bit code points (extension types, groups): membership and
+ * duplicate checks in constant time, so a peer's list of any length is
+ * checked in linear time. 8 KiB: keep it on the stack of one parse. */
+typedef struct tls_u16_set {
+	uint64_t w[65536 / 64];
+} tls_u16_set;
+static inline void tls_u16_set_clear(tls_u16_set *s)
+{
+	memset(s, 0, sizeof(*s));
+}
+static inline bool tls_u16_set_has(const tls_u16_set *s, uint16_t v)
+{
+	return (s->w[v >> 6] >> (v & 63)) & 1;
+}
+/* Adds v; false when it was there already. */
+static inline bool tls_u16_set_add(tls_u16_set *s, uint16_t v)
+{
+	uint64_t bit = (uint64_t)1 << (v & 63);
+	bool fresh = !(s->w[v >> 6] & bit);
+	s->w[v >> 6] |= bit;
+	return fresh;
+}
+
 /* ---- configuration ---- */
 struct tls_cert {
 	tls_chain chain;
@@ -134,6 +160,8 @@ struct tls_cert {
 #define TLS_MAX_PREFS 16
 
 struct tls_config {
+	unsigned refs;             /* tls_config_ref / tls_config_free (atomic) */
+	bool frozen;               /* a connection uses it: read-only from now on */
 	enum tls_role role;
 	struct tls_cert *certs;
 	size_t n_certs;
@@ -155,7 +183,8 @@ struct tls_config {
 	size_t max_handshake;
 	uint16_t record_size_limit;
 	bool compat;
-	FILE *keylog;
+	tls_keylog_fn keylog;
+	void *keylog_ctx;
 
 	/* resumption / PSK / 0-RTT */
 	unsigned psk_modes;        /* TLS_PSK_MODE_* bits */
@@ -192,6 +221,31 @@ bool tls_list_has(const uint16_t *list, size_t n, uint16_t v);
 /* True when one of the cert's names matches host (exact or left-most wildcard). */
 bool tls_cert_matches_name(const struct tls_cert *cert, const char *host);
 
+/* ---- client sessions (psk.c) ----
+ * What resuming needs from one NewSessionTicket. Applications only see
+ * its encoding (tls_session_encode), an opaque blob. */
+typedef struct tls_session {
+	uint16_t cipher;           /* suite of the connection that got it */
+	uint8_t psk[TLS_MAX_HASH]; /* resumption PSK */
+	uint8_t psk_len;
+	uint8_t *ticket;           /* opaque ticket (identity) */
+	size_t ticket_len;
+	uint32_t lifetime_s;
+	uint32_t age_add;
+	uint32_t max_early_data;   /* 0: no 0-RTT */
+	uint64_t created_ms;       /* when received (client clock) */
+	char server_name[256];     /* SNI sent, "" for none */
+	char alpn[256];            /* negotiated ALPN, "" for none */
+} tls_session;
+tls_session *tls_session_dup(const tls_session *s);
+void tls_session_free(tls_session *s);
+/* Versioned, holds the PSK. encode: 0 or -1; decode: a new session or
+ * NULL if malformed. */
+int tls_session_encode(const tls_session *s, tls_buf *out);
+tls_session *tls_session_decode(const uint8_t *p, size_t len);
+/* True when the session's lifetime has passed at now_ms. */
+bool tls_session_expired(const tls_session *s, uint64_t now_ms);
+
 /* ---- connection ---- */
 enum tls_state {
 	/* server */
@@ -201,6 +255,7 @@ enum tls_state {
 	TLS_ST_SRV_WAIT_CERT,
 	TLS_ST_SRV_WAIT_CV,
 	TLS_ST_SRV_WAIT_FIN,
+	TLS_ST_SRV_SIGNING,        /* flight sent up to the CertificateVerify; signer owes it */
 	/* client */
 	TLS_ST_CLI_START,
 	TLS_ST_CLI_WAIT_SH,
@@ -209,6 +264,7 @@ enum tls_state {
 	TLS_ST_CLI_WAIT_CERT,
 	TLS_ST_CLI_WAIT_CV,
 	TLS_ST_CLI_WAIT_FIN,
+	TLS_ST_CLI_SIGNING,        /* Certificate sent; signer owes the CertificateVerify */
 	/* both */
 	TLS_ST_DONE,
 	TLS_ST_FAILED,
@@ -230,6 +286,19 @@ struct tls_conn {
 	tls_traffic_key rx, tx;
 	bool rx_on, tx_on;
 	int rx_epoch, tx_epoch;
+	/* The output of the current call (tls_conn_handshake, _recv, _send,
+	 * _key_update, _close): where it started, where our TX key changed in
+	 * it (tls_conn_out_epochs), and where the record being processed began
+	 * with the TX state then, so a failure can take its partial output back
+	 * before the alert (tls_fail). */
+	tls_buf *cur_out;
+	size_t out_start;
+	struct tls_out_epoch marks[TLS_MAX_OUT_EPOCHS];
+	size_t n_marks;
+	size_t rec_out_start;
+	bool rec_tx_on;
+	int rec_tx_epoch;
+	uint64_t rec_tx_seq;
 	bool ccs_ok;               /* a middlebox CCS may arrive now */
 	bool ccs_seen;
 	bool ccs_sent;
@@ -264,6 +333,13 @@ struct tls_conn {
 	tls_chain peer_chain;
 	bool hrr;
 
+	/* asynchronous CertificateVerify (signing.c) */
+	const struct tls_cert *sign_cert; /* whose signer returned TLS_SIGN_PENDING */
+	uint16_t sign_scheme;
+	uint8_t *sign_sig;         /* from tls_conn_sign_done, until written */
+	size_t sign_sig_len;
+	const char *sign_err;      /* signing failed: why (static string) */
+
 	/* PSK (both roles) */
 	bool psk_on;               /* server: chose one; client: offering one */
 	bool psk_chosen;           /* client: the server chose it */
@@ -283,6 +359,7 @@ struct tls_conn {
 	/* server */
 	unsigned psk_peer_modes;   /* TLS_PSK_MODE_* the client listed */
 	uint8_t ticket_nonce;      /* next NewSessionTicket nonce */
+	bool defer_tickets;        /* tls_conn_defer_tickets: tls_post sends them */
 	uint8_t client_subject[TLS_TICKET_MAX_SUBJECT];
 	uint64_t client_not_after;
 	const struct tls_cert *cert;
@@ -301,9 +378,12 @@ struct tls_conn {
 	uint16_t hrr_cipher;
 	uint32_t ch_offered;       /* TLS_XBIT of extensions we sent */
 	bool cr_received;
-	uint16_t cr_sigalgs[TLS_MAX_PREFS * 2];
-	size_t n_cr_sigalgs;
+	uint32_t cr_sigalgs;       /* our schemes the CertificateRequest lists */
 	bool cr_ocsp, cr_sct;
+	uint8_t *peer_ocsp;        /* the server's staples, for params (kept with the conn) */
+	size_t peer_ocsp_len;
+	uint8_t *peer_sct;
+	size_t peer_sct_len;
 	tls_session *sess;         /* offered session (our copy) */
 	uint8_t *early;            /* 0-RTT data to send */
 	size_t early_len;
@@ -311,18 +391,27 @@ struct tls_conn {
 	size_t psk_identity_len;
 	uint32_t psk_age;          /* obfuscated_ticket_age */
 
-	/* test hooks */
-	bool t_random_set;
-	uint8_t t_random[32];
-	bool t_sid_set;
-	struct { uint16_t group; uint8_t *priv; size_t len; } t_kex[TLS_MAX_SHARES];
-	uint8_t *t_cookie;
-	size_t t_cookie_len;
-	struct { uint8_t type; uint8_t *ext; size_t len; } t_ext[TLS_MAX_EXT_OVERRIDES];
-	tls_ticket *t_ticket;      /* server: tls_conn_test_set_ticket */
-	uint8_t *t_ticket_id;
-	size_t t_ticket_id_len;
+	/* Set only by the test hooks (test_hooks.c, in test builds: the shipped
+	 * library has no way to set it), so always NULL in the product. */
+	struct tls_test_hooks *t;
 };
+
+/* What the test hooks (test_hooks.h) replace: random or cosmetic choices
+ * for the RFC 8448 traces and hand-made messages; every check still runs. */
+struct tls_test_hooks {
+	bool random_set;
+	uint8_t random[32];
+	bool sid_set;
+	struct { uint16_t group; uint8_t *priv; size_t len; } kex[TLS_MAX_SHARES];
+	uint8_t *cookie;
+	size_t cookie_len;
+	struct { uint8_t type; uint8_t *ext; size_t len; } ext[TLS_MAX_EXT_OVERRIDES];
+	tls_ticket *ticket;        /* server: tls_conn_test_set_ticket */
+	uint8_t *ticket_id;
+	size_t ticket_id_len;
+};
+/* test_hooks.c: frees c->t (wiping keys); the product never has one. */
+void tls_test_hooks_free(tls_conn *c);
 
 /* conn.c */
 int tls_fail(tls_conn *c, tls_buf *out, int alert, const char *fmt, ...)
@@ -332,6 +421,11 @@ int tls_fail(tls_conn *c, tls_buf *out, int alert, const char *fmt, ...)
 int tls_dup_bytes(uint8_t **dst, size_t *dst_len, const uint8_t *src, size_t len);
 /* The peer's fatal alert ends the connection (handshake secrets wiped). */
 int tls_fail_peer(tls_conn *c, int alert);
+/* Every public entry point that writes to out starts with this: it makes
+ * out the current output for epoch marks and failure rollback. */
+void tls_out_begin(tls_conn *c, tls_buf *out);
+/* The driver calls this before each input record it processes. */
+void tls_out_record(tls_conn *c);
 /* Installs a traffic secret for one direction, tells the callback and keylog. */
 int tls_set_secret(tls_conn *c, enum tls_dir dir, int epoch, const uint8_t *secret);
 /* Marks this side's handshake complete and wipes handshake-only state. */
@@ -369,10 +463,23 @@ void tls_msg_end(tls_buf *b);
 /* Appends a Certificate message body for cert (context, entries with OCSP/SCT). */
 void tls_msg_write_certificate(tls_buf *b, const uint8_t *ctx, size_t ctx_len,
 			       const struct tls_cert *cert, bool ocsp, bool sct);
-/* Parses a Certificate message body into chain. Returns 0 or an alert. */
+/* What a server stapled to its leaf's CertificateEntry (§4.4.2.1):
+ * the OCSPResponse DER and the SignedCertificateTimestampList (RFC 6962
+ * §3.3, its own u16 length included), pointing into the message; NULL
+ * when absent. */
+typedef struct tls_staples {
+	const uint8_t *ocsp;
+	size_t ocsp_len;
+	const uint8_t *sct;
+	size_t sct_len;
+} tls_staples;
+/* Parses a Certificate message body into chain; the leaf's staples go to
+ * *leaf (may be NULL), every entry's are checked. Returns 0 or an alert. */
 int tls_msg_read_certificate(tls_reader *r, uint32_t offered, tls_chain *chain, size_t *ctx_len,
-			     const char **why);
-/* Appends CertificateVerify signed by cert over the transcript hash. 0 or -1. */
+			     tls_staples *leaf, const char **why);
+/* Appends CertificateVerify signed by cert over the transcript hash. 0 or
+ * -1, or TLS_SIGN_PENDING: the signer answers later (nothing appended;
+ * cert and scheme noted in c for tls_sign_resume). */
 int tls_msg_write_cv(tls_conn *c, tls_buf *b, const struct tls_cert *cert, uint16_t scheme,
 		     bool server);
 /* Verifies a CertificateVerify body against the peer leaf. 0 or an alert. */
@@ -384,11 +491,14 @@ int tls_msg_check_finished(tls_conn *c, tls_reader *r, const uint8_t *base_secre
 			   const uint8_t *hash);
 /* Adds a whole message (from its header) to the transcript. */
 int tls_msg_transcript(tls_conn *c, const uint8_t *msg, size_t len);
-/* Reads a u16 list (vec16 of u16). Returns count or -1. */
-int tls_read_u16_list(tls_reader *r, uint16_t *out, size_t cap, size_t *n_total);
-/* Chooses a signature scheme for cert among peer's list (our preference). 0 if none. */
-uint16_t tls_pick_scheme(const tls_config *cfg, const struct tls_cert *cert, const uint16_t *peer,
-			 size_t n_peer);
+/* Reads a peer's signature_algorithms body (a vec16 of u16, any length)
+ * and marks which of our configured schemes it lists: bit i stands for
+ * cfg->sigalgs[i]. The peer's list is scanned once and never stored, so a
+ * list of thousands of unknown schemes costs nothing more. 0 or -1. */
+int tls_read_sigalgs(tls_reader *r, const tls_config *cfg, uint32_t *mask);
+/* Chooses a signature scheme for cert among those the peer listed (a mask
+ * from tls_read_sigalgs), in our preference order. 0 if none. */
+uint16_t tls_pick_scheme(const tls_config *cfg, const struct tls_cert *cert, uint32_t peer_mask);
 
 /* server.c / client.c: one complete handshake message (header included). */
 int tls_server_handle(tls_conn *c, tls_buf *out, uint8_t type, tls_reader *body,
@@ -396,6 +506,22 @@ int tls_server_handle(tls_conn *c, tls_buf *out, uint8_t type, tls_reader *body,
 int tls_client_handle(tls_conn *c, tls_buf *out, uint8_t type, tls_reader *body,
 		      const uint8_t *msg, size_t len);
 int tls_client_start(tls_conn *c, tls_buf *out);
+/* The flight after our CertificateVerify (m holds it, not yet sent; m is
+ * freed): Finished, the protected records, the next secrets and state. */
+int tls_server_finish_flight(tls_conn *c, tls_buf *out, tls_buf *m);
+int tls_client_finish_flight(tls_conn *c, tls_buf *out, tls_buf *m);
+
+/* signing.c: asynchronous CertificateVerify signatures. */
+static inline bool tls_signing(const tls_conn *c)
+{
+	return c->state == TLS_ST_SRV_SIGNING || c->state == TLS_ST_CLI_SIGNING;
+}
+/* A signature of len bytes is possible for cert's key. */
+bool tls_sig_len_ok(const struct tls_cert *cert, size_t len);
+/* In a signing state: TLS_WANT_SIGNATURE while the signature is owed,
+ * else writes the CertificateVerify and finishes the flight (0 or an
+ * error, alert in out). */
+int tls_sign_resume(tls_conn *c, tls_buf *out);
 /* Post-handshake message (both roles). */
 int tls_post_handshake_handle(tls_conn *c, tls_buf *out, uint8_t type, tls_reader *body);
 
@@ -409,10 +535,45 @@ int tls_psk_binder(const tls_cipher *cs, const uint8_t *psk, size_t psk_len, boo
 int tls_psk_early_secret(tls_conn *c, const uint8_t *ch_hash);
 /* Derives res/exp master secrets from the keysched (stage 3) and transcript. */
 int tls_derive_masters(tls_conn *c, const uint8_t *exp_hash);
-/* Server: appends NewSessionTicket messages to out (sealed), if enabled. */
+/* RFC 8446 §7.5 exporter from an exporter_master_secret (tls_conn_export
+ * and tls_post_export). 0 or -1. */
+int tls_export_secret(const tls_cipher *cs, const uint8_t *exp_master, const char *label,
+		      const uint8_t *context, size_t context_len, uint8_t *out, size_t out_len);
+/* Server: appends NewSessionTicket messages to out (sealed), if enabled and
+ * not deferred; wipes the resumption secret unless deferred. */
 int tls_server_send_tickets(tls_conn *c, tls_buf *out);
 /* Client: a NewSessionTicket body (post-handshake). */
 int tls_client_ticket(tls_conn *c, tls_buf *out, tls_reader *r);
+
+/* What a server's NewSessionTicket carries about its connection: the live
+ * conn and tls_post fill it from their own state. */
+struct tls_nst_src {
+	const tls_cipher *cs;
+	const uint8_t *res_master;    /* resumption_master_secret */
+	const char *server_name;      /* SNI or NULL */
+	const char *alpn;             /* negotiated ALPN or NULL */
+	unsigned modes;               /* TLS_PSK_MODE_*: ours and the client's */
+	uint32_t max_early_data;
+	bool has_client;              /* the client's certificate identity: */
+	const uint8_t *client_sha256; /* [32] */
+	uint64_t client_not_after;    /* unix seconds */
+	const uint8_t *client_subject;
+	size_t client_subject_len;
+};
+/* Appends one NewSessionTicket message (header included, plaintext) with
+ * this nonce, its ticket sealed under cfg's ring at now_ms. 0; 1 when no
+ * ticket can be made (no ring key, a seal limit, an identity too large:
+ * not an error, send none); -1 when out failed. */
+int tls_nst_build(const tls_config *cfg, const struct tls_nst_src *src, const uint8_t *nonce,
+		  size_t nonce_len, uint64_t now_ms, tls_buf *out);
+/* Parses a NewSessionTicket body (all of r) into *s: the PSK derived with
+ * res_master, received at now_ms, with the connection's SNI (as sent) and
+ * ALPN. 0 with s->ticket malloc'd (the caller wipes s->psk and frees it),
+ * 0 with s->ticket NULL when there is nothing to keep (lifetime 0, or
+ * res_master NULL: only check the message), or an alert with *why. */
+int tls_nst_parse(const tls_cipher *cs, const uint8_t *res_master, tls_reader *r,
+		  uint64_t now_ms, const char *sni, const char *alpn, tls_session *s,
+		  const char **why);
 
 /* SHA-256("HelloRetryRequest") (§4.1.3) */
 extern const uint8_t tls_hrr_random[32];

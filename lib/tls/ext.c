@@ -58,30 +58,21 @@ static bool is_response(enum tls_ext_ctx ctx)
 	return ctx == TLS_CTX_SH || ctx == TLS_CTX_HRR || ctx == TLS_CTX_EE || ctx == TLS_CTX_CT;
 }
 
-#define MAX_EXTS 128
-
+/* Any number of extensions is legal (§4.1.2 bounds only the block's
+ * length). Known types are checked for duplicates through out->present;
+ * unknown ones (ignored in requests) through a set of every type, filled in
+ * only once an unknown type shows up. */
 int tls_exts_parse(tls_reader *block, enum tls_ext_ctx ctx, uint32_t offered, tls_exts *out,
 		   const char **why)
 {
-	uint16_t seen[MAX_EXTS];
-	size_t n_seen = 0;
+	tls_u16_set unknown;
+	bool unknown_init = false;
 	memset(out, 0, sizeof(*out));
 	while (block->left && !block->err) {
 		uint16_t type = tls_read_u16(block);
 		tls_reader body = tls_read_vec16(block, 0, 0xffff);
 		if (block->err)
 			break;
-		if (n_seen == MAX_EXTS) {
-			*why = "too many extensions";
-			return TLS_ALERT_DECODE_ERROR;
-		}
-		for (size_t i = 0; i < n_seen; i++) {
-			if (seen[i] == type) {
-				*why = "duplicate extension";
-				return TLS_ALERT_ILLEGAL_PARAMETER;
-			}
-		}
-		seen[n_seen++] = type;
 		if (ctx == TLS_CTX_CH && tls_exts_has(out, TLS_XI_PRE_SHARED_KEY)) {
 			*why = "pre_shared_key is not the last extension";
 			return TLS_ALERT_ILLEGAL_PARAMETER;
@@ -92,7 +83,19 @@ int tls_exts_parse(tls_reader *block, enum tls_ext_ctx ctx, uint32_t offered, tl
 				*why = "unsolicited extension";
 				return TLS_ALERT_UNSUPPORTED_EXTENSION;
 			}
+			if (!unknown_init) {
+				tls_u16_set_clear(&unknown);
+				unknown_init = true;
+			}
+			if (!tls_u16_set_add(&unknown, type)) {
+				*why = "duplicate extension";
+				return TLS_ALERT_ILLEGAL_PARAMETER;
+			}
 			continue; /* unknown extensions in requests are ignored */
+		}
+		if (tls_exts_has(out, (enum tls_xi)i)) {
+			*why = "duplicate extension";
+			return TLS_ALERT_ILLEGAL_PARAMETER;
 		}
 		if (!(known[i].where & TLS_XBIT(ctx))) {
 			*why = "extension not allowed in this message";

@@ -384,3 +384,11 @@ bool tls_ct_equal(const void *a, const void *b, size_t n)
 {
 	return CRYPTO_memcmp(a, b, n) == 0;
 }
+
+void tls_keysched_cleanup(void)
+{
+	if (!tl_ok)
+		return;
+	EVP_MD_CTX_free(CRYPTO_THREAD_get_local(&tl_mdctx));
+	CRYPTO_THREAD_set_local(&tl_mdctx, NULL);
+}

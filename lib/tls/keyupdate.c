@@ -34,11 +34,3 @@ int tls_key_update_parse(const uint8_t *msg, size_t len, bool *request_peer)
 		return TLS_ALERT_UNEXPECTED_MESSAGE;
 	return tls_key_update_parse_body(body.p, body.left, request_peer);
 }
-
-int tls_key_update_next(const tls_cipher *cs, const uint8_t *secret, uint8_t *next,
-			uint8_t *key, uint8_t iv[TLS_IV_LEN])
-{
-	if (tls_next_traffic_secret(cs, secret, next) != 0)
-		return -1;
-	return tls_traffic_key_derive(cs, next, key, iv);
-}

@@ -24,31 +24,26 @@ int tls_msg_transcript(tls_conn *c, const uint8_t *msg, size_t len)
 	return tls_transcript_add(&c->tr, msg, len);
 }
 
-int tls_read_u16_list(tls_reader *r, uint16_t *out, size_t cap, size_t *n_total)
+int tls_read_sigalgs(tls_reader *r, const tls_config *cfg, uint32_t *mask)
 {
 	tls_reader l = tls_read_vec16(r, 2, 0xfffe);
-	size_t n = 0, total = 0;
 	if (l.left % 2)
 		tls_reader_fail(r);
+	*mask = 0;
 	while (l.left >= 2 && !r->err) {
 		uint16_t v = tls_read_u16(&l);
-		if (n < cap)
-			out[n++] = v;
-		total++;
+		for (size_t i = 0; i < cfg->n_sigalgs; i++)
+			if (cfg->sigalgs[i] == v)
+				*mask |= 1u << i;
 	}
-	if (r->err || l.err)
-		return -1;
-	if (n_total)
-		*n_total = total;
-	return (int)n;
+	return r->err || l.err ? -1 : 0;
 }
 
-uint16_t tls_pick_scheme(const tls_config *cfg, const struct tls_cert *cert, const uint16_t *peer,
-			 size_t n_peer)
+uint16_t tls_pick_scheme(const tls_config *cfg, const struct tls_cert *cert, uint32_t peer_mask)
 {
 	for (size_t i = 0; i < cfg->n_sigalgs; i++) {
 		uint16_t s = cfg->sigalgs[i];
-		if (tls_list_has(peer, n_peer, s) && tls_sig_key_fits(cert->prep, s))
+		if ((peer_mask & (1u << i)) && tls_sig_key_fits(cert->prep, s))
 			return s;
 	}
 	return 0;
@@ -88,12 +83,47 @@ void tls_msg_write_certificate(tls_buf *b, const uint8_t *ctx, size_t ctx_len,
 	tls_msg_end(b);
 }
 
+/* The staples of one CertificateEntry; only what was offered got past
+ * tls_exts_parse. CertificateStatus (RFC 6066 §8) must be ocsp(1) with a
+ * non-empty OCSPResponse; the SCT list (RFC 6962 §3.3) holds non-empty
+ * SCTs. */
+static int read_staples(const tls_exts *e, tls_staples *st, const char **why)
+{
+	memset(st, 0, sizeof(*st));
+	if (tls_exts_has(e, TLS_XI_STATUS_REQUEST)) {
+		tls_reader b = e->body[TLS_XI_STATUS_REQUEST];
+		uint8_t type = tls_read_u8(&b);
+		tls_reader der = tls_read_vec24(&b, 1, 0xffffff);
+		if (!tls_reader_done(&b) || type != 1) {
+			*why = "malformed CertificateStatus";
+			return TLS_ALERT_DECODE_ERROR;
+		}
+		st->ocsp_len = der.left;
+		st->ocsp = tls_read_bytes(&der, der.left);
+	}
+	if (tls_exts_has(e, TLS_XI_SCT)) {
+		tls_reader b = e->body[TLS_XI_SCT];
+		st->sct = b.p;
+		st->sct_len = b.left;
+		tls_reader list = tls_read_vec16(&b, 1, 0xffff);
+		while (list.left && !list.err)
+			tls_read_vec16(&list, 1, 0xffff);
+		if (!tls_reader_done(&b) || list.err) {
+			*why = "malformed SignedCertificateTimestampList";
+			return TLS_ALERT_DECODE_ERROR;
+		}
+	}
+	return 0;
+}
+
 int tls_msg_read_certificate(tls_reader *r, uint32_t offered, tls_chain *chain, size_t *ctx_len,
-			     const char **why)
+			     tls_staples *leaf, const char **why)
 {
 	const uint8_t *der[MAX_CHAIN];
 	size_t len[MAX_CHAIN];
 	size_t n = 0;
+	if (leaf)
+		memset(leaf, 0, sizeof(*leaf));
 	tls_reader ctx = tls_read_vec8(r, 0, 255);
 	tls_reader list = tls_read_vec24(r, 0, 0xffffff);
 	if (r->err || r->left) {
@@ -107,9 +137,14 @@ int tls_msg_read_certificate(tls_reader *r, uint32_t offered, tls_chain *chain, 
 		if (list.err)
 			break;
 		tls_exts e;
+		tls_staples st;
 		int alert = tls_exts_parse(&exts, TLS_CTX_CT, offered, &e, why);
+		if (!alert)
+			alert = read_staples(&e, &st, why);
 		if (alert)
 			return alert;
+		if (n == 0 && leaf)
+			*leaf = st;
 		if (n == MAX_CHAIN) {
 			*why = "certificate chain too long";
 			return TLS_ALERT_BAD_CERTIFICATE;
@@ -138,13 +173,23 @@ int tls_msg_write_cv(tls_conn *c, tls_buf *b, const struct tls_cert *cert, uint1
 	if (tls_transcript_hash(&c->tr, hash) != 0)
 		return -1;
 	size_t n = tls_cv_content(server, hash, c->cs->hash_len, content);
+	size_t at = b->len;
 	tls_msg_begin(b, TLS_HS_CERTIFICATE_VERIFY);
 	tls_write_u16(b, scheme);
 	tls_write_open(b, 2);
+	size_t sig_at = b->len;
 	int rc = b->err ? -1 : cert->sign(cert->sign_ctx, scheme, content, n, b);
+	size_t sig_len = b->len - sig_at;
 	tls_write_close(b);
 	tls_msg_end(b);
-	return rc || b->err ? -1 : 0;
+	if (rc == TLS_SIGN_PENDING && !b->err) {
+		/* written once tls_conn_sign_done brings the signature (signing.c) */
+		b->len = at;
+		c->sign_cert = cert;
+		c->sign_scheme = scheme;
+		return TLS_SIGN_PENDING;
+	}
+	return rc || b->err || !tls_sig_len_ok(cert, sig_len) ? -1 : 0;
 }
 
 int tls_msg_check_cv(tls_conn *c, tls_reader *r, const uint16_t *offered, size_t n_offered,

@@ -74,21 +74,9 @@ int tls_post_handshake_handle(tls_conn *c, tls_buf *out, uint8_t type, tls_reade
 			"unexpected post-handshake message %u", type);
 }
 
-int tls_conn_new_session_ticket(tls_conn *c, const uint8_t *body, size_t len)
-{
-	int rc = not_ready(c, true);
-	if (rc)
-		return rc;
-	if (c->role != TLS_CLIENT)
-		return tls_fail(c, NULL, TLS_ALERT_UNEXPECTED_MESSAGE, "NewSessionTicket sent to a server");
-	/* The kernel holds the TX key now: the caller sends any alert through
-	 * it, so no alert record is sealed here (out = NULL). */
-	tls_reader r = tls_reader_init(body, len);
-	return tls_client_ticket(c, NULL, &r);
-}
-
 int tls_conn_send(tls_conn *c, tls_buf *out, const void *data, size_t len)
 {
+	tls_out_begin(c, out);
 	int rc = not_ready(c, false);
 	if (rc)
 		return rc;
@@ -113,12 +101,14 @@ int tls_conn_recv(tls_conn *c, tls_buf *out, tls_buf *plain, const uint8_t *in, 
 {
 	size_t avail = *in_len, used = 0;
 	*in_len = 0;
+	tls_out_begin(c, out);
 	int rc = not_ready(c, true);
 	if (rc)
 		return rc;
 	bool any = false;
 	for (;;) {
 		size_t rec_len = 0;
+		tls_out_record(c);
 		rc = tls_rl_frame(c, out, in + used, avail - used, &rec_len);
 		if (rc)
 			break;
@@ -141,6 +131,7 @@ int tls_conn_recv(tls_conn *c, tls_buf *out, tls_buf *plain, const uint8_t *in, 
 
 int tls_conn_key_update(tls_conn *c, tls_buf *out, bool request_peer)
 {
+	tls_out_begin(c, out);
 	int rc = not_ready(c, false);
 	if (rc)
 		return rc;
@@ -150,6 +141,7 @@ int tls_conn_key_update(tls_conn *c, tls_buf *out, bool request_peer)
 
 int tls_conn_close(tls_conn *c, tls_buf *out)
 {
+	tls_out_begin(c, out);
 	if (c->state != TLS_ST_DONE)
 		return c->state == TLS_ST_FAILED ? c->result : TLS_ERR_LOCAL(TLS_ALERT_INTERNAL_ERROR);
 	static const uint8_t alert[2] = { 1, TLS_ALERT_CLOSE_NOTIFY };

@@ -9,7 +9,9 @@
 
 #include <openssl/crypto.h>
 
-#define SESSION_MAGIC 0x48535331u /* "HSS1" */
+/* "HSS2": HSS1 had a trailing "used" byte; a blob is now simply dropped
+ * after its one use (RFC 8446 §C.4). */
+#define SESSION_MAGIC 0x48535332u
 
 static int empty_hash(const EVP_MD *md, uint8_t *out)
 {
@@ -53,151 +55,233 @@ int tls_derive_masters(tls_conn *c, const uint8_t *res_hash)
 	return 0;
 }
 
-int tls_conn_export(const tls_conn *c, const char *label, const uint8_t *context,
-		    size_t context_len, uint8_t *out, size_t out_len)
+int tls_export_secret(const tls_cipher *cs, const uint8_t *exp_master, const char *label,
+		      const uint8_t *context, size_t context_len, uint8_t *out, size_t out_len)
 {
-	if (c->state != TLS_ST_DONE || !c->masters || !label || out_len > 255 * c->cs->hash_len)
+	if (!cs || !label || out_len > 255 * cs->hash_len)
 		return -1;
-	const EVP_MD *md = c->cs->md();
+	const EVP_MD *md = cs->md();
 	uint8_t eh[TLS_MAX_HASH], ch[TLS_MAX_HASH], sec[TLS_MAX_HASH];
 	unsigned int n = 0;
-	int rc = empty_hash(md, eh) || tls_derive_secret(md, c->exp_master, label, eh, sec) ||
+	int rc = empty_hash(md, eh) || tls_derive_secret(md, exp_master, label, eh, sec) ||
 		 !EVP_Digest(context ? (const void *)context : "", context ? context_len : 0, ch, &n,
 			     tls_md_fetched(md), NULL) ||
-		 tls_hkdf_expand_label(md, sec, c->cs->hash_len, "exporter", ch, n, out, out_len);
+		 tls_hkdf_expand_label(md, sec, cs->hash_len, "exporter", ch, n, out, out_len);
 	OPENSSL_cleanse(sec, sizeof(sec));
 	return rc ? -1 : 0;
 }
 
+int tls_conn_export(const tls_conn *c, const char *label, const uint8_t *context,
+		    size_t context_len, uint8_t *out, size_t out_len)
+{
+	if (c->state != TLS_ST_DONE || !c->masters)
+		return -1;
+	return tls_export_secret(c->cs, c->exp_master, label, context, context_len, out, out_len);
+}
+
 /* ---- server: NewSessionTicket ---- */
 
-static int fill_ticket(tls_conn *c, tls_ticket *t, unsigned modes)
+static int fill_ticket(const struct tls_nst_src *src, tls_ticket *t)
 {
-	if (c->server_name && tls_ticket_set_sni(t, c->server_name))
+	if (src->server_name && tls_ticket_set_sni(t, src->server_name))
 		return -1;
-	if (c->alpn && tls_ticket_set_alpn(t, (const uint8_t *)c->alpn, strlen(c->alpn)))
+	if (src->alpn && tls_ticket_set_alpn(t, (const uint8_t *)src->alpn, strlen(src->alpn)))
 		return -1;
-	if (c->peer_chain.n) {
-		if (tls_ticket_set_client_cert(t, c->peer_chain.certs[0]))
+	if (src->has_client) {
+		/* no ticket rather than one that forgets who authenticated */
+		if (src->client_subject_len > sizeof(t->client_subject))
 			return -1;
-	} else if (c->params.client_id) {
-		/* resumed: the identity travels on to the next ticket */
 		t->has_client = true;
-		memcpy(t->client_cert_sha256, c->params.client_cert_sha256, 32);
-		t->client_not_after = c->client_not_after;
-		t->client_subject_len = (uint16_t)c->params.client_subject_len;
-		memcpy(t->client_subject, c->client_subject, c->params.client_subject_len);
+		memcpy(t->client_cert_sha256, src->client_sha256, 32);
+		t->client_not_after = src->client_not_after;
+		t->client_subject_len = (uint16_t)src->client_subject_len;
+		memcpy(t->client_subject, src->client_subject, src->client_subject_len);
 	}
-	t->max_early_data = c->cfg->max_early_data;
+	t->max_early_data = src->max_early_data;
 	t->ke_modes = 0;
-	if (modes & TLS_PSK_MODE_KE)
+	if (src->modes & TLS_PSK_MODE_KE)
 		t->ke_modes |= TLS_TICKET_KE_BIT(TLS_PSK_KE);
-	if (modes & TLS_PSK_MODE_DHE_KE)
+	if (src->modes & TLS_PSK_MODE_DHE_KE)
 		t->ke_modes |= TLS_TICKET_KE_BIT(TLS_PSK_DHE_KE);
+	return 0;
+}
+
+int tls_nst_build(const tls_config *cfg, const struct tls_nst_src *src, const uint8_t *nonce,
+		  size_t nonce_len, uint64_t now_ms, tls_buf *out)
+{
+	tls_ticket t;
+	tls_buf sealed;
+	if (!cfg->ring || !src->modes || nonce_len > 255 ||
+	    tls_ticket_init(&t, src->cs, src->res_master, nonce, nonce_len, now_ms,
+			    cfg->ticket_lifetime))
+		return 1;
+	tls_buf_init(&sealed, 0);
+	int rc = 1; /* no ticket is not an error */
+	if (fill_ticket(src, &t) == 0 &&
+	    tls_ticket_seal(cfg->ring, &t, &sealed) == 0 && !sealed.err) {
+		tls_msg_begin(out, TLS_HS_NEW_SESSION_TICKET);
+		tls_write_u32(out, t.lifetime_s);
+		tls_write_u32(out, t.age_add);
+		tls_write_u8(out, (uint8_t)nonce_len);
+		tls_write_bytes(out, nonce, nonce_len);
+		tls_write_u16(out, (uint16_t)sealed.len);
+		tls_write_bytes(out, sealed.base, sealed.len);
+		tls_write_open(out, 2);
+		if (t.max_early_data) {
+			tls_write_u16(out, TLS_EXT_EARLY_DATA);
+			tls_write_u16(out, 4);
+			tls_write_u32(out, t.max_early_data);
+		}
+		tls_write_close(out);
+		tls_msg_end(out);
+		rc = out->err ? -1 : 0;
+	}
+	tls_ticket_clear(&t);
+	tls_buf_free(&sealed);
+	return rc;
+}
+
+/* The conn's facts for its tickets; false when it issues none. */
+static bool conn_nst_src(const tls_conn *c, struct tls_nst_src *src)
+{
+	const tls_config *cfg = c->cfg;
+	memset(src, 0, sizeof(*src));
+	/* §4.2.9: only tickets the client said it can use */
+	src->modes = c->psk_peer_modes & cfg->psk_modes;
+	/* a client certificate whose identity could not be recorded */
+	if (!c->masters || !src->modes || (c->peer_chain.n && !c->params.client_id))
+		return false;
+	src->cs = c->cs;
+	src->res_master = c->res_master;
+	src->server_name = c->server_name;
+	src->alpn = c->alpn;
+	src->max_early_data = cfg->max_early_data;
+	if (c->params.client_id) {
+		/* from the Certificate, or resumed: the ticket's, carried on */
+		src->has_client = true;
+		src->client_sha256 = c->params.client_cert_sha256;
+		src->client_not_after = c->client_not_after;
+		src->client_subject = c->client_subject;
+		src->client_subject_len = c->params.client_subject_len;
+	}
+	return true;
+}
+
+int tls_conn_defer_tickets(tls_conn *c)
+{
+	if (!c || c->role != TLS_SERVER || c->state != TLS_ST_SRV_WAIT_CH)
+		return -1;
+	c->defer_tickets = true;
 	return 0;
 }
 
 int tls_server_send_tickets(tls_conn *c, tls_buf *out)
 {
 	const tls_config *cfg = c->cfg;
-	/* §4.2.9: only tickets the client said it can use */
-	unsigned modes = c->psk_peer_modes & cfg->psk_modes;
-	if (!cfg->n_tickets || !cfg->ring || !c->masters || !modes)
-		return 0;
-	uint64_t now = tls_config_now_ms(cfg);
-	if (cfg->ring == cfg->own_ring)
-		tls_stek_ring_maybe_rotate(cfg->own_ring, now / 1000);
-	tls_buf m, sealed;
-	tls_buf_init(&m, 0);
-	tls_buf_init(&sealed, 0);
+	struct tls_nst_src src;
 	int rc = 0;
-	for (unsigned i = 0; i < cfg->n_tickets && rc == 0; i++) {
-		uint8_t nonce = c->ticket_nonce++; /* distinct per ticket of this connection */
-		tls_ticket t;
-		if (tls_ticket_init(&t, c->cs, c->res_master, &nonce, 1, now, cfg->ticket_lifetime))
-			break;
-		tls_buf_reset(&sealed);
-		if (fill_ticket(c, &t, modes) || tls_ticket_seal(cfg->ring, &t, &sealed)) {
-			tls_ticket_clear(&t);
-			break; /* no ticket is not an error */
+	/* deferred: tls_conn_post takes res_master to tls_post_ticket_send */
+	if (c->defer_tickets)
+		return 0;
+	if (cfg->n_tickets && conn_nst_src(c, &src)) {
+		uint64_t now = tls_config_now_ms(cfg);
+		tls_buf m;
+		tls_buf_init(&m, 0);
+		for (unsigned i = 0; i < cfg->n_tickets && rc == 0; i++) {
+			uint8_t nonce = c->ticket_nonce++; /* distinct per ticket of this connection */
+			rc = tls_nst_build(cfg, &src, &nonce, 1, now, &m);
 		}
-		tls_msg_begin(&m, TLS_HS_NEW_SESSION_TICKET);
-		tls_write_u32(&m, t.lifetime_s);
-		tls_write_u32(&m, t.age_add);
-		tls_write_u8(&m, 1);
-		tls_write_u8(&m, nonce);
-		tls_write_u16(&m, (uint16_t)sealed.len);
-		tls_write_bytes(&m, sealed.base, sealed.len);
-		tls_write_open(&m, 2);
-		if (t.max_early_data) {
-			tls_write_u16(&m, TLS_EXT_EARLY_DATA);
-			tls_write_u16(&m, 4);
-			tls_write_u32(&m, t.max_early_data);
-		}
-		tls_write_close(&m);
-		tls_msg_end(&m);
-		tls_ticket_clear(&t);
-		rc = m.err || sealed.err ? -1 : 0;
+		if (rc >= 0 && m.len)
+			rc = tls_rl_write_sealed(c, out, TLS_CT_HANDSHAKE, m.base, m.len);
+		tls_buf_free(&m);
 	}
-	if (rc == 0 && m.len)
-		rc = tls_rl_write_sealed(c, out, TLS_CT_HANDSHAKE, m.base, m.len);
-	tls_buf_free(&m);
-	tls_buf_free(&sealed);
-	return rc;
+	/* a server issues tickets only here: it never needs res_master again */
+	OPENSSL_cleanse(c->res_master, sizeof(c->res_master));
+	return rc < 0 ? -1 : 0;
 }
 
 /* ---- client: NewSessionTicket -> tls_session ---- */
 
-int tls_client_ticket(tls_conn *c, tls_buf *out, tls_reader *r)
+int tls_nst_parse(const tls_cipher *cs, const uint8_t *res_master, tls_reader *r,
+		  uint64_t now_ms, const char *sni, const char *alpn, tls_session *s,
+		  const char **why)
 {
-	const char *why = "";
+	memset(s, 0, sizeof(*s));
 	uint32_t lifetime = tls_read_u32(r);
 	uint32_t age_add = tls_read_u32(r);
 	tls_reader nonce = tls_read_vec8(r, 0, 255);
 	tls_reader ticket = tls_read_vec16(r, 1, 0xffff);
 	tls_reader block = tls_read_vec16(r, 0, 0xfffe);
+	*why = "malformed NewSessionTicket";
 	if (!tls_reader_done(r))
-		return tls_fail(c, out, TLS_ALERT_DECODE_ERROR, "malformed NewSessionTicket");
+		return TLS_ALERT_DECODE_ERROR;
+	*why = "ticket lifetime over 7 days";
 	if (lifetime > TLS_TICKET_MAX_LIFETIME_S)
-		return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER, "ticket lifetime over 7 days");
+		return TLS_ALERT_ILLEGAL_PARAMETER;
 	tls_exts e;
-	int alert = tls_exts_parse(&block, TLS_CTX_NST, 0, &e, &why);
+	int alert = tls_exts_parse(&block, TLS_CTX_NST, 0, &e, why);
 	if (alert)
-		return tls_fail(c, out, alert, "NewSessionTicket: %s", why);
+		return alert;
 	uint32_t max_early = 0;
 	if (tls_exts_has(&e, TLS_XI_EARLY_DATA)) {
 		tls_reader ed = e.body[TLS_XI_EARLY_DATA];
 		max_early = tls_read_u32(&ed);
+		*why = "malformed early_data";
 		if (!tls_reader_done(&ed))
-			return tls_fail(c, out, TLS_ALERT_DECODE_ERROR, "malformed early_data");
+			return TLS_ALERT_DECODE_ERROR;
 	}
-	/* lifetime 0: discard at once; nobody listening: nothing to keep */
-	if (!lifetime || !c->cb.session || !c->masters)
+	/* lifetime 0: discard at once; no secret: only checked */
+	if (!lifetime || !res_master)
 		return 0;
-	tls_session s;
-	memset(&s, 0, sizeof(s));
-	s.cipher = c->cs->id;
-	s.psk_len = (uint8_t)c->cs->hash_len;
-	if (tls_ticket_psk(c->cs, c->res_master, nonce.p, nonce.left, s.psk))
-		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "ticket PSK derivation failed");
-	s.ticket = malloc(ticket.left);
-	if (!s.ticket) {
-		OPENSSL_cleanse(s.psk, sizeof(s.psk));
-		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "out of memory");
+	*why = "ticket PSK derivation failed";
+	s->cipher = cs->id;
+	s->psk_len = (uint8_t)cs->hash_len;
+	if (tls_ticket_psk(cs, res_master, nonce.p, nonce.left, s->psk))
+		return TLS_ALERT_INTERNAL_ERROR;
+	*why = "out of memory";
+	if (!(s->ticket = malloc(ticket.left))) {
+		OPENSSL_cleanse(s->psk, sizeof(s->psk));
+		return TLS_ALERT_INTERNAL_ERROR;
 	}
-	memcpy(s.ticket, ticket.p, ticket.left);
-	s.ticket_len = ticket.left;
-	s.lifetime_s = lifetime;
-	s.age_add = age_add;
-	s.max_early_data = max_early;
-	s.created_ms = tls_config_now_ms(c->cfg);
-	if (c->server_name && (c->ch_offered & TLS_XBIT(TLS_XI_SERVER_NAME)))
-		snprintf(s.server_name, sizeof(s.server_name), "%s", c->server_name);
-	if (c->alpn)
-		snprintf(s.alpn, sizeof(s.alpn), "%s", c->alpn);
-	c->cb.session(c->cb_ctx, &s);
+	memcpy(s->ticket, ticket.p, ticket.left);
+	s->ticket_len = ticket.left;
+	s->lifetime_s = lifetime;
+	s->age_add = age_add;
+	s->max_early_data = max_early;
+	s->created_ms = now_ms;
+	if (sni)
+		snprintf(s->server_name, sizeof(s->server_name), "%s", sni);
+	if (alpn)
+		snprintf(s->alpn, sizeof(s->alpn), "%s", alpn);
+	return 0;
+}
+
+int tls_client_ticket(tls_conn *c, tls_buf *out, tls_reader *r)
+{
+	const char *why = "";
+	tls_session s;
+	/* the SNI we sent: resumption is offered under it only (§4.6.1) */
+	const char *sni = c->server_name && (c->ch_offered & TLS_XBIT(TLS_XI_SERVER_NAME))
+		? c->server_name : NULL;
+	/* nobody listening: the ticket is only checked */
+	bool keep = c->cb.session && c->masters;
+	int alert = tls_nst_parse(c->cs, keep ? c->res_master : NULL, r, tls_config_now_ms(c->cfg),
+				  sni, c->alpn, &s, &why);
+	if (alert)
+		return tls_fail(c, out, alert, "NewSessionTicket: %s", why);
+	if (s.ticket) {
+		tls_buf b;
+		tls_buf_init(&b, 0);
+		if (tls_session_encode(&s, &b) == 0)
+			c->cb.session(c->cb_ctx, b.base, b.len);
+		else
+			alert = TLS_ALERT_INTERNAL_ERROR;
+		tls_buf_free(&b);
+	}
 	OPENSSL_cleanse(s.psk, sizeof(s.psk));
 	free(s.ticket);
+	if (alert)
+		return tls_fail(c, out, alert, "NewSessionTicket: encoding the session failed");
 	return 0;
 }
 
@@ -250,7 +334,6 @@ int tls_session_encode(const tls_session *s, tls_buf *out)
 	tls_write_bytes(out, s->server_name, sn);
 	tls_write_u8(out, (uint8_t)an);
 	tls_write_bytes(out, s->alpn, an);
-	tls_write_u8(out, s->used ? 1 : 0);
 	return out->err ? -1 : 0;
 }
 
@@ -269,10 +352,9 @@ tls_session *tls_session_decode(const uint8_t *p, size_t len)
 	s.created_ms = tls_read_u64(&r);
 	tls_reader sni = tls_read_vec8(&r, 0, 255);
 	tls_reader alpn = tls_read_vec8(&r, 0, 255);
-	uint8_t used = tls_read_u8(&r);
 	const tls_cipher *cs = tls_cipher_find(s.cipher);
 	if (!tls_reader_done(&r) || magic != SESSION_MAGIC || !cs || psk.left != cs->hash_len ||
-	    used > 1 || s.lifetime_s > TLS_TICKET_MAX_LIFETIME_S ||
+	    s.lifetime_s > TLS_TICKET_MAX_LIFETIME_S ||
 	    (sni.left && memchr(sni.p, 0, sni.left)) ||
 	    (alpn.left && memchr(alpn.p, 0, alpn.left)))
 		return NULL;
@@ -280,7 +362,6 @@ tls_session *tls_session_decode(const uint8_t *p, size_t len)
 	memcpy(s.psk, psk.p, psk.left);
 	memcpy(s.server_name, sni.p, sni.left);
 	memcpy(s.alpn, alpn.p, alpn.left);
-	s.used = used;
 	s.ticket = (uint8_t *)ticket.p;
 	s.ticket_len = ticket.left;
 	tls_session *d = tls_session_dup(&s);

@@ -25,8 +25,16 @@ int tls_traffic_key_derive(const tls_cipher *cs, const uint8_t *secret,
 	return 0;
 }
 
+/* AES-CCM wants its nonce and tag lengths before the key and the message
+ * length before the additional data. */
+static bool is_ccm(const tls_cipher *cs)
+{
+	return cs->id == TLS_AES_128_CCM_SHA256;
+}
+
 /* Keys k->ctx (made if missing) with k->key. An existing context already
- * set up for this AEAD is only re-keyed: no allocation, no cipher lookup. */
+ * set up for this AEAD is only re-keyed: no allocation, no cipher lookup
+ * (CCM keeps its nonce and tag lengths). */
 static int key_ctx(tls_traffic_key *k)
 {
 	const EVP_CIPHER *aead = tls_aead_fetched(k->cs);
@@ -36,6 +44,12 @@ static int key_ctx(tls_traffic_key *k)
 		return -1;
 	if (EVP_CIPHER_CTX_get0_cipher(k->ctx) == aead) {
 		if (!EVP_CipherInit_ex(k->ctx, NULL, NULL, k->key, NULL, 1))
+			return -1;
+	} else if (is_ccm(k->cs)) {
+		if (!EVP_CipherInit_ex(k->ctx, aead, NULL, NULL, NULL, 1) ||
+		    EVP_CIPHER_CTX_ctrl(k->ctx, EVP_CTRL_AEAD_SET_IVLEN, TLS_IV_LEN, NULL) <= 0 ||
+		    EVP_CIPHER_CTX_ctrl(k->ctx, EVP_CTRL_AEAD_SET_TAG, TLS_TAG_LEN, NULL) <= 0 ||
+		    !EVP_CipherInit_ex(k->ctx, NULL, NULL, k->key, NULL, 1))
 			return -1;
 	} else if (!EVP_CipherInit_ex(k->ctx, aead, NULL, k->key, NULL, 1)) {
 		return -1;
@@ -90,14 +104,24 @@ void tls_traffic_key_clear(tls_traffic_key *k)
 }
 
 /* Sets the per-record nonce (iv XOR left-padded big-endian seq) and the
- * direction. */
-static int set_nonce(tls_traffic_key *k, int enc)
+ * direction; for decryption the expected tag, and for CCM the length of
+ * the `inner` bytes to come. */
+static int set_nonce(tls_traffic_key *k, int enc, const uint8_t *tag, size_t inner)
 {
 	uint8_t nonce[TLS_IV_LEN];
+	int outl = 0;
 	memcpy(nonce, k->iv, TLS_IV_LEN);
 	for (int i = 0; i < 8; i++)
 		nonce[TLS_IV_LEN - 1 - i] ^= (uint8_t)(k->seq >> (8 * i));
-	int ok = EVP_CipherInit_ex(k->ctx, NULL, NULL, NULL, nonce, enc);
+	/* OpenSSL's AES-CCM picks its bulk routine for one direction when
+	 * keyed: a key used the other way (an RX key's first record) is
+	 * keyed again. A traffic key works one way, so this happens once. */
+	const uint8_t *key =
+		is_ccm(k->cs) && EVP_CIPHER_CTX_is_encrypting(k->ctx) != enc ? k->key : NULL;
+	int ok = EVP_CipherInit_ex(k->ctx, NULL, NULL, key, nonce, enc) &&
+		 (!tag || EVP_CIPHER_CTX_ctrl(k->ctx, EVP_CTRL_AEAD_SET_TAG, TLS_TAG_LEN,
+					      (void *)tag) > 0) &&
+		 (!is_ccm(k->cs) || EVP_CipherUpdate(k->ctx, NULL, &outl, NULL, (int)inner));
 	OPENSSL_cleanse(nonce, sizeof(nonce));
 	return ok ? 0 : -1;
 }
@@ -128,7 +152,7 @@ int tls_record_seal(tls_traffic_key *k, uint8_t type, const uint8_t *data, size_
 	memset(body + len + 1, 0, pad);
 
 	int outl = 0, finl = 0;
-	if (set_nonce(k, 1) ||
+	if (set_nonce(k, 1, NULL, inner) ||
 	    !EVP_CipherUpdate(k->ctx, NULL, &outl, rec, TLS_RECORD_HEADER) ||
 	    !EVP_CipherUpdate(k->ctx, body, &outl, body, (int)inner) ||
 	    !EVP_CipherFinal_ex(k->ctx, body + outl, &finl) ||
@@ -150,7 +174,7 @@ int tls_record_open(tls_traffic_key *k, uint8_t *rec, size_t rec_len,
 		return -1;
 	tls_reader hdr = tls_reader_init(rec, TLS_RECORD_HEADER);
 	uint8_t outer = tls_read_u8(&hdr);
-	tls_read_u16(&hdr); /* legacy_record_version: tls_rl_frame checked it */
+	tls_read_u16(&hdr); /* legacy_record_version: ignored (§5.1), authenticated as AAD */
 	size_t clen = tls_read_u16(&hdr);
 	if (outer != CT_APPLICATION_DATA)
 		return -2;
@@ -164,10 +188,9 @@ int tls_record_open(tls_traffic_key *k, uint8_t *rec, size_t rec_len,
 	uint8_t *body = rec + TLS_RECORD_HEADER;
 	size_t inner = clen - TLS_TAG_LEN;
 	int outl = 0, finl = 0;
-	if (set_nonce(k, 0) ||
+	if (set_nonce(k, 0, body + inner, inner) ||
 	    !EVP_CipherUpdate(k->ctx, NULL, &outl, rec, TLS_RECORD_HEADER) ||
 	    !EVP_CipherUpdate(k->ctx, body, &outl, body, (int)inner) ||
-	    !EVP_CIPHER_CTX_ctrl(k->ctx, EVP_CTRL_AEAD_SET_TAG, TLS_TAG_LEN, body + inner) ||
 	    EVP_CipherFinal_ex(k->ctx, body + outl, &finl) <= 0) {
 		/* Never hand out unauthenticated plaintext. */
 		OPENSSL_cleanse(body, inner);

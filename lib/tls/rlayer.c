@@ -61,15 +61,10 @@ int tls_rl_frame(tls_conn *c, tls_buf *out, const uint8_t *in, size_t len, size_
 		return TLS_WANT_INPUT;
 	tls_reader r = tls_reader_init(in, len);
 	uint8_t type = tls_read_u8(&r);
-	uint16_t version = tls_read_u16(&r);
+	tls_read_u16(&r); /* legacy_record_version: MUST be ignored (§5.1) */
 	uint16_t n = tls_read_u16(&r);
 	if (type < TLS_CT_CCS || type > TLS_CT_APPDATA)
 		return tls_fail(c, out, TLS_ALERT_UNEXPECTED_MESSAGE, "unknown record type %u", type);
-	/* The field is legacy, but anything but 3.x is not TLS at all, and
-	 * protected records are always stamped 3.3 (§5.1). */
-	if ((version >> 8) != 3 || (type == TLS_CT_APPDATA && version != 0x0303))
-		return tls_fail(c, out, TLS_ALERT_PROTOCOL_VERSION, "bad record version 0x%04x",
-				version);
 	if (type == TLS_CT_APPDATA ? n > TLS_MAX_CIPHERTEXT : n > TLS_MAX_PLAINTEXT)
 		return tls_fail(c, out, TLS_ALERT_RECORD_OVERFLOW, "record too long (%u bytes)", n);
 	/* RFC 8449: the inner plaintext (content + type + padding) of a
@@ -96,6 +91,17 @@ static int peer_alert(tls_conn *c, tls_buf *out, tls_reader body)
 	if (desc == TLS_ALERT_USER_CANCELED && level != ALERT_LEVEL_FATAL)
 		return 0;
 	return tls_fail_peer(c, desc);
+}
+
+/* An alert record's plaintext (at most its first 2 bytes in a): exactly
+ * one alert, the same answer under any key. */
+static int protected_alert(tls_conn *c, tls_buf *out, const uint8_t a[2], size_t plen)
+{
+	if (plen == 0)
+		return tls_fail(c, out, TLS_ALERT_UNEXPECTED_MESSAGE, "empty alert record");
+	if (plen != 2)
+		return tls_fail(c, out, TLS_ALERT_DECODE_ERROR, "malformed alert");
+	return peer_alert(c, out, tls_reader_init(a, 2));
 }
 
 /* Hands every complete handshake message in the reassembly buffer to the
@@ -274,11 +280,7 @@ int tls_rl_handshake_record(tls_conn *c, tls_buf *out, const uint8_t *rec, size_
 		if (plen == 2)
 			memcpy(a, c->hs.base + start, 2);
 		c->hs.len = start;
-		if (plen == 0)
-			return tls_fail(c, out, TLS_ALERT_UNEXPECTED_MESSAGE, "empty alert record");
-		if (plen != 2)
-			return tls_fail(c, out, TLS_ALERT_DECODE_ERROR, "malformed alert");
-		return peer_alert(c, out, tls_reader_init(a, 2));
+		return protected_alert(c, out, a, plen);
 	}
 	default:
 		c->hs.len = start;
@@ -324,14 +326,12 @@ int tls_rl_app_record(tls_conn *c, tls_buf *out, tls_buf *plain, const uint8_t *
 		if (plen == 2)
 			memcpy(a, plain->base + start, 2);
 		plain->len = start;
-		if (plen != 2)
-			return tls_fail(c, out, TLS_ALERT_DECODE_ERROR, "malformed alert");
-		if (a[1] == TLS_ALERT_CLOSE_NOTIFY) {
+		if (plen == 2 && a[1] == TLS_ALERT_CLOSE_NOTIFY) {
 			c->result = TLS_CLOSED;
 			snprintf(c->err, sizeof(c->err), "peer closed the connection");
 			return TLS_CLOSED;
 		}
-		return peer_alert(c, out, tls_reader_init(a, 2));
+		return protected_alert(c, out, a, plen);
 	default:
 		plain->len = start;
 		return tls_fail(c, out, TLS_ALERT_UNEXPECTED_MESSAGE,

@@ -48,10 +48,11 @@ static int send_hrr(tls_conn *c, tls_buf *out, const struct ch_info *ch, const u
 {
 	if (tls_ch_digest(ch, c->ch1_digest) != 0)
 		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "digest failed");
-	if (!c->t_cookie && RAND_bytes(c->cookie, sizeof(c->cookie)) != 1)
+	const struct tls_test_hooks *t = c->t;
+	if (!(t && t->cookie) && RAND_bytes(c->cookie, sizeof(c->cookie)) != 1)
 		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "no randomness");
-	const uint8_t *cookie = c->t_cookie ? c->t_cookie : c->cookie;
-	size_t cookie_len = c->t_cookie ? c->t_cookie_len : sizeof(c->cookie);
+	const uint8_t *cookie = t && t->cookie ? t->cookie : c->cookie;
+	size_t cookie_len = t && t->cookie ? t->cookie_len : sizeof(c->cookie);
 	if (tls_msg_transcript(c, msg, len) || tls_transcript_hrr_rewrite(&c->tr))
 		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "transcript failed");
 
@@ -87,11 +88,13 @@ static int send_hrr(tls_conn *c, tls_buf *out, const struct ch_info *ch, const u
 	return 0;
 }
 
-/* ServerHello, then EE, CR, Certificate, CertificateVerify, Finished. */
+/* ServerHello, then EE, CR, Certificate, CertificateVerify, Finished; when
+ * the signer answers later, the flight up to the Certificate now and the
+ * rest in tls_server_finish_flight once the signature came. */
 static int send_server_flight(tls_conn *c, tls_buf *out, const struct client_share *share,
 			      uint16_t psk_index)
 {
-	uint8_t pubmem[160], shared[TLS_MAX_HASH + 80], hash[TLS_MAX_HASH];
+	uint8_t pubmem[TLS_MAX_KEX_SHARE], shared[TLS_MAX_KEX_SECRET], hash[TLS_MAX_HASH];
 	size_t shared_len = 0;
 	tls_buf pub;
 	tls_buf_init_fixed(&pub, pubmem, sizeof(pubmem));
@@ -220,23 +223,38 @@ static int send_server_flight(tls_conn *c, tls_buf *out, const struct client_sha
 	}
 
 	/* Certificate, CertificateVerify (not when the PSK authenticates), Finished */
+	c->params.group = share ? c->group : 0;
 	if (!c->psk_on) {
 		at = m.len;
 		tls_msg_write_certificate(&m, NULL, 0, c->cert, c->want_ocsp, c->want_sct);
 		rc = rc || m.err || tls_msg_transcript(c, m.base + at, m.len - at);
 		at = m.len;
-		rc = rc || tls_msg_write_cv(c, &m, c->cert, c->sig_scheme, true) ||
-		     tls_msg_transcript(c, m.base + at, m.len - at);
+		int sig = rc ? -1 : tls_msg_write_cv(c, &m, c->cert, c->sig_scheme, true);
+		if (sig == TLS_SIGN_PENDING) {
+			/* the signer answers later: send what we have (signing.c) */
+			rc = tls_rl_write_sealed(c, out, TLS_CT_HANDSHAKE, m.base, m.len);
+			tls_buf_free(&m);
+			if (rc)
+				return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "server flight failed");
+			c->state = TLS_ST_SRV_SIGNING;
+			return 0;
+		}
+		rc = rc || sig || tls_msg_transcript(c, m.base + at, m.len - at);
 	}
 	if (rc) {
 		tls_buf_free(&m);
 		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "signing failed");
 	}
-	at = m.len;
-	rc = tls_msg_write_finished(c, &m, c->s_hs) ||
-	     tls_msg_transcript(c, m.base + at, m.len - at) ||
-	     tls_rl_write_sealed(c, out, TLS_CT_HANDSHAKE, m.base, m.len);
-	tls_buf_free(&m);
+	return tls_server_finish_flight(c, out, &m);
+}
+
+int tls_server_finish_flight(tls_conn *c, tls_buf *out, tls_buf *m)
+{
+	size_t at = m->len;
+	int rc = tls_msg_write_finished(c, m, c->s_hs) ||
+		 tls_msg_transcript(c, m->base + at, m->len - at) ||
+		 tls_rl_write_sealed(c, out, TLS_CT_HANDSHAKE, m->base, m->len);
+	tls_buf_free(m);
 
 	/* application secrets: ours now (0.5-RTT), the client's after its Finished */
 	uint8_t s_ap[TLS_MAX_HASH];
@@ -249,7 +267,6 @@ static int send_server_flight(tls_conn *c, tls_buf *out, const struct client_sha
 	if (rc)
 		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "server flight failed");
 	c->params.sig_scheme = c->psk_on ? 0 : c->sig_scheme;
-	c->params.group = share ? c->group : 0;
 	c->params.resumed = c->psk_on;
 	c->params.psk_external = c->psk_on && c->psk_ext;
 	if (c->early_on)
@@ -264,9 +281,9 @@ static int handshake_with(tls_conn *c, tls_buf *out, const struct ch_info *ch, b
 			  const tls_cipher *cs, const struct psk_pick *pk, const uint8_t *msg,
 			  size_t len)
 {
-	struct client_share shares[MAX_SHARES];
+	struct client_share shares[TLS_MAX_PREFS];
 	tls_reader groups;
-	size_t n_shares = 0;
+	size_t n_shares = 0, n_total = 0;
 	int rc;
 
 	if (!second) {
@@ -282,7 +299,7 @@ static int handshake_with(tls_conn *c, tls_buf *out, const struct ch_info *ch, b
 	/* the (EC)DHE share; none with psk_ke */
 	const struct client_share *share = NULL;
 	if (!c->psk_on || c->psk_dhe) {
-		if ((rc = tls_ch_parse_shares(c, out, ch, &groups, shares, &n_shares)))
+		if ((rc = tls_ch_parse_shares(c, out, ch, &groups, shares, &n_shares, &n_total)))
 			return rc;
 		/* a share the client already sent, in our order; else HRR */
 		for (size_t i = 0; i < c->cfg->n_groups && !share; i++)
@@ -290,7 +307,7 @@ static int handshake_with(tls_conn *c, tls_buf *out, const struct ch_info *ch, b
 				if (shares[j].group == c->cfg->groups[i])
 					share = &shares[j];
 		if (second) {
-			if (n_shares != 1 || !share || share->group != c->group)
+			if (n_total != 1 || !share || share->group != c->group)
 				return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER,
 						"second ClientHello lacks a share for the requested group");
 		} else if (!share) {
@@ -350,12 +367,10 @@ static int handle_client_hello(tls_conn *c, tls_buf *out, tls_reader *r, const u
 		cs = c->cs;
 	}
 
-	uint16_t sigalgs[MAX_PEER_SIGALGS];
-	int n_sig = 0;
+	uint32_t sigalgs = 0;
 	if (tls_exts_has(&ch.ext, TLS_XI_SIGNATURE_ALGORITHMS)) {
 		tls_reader sa = ch.ext.body[TLS_XI_SIGNATURE_ALGORITHMS];
-		n_sig = tls_read_u16_list(&sa, sigalgs, MAX_PEER_SIGALGS, NULL);
-		if (n_sig < 0 || !tls_reader_done(&sa))
+		if (tls_read_sigalgs(&sa, c->cfg, &sigalgs) != 0 || !tls_reader_done(&sa))
 			return tls_fail(c, out, TLS_ALERT_DECODE_ERROR,
 					"malformed signature_algorithms");
 	}
@@ -382,7 +397,7 @@ static int handle_client_hello(tls_conn *c, tls_buf *out, tls_reader *r, const u
 		return tls_fail(c, out, TLS_ALERT_MISSING_EXTENSION,
 				"client sent no signature_algorithms");
 	}
-	if (!c->psk_on && (rc = tls_ch_choose_cert(c, out, sigalgs, (size_t)n_sig)))
+	if (!c->psk_on && (rc = tls_ch_choose_cert(c, out, sigalgs)))
 		return rc;
 	rc = handshake_with(c, out, &ch, second, cs, &pk, msg, len);
 	tls_ticket_clear(&pk.tk);
@@ -395,7 +410,7 @@ static int handle_client_certificate(tls_conn *c, tls_buf *out, tls_reader *r, c
 {
 	const char *why = "";
 	size_t ctx_len = 0;
-	int alert = tls_msg_read_certificate(r, 0, &c->peer_chain, &ctx_len, &why);
+	int alert = tls_msg_read_certificate(r, 0, &c->peer_chain, &ctx_len, NULL, &why);
 	if (alert)
 		return tls_fail(c, out, alert, "client Certificate: %s", why);
 	if (ctx_len)
@@ -446,10 +461,9 @@ static int handle_client_finished(tls_conn *c, tls_buf *out, tls_reader *r, cons
 		if (tls_ticket_set_client_cert(&t, c->peer_chain.certs[0]) == 0)
 			tls_srv_ticket_identity(c, &t);
 	}
-	/* tickets go out under the application key, before kTLS takes over */
+	/* tickets go out under the application key, before kTLS takes over
+	 * (unless deferred to tls_post_ticket_send); res_master is wiped there */
 	int trc = tls_server_send_tickets(c, out);
-	/* a server issues tickets only here: it never needs res_master again */
-	OPENSSL_cleanse(c->res_master, sizeof(c->res_master));
 	if (trc != 0)
 		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "NewSessionTicket failed");
 	c->key_change = true;

@@ -6,8 +6,6 @@
 
 #include "tls/engine.h"
 
-#define MAX_SHARES 32
-#define MAX_PEER_SIGALGS 64
 #define EARLY_DATA_SKIP_MAX (64 * 1024)
 
 struct client_share {
@@ -55,16 +53,19 @@ int tls_ch_digest(const struct ch_info *ch, uint8_t out[32]);
 /* Splits a ClientHello body into *ch (decode_error etc. on malformed
  * input) and applies the version and compression rules. */
 int tls_ch_parse(tls_conn *c, tls_buf *out, tls_reader *r, struct ch_info *ch);
-/* key_share + supported_groups (§4.2.7, §4.2.8, §9.2). */
+/* key_share + supported_groups (§4.2.7, §4.2.8, §9.2): the shares for our
+ * configured groups (at most TLS_MAX_PREFS) into shares, how many entries
+ * the client sent in all into *n_total. */
 int tls_ch_parse_shares(tls_conn *c, tls_buf *out, const struct ch_info *ch, tls_reader *groups,
-			struct client_share *shares, size_t *n_shares);
+			struct client_share *shares, size_t *n_shares, size_t *n_total);
 /* RFC 6066 §3 server_name into c->server_name. */
 int tls_ch_parse_sni(tls_conn *c, tls_buf *out, tls_reader body);
 /* RFC 7301: our first protocol the client also lists, into c->alpn. */
 int tls_ch_choose_alpn(tls_conn *c, tls_buf *out, tls_reader body);
 /* Certificate by SNI first (exact or wildcard), then by what the client can
- * verify; the first configured certificate is the default. */
-int tls_ch_choose_cert(tls_conn *c, tls_buf *out, const uint16_t *sigalgs, size_t n);
+ * verify (sigalgs: a tls_read_sigalgs mask); the first configured
+ * certificate is the default. */
+int tls_ch_choose_cert(tls_conn *c, tls_buf *out, uint32_t sigalgs);
 /* The remaining extensions: record_size_limit, status_request, SCT,
  * psk_key_exchange_modes, pre_shared_key (its shape), early_data. */
 int tls_ch_parse_exts(tls_conn *c, tls_buf *out, struct ch_info *ch, bool second);

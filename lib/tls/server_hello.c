@@ -61,7 +61,9 @@ int tls_ch_parse(tls_conn *c, tls_buf *out, tls_reader *r, struct ch_info *ch)
 	int alert = tls_exts_parse(&block, TLS_CTX_CH, 0, &ch->ext, &why);
 	if (alert)
 		return tls_fail(c, out, alert, "ClientHello: %s", why);
-	if ((ch->legacy_version >> 8) != 3)
+	/* Appendix D.5: SSL 3.0 or older aborts with protocol_version, even
+	 * with TLS 1.3 in supported_versions; anything newer is ignored (§4.2.1) */
+	if (ch->legacy_version <= 0x0300)
 		return tls_fail(c, out, TLS_ALERT_PROTOCOL_VERSION, "client legacy_version 0x%04x",
 				ch->legacy_version);
 	if (!tls_exts_has(&ch->ext, TLS_XI_SUPPORTED_VERSIONS))
@@ -79,9 +81,12 @@ int tls_ch_parse(tls_conn *c, tls_buf *out, tls_reader *r, struct ch_info *ch)
 	return 0;
 }
 
-/* key_share + supported_groups (§4.2.7, §4.2.8, §9.2). */
+/* key_share + supported_groups (§4.2.7, §4.2.8, §9.2). The client may list
+ * and share any number of groups we do not know: every entry is checked
+ * (no duplicate group, none absent from supported_groups) in linear time,
+ * and only the shares for our groups are kept. */
 int tls_ch_parse_shares(tls_conn *c, tls_buf *out, const struct ch_info *ch, tls_reader *groups,
-			struct client_share *shares, size_t *n_shares)
+			struct client_share *shares, size_t *n_shares, size_t *n_total)
 {
 	bool has_sg = tls_exts_has(&ch->ext, TLS_XI_SUPPORTED_GROUPS);
 	bool has_ks = tls_exts_has(&ch->ext, TLS_XI_KEY_SHARE);
@@ -96,21 +101,27 @@ int tls_ch_parse_shares(tls_conn *c, tls_buf *out, const struct ch_info *ch, tls
 	tls_reader list = tls_read_vec16(&ks, 0, 0xffff);
 	if (!tls_reader_done(&ks))
 		return tls_fail(c, out, TLS_ALERT_DECODE_ERROR, "malformed key_share");
-	*n_shares = 0;
+	tls_u16_set listed, shared;
+	tls_u16_set_clear(&listed);
+	tls_u16_set_clear(&shared);
+	for (tls_reader g = *groups; g.left;)
+		tls_u16_set_add(&listed, tls_read_u16(&g));
+	*n_shares = *n_total = 0;
 	while (list.left) {
 		uint16_t g = tls_read_u16(&list);
 		tls_reader key = tls_read_vec16(&list, 1, 0xffff);
 		if (list.err)
 			return tls_fail(c, out, TLS_ALERT_DECODE_ERROR, "malformed key_share");
-		if (*n_shares == MAX_SHARES)
-			return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER, "too many key shares");
-		for (size_t i = 0; i < *n_shares; i++)
-			if (shares[i].group == g)
-				return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER,
-						"two key shares for group 0x%04x", g);
-		if (!tls_u16_reader_has(*groups, g))
+		if (!tls_u16_set_add(&shared, g))
+			return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER,
+					"two key shares for group 0x%04x", g);
+		if (!tls_u16_set_has(&listed, g))
 			return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER,
 					"key share for group 0x%04x not in supported_groups", g);
+		(*n_total)++;
+		/* one share per group, so at most TLS_MAX_PREFS are ours */
+		if (!tls_list_has(c->cfg->groups, c->cfg->n_groups, g))
+			continue;
 		shares[*n_shares].group = g;
 		shares[*n_shares].len = key.left;
 		shares[*n_shares].key = tls_read_bytes(&key, key.left);
@@ -177,7 +188,7 @@ int tls_ch_choose_alpn(tls_conn *c, tls_buf *out, tls_reader body)
 
 /* Certificate by SNI first (exact or wildcard), then by what the client can
  * verify; the first configured certificate is the default. */
-int tls_ch_choose_cert(tls_conn *c, tls_buf *out, const uint16_t *sigalgs, size_t n)
+int tls_ch_choose_cert(tls_conn *c, tls_buf *out, uint32_t sigalgs)
 {
 	const tls_config *cfg = c->cfg;
 	if (!cfg->n_certs)
@@ -190,7 +201,7 @@ int tls_ch_choose_cert(tls_conn *c, tls_buf *out, const uint16_t *sigalgs, size_
 			if (pass == 0 && (!c->server_name ||
 					  !tls_cert_matches_name(cert, c->server_name)))
 				continue;
-			uint16_t s = tls_pick_scheme(cfg, cert, sigalgs, n);
+			uint16_t s = tls_pick_scheme(cfg, cert, sigalgs);
 			if (s) {
 				c->cert = cert;
 				c->sig_scheme = s;
@@ -297,8 +308,9 @@ int tls_ch_check_second(tls_conn *c, tls_buf *out, const struct ch_info *ch)
 	if (!tls_ct_equal(d, c->ch1_digest, 32))
 		return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER,
 				"second ClientHello changed more than allowed");
-	const uint8_t *cookie = c->t_cookie ? c->t_cookie : c->cookie;
-	size_t cookie_len = c->t_cookie ? c->t_cookie_len : sizeof(c->cookie);
+	const struct tls_test_hooks *t = c->t;
+	const uint8_t *cookie = t && t->cookie ? t->cookie : c->cookie;
+	size_t cookie_len = t && t->cookie ? t->cookie_len : sizeof(c->cookie);
 	if (!tls_exts_has(&ch->ext, TLS_XI_COOKIE))
 		return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER,
 				"second ClientHello lacks the cookie");

@@ -31,8 +31,8 @@ static const tls_cipher *psk_suite(const tls_conn *c, const struct ch_info *ch,
  * checked like tls_ticket_open does; every later check is the normal one. */
 static bool test_ticket(const tls_conn *c, tls_reader id, tls_ticket *out)
 {
-	const tls_ticket *t = c->t_ticket;
-	if (!t || id.left != c->t_ticket_id_len || memcmp(id.p, c->t_ticket_id, id.left) != 0)
+	const tls_ticket *t = c->t ? c->t->ticket : NULL;
+	if (!t || id.left != c->t->ticket_id_len || memcmp(id.p, c->t->ticket_id, id.left) != 0)
 		return false;
 	uint64_t now = tls_config_now_ms(c->cfg);
 	if (now < t->created_ms || now - t->created_ms >= (uint64_t)t->lifetime_s * 1000)
@@ -81,7 +81,10 @@ static bool psk_candidate(tls_conn *c, tls_reader id, struct psk_pick *pk, const
 	return true;
 }
 
-/* §4.2.11: the first identity we can use wins; its binder must verify. */
+/* §4.2.11: the first identity we can use wins; its binder must verify.
+ * Only the first TLS_PSK_MAX_TRIED are tried: each may cost a psk_find
+ * call and a ticket decryption, and a ClientHello can carry hundreds.
+ * tls_ch_parse_exts has checked the whole list's shape and binder count. */
 int tls_srv_choose_psk(tls_conn *c, tls_buf *out, const struct ch_info *ch, const uint8_t *msg,
 		       size_t len, bool second, const tls_cipher **cs_io, struct psk_pick *pk)
 {
@@ -91,7 +94,7 @@ int tls_srv_choose_psk(tls_conn *c, tls_buf *out, const struct ch_info *ch, cons
 		return 0;
 	c->psk_dhe = (can & TLS_PSK_MODE_DHE_KE) != 0;
 	tls_reader ids = ch->psk_ids, binders = ch->psk_binders;
-	for (size_t idx = 0; ids.left; idx++) {
+	for (size_t idx = 0; ids.left && idx < TLS_PSK_MAX_TRIED; idx++) {
 		tls_reader id = tls_read_vec16(&ids, 1, 0xffff);
 		uint32_t age = tls_read_u32(&ids);
 		tls_reader b = tls_read_vec8(&binders, 32, 255);

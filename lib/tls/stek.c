@@ -1,9 +1,11 @@
 /* Session ticket encryption keys: the ring, rotation, and the key file. */
 #include "tls/stek.h"
 #include "tls/crypto.h"
+#include "tls/ticket.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,11 +20,17 @@
 #include "tls/wire.h"
 
 struct tls_stek_ring {
+	/* Sealing and opening (any thread) take it shared and copy the key they
+	 * use; rotation and loading take it exclusive. */
+	pthread_rwlock_t lock;
 	tls_stek keys[TLS_STEK_MAX_KEYS]; /* [0] current, then newest first */
 	size_t n;
 	size_t keep;
 	uint64_t period_s;
 	bool from_file;
+	/* indexed by enum tls_ticket_result; __atomic builtins only */
+	uint64_t opens[TLS_TICKET_MALFORMED + 1];
+	uint64_t decrypts;
 };
 
 #define LINE_MAX_LEN 255
@@ -34,6 +42,10 @@ tls_stek_ring *tls_stek_ring_new(size_t keep, uint64_t period_s)
 	tls_stek_ring *ring = calloc(1, sizeof(*ring));
 	if (!ring)
 		return NULL;
+	if (pthread_rwlock_init(&ring->lock, NULL) != 0) {
+		free(ring);
+		return NULL;
+	}
 	ring->keep = keep;
 	ring->period_s = period_s;
 	return ring;
@@ -43,11 +55,27 @@ void tls_stek_ring_free(tls_stek_ring *ring)
 {
 	if (!ring)
 		return;
+	pthread_rwlock_destroy(&ring->lock);
 	OPENSSL_cleanse(ring, sizeof(*ring));
 	free(ring);
 }
 
-int tls_stek_ring_rotate(tls_stek_ring *ring, uint64_t now_s)
+static void rdlock(const tls_stek_ring *ring)
+{
+	pthread_rwlock_rdlock((pthread_rwlock_t *)&ring->lock);
+}
+
+static void wrlock(tls_stek_ring *ring)
+{
+	pthread_rwlock_wrlock(&ring->lock);
+}
+
+static void unlock(const tls_stek_ring *ring)
+{
+	pthread_rwlock_unlock((pthread_rwlock_t *)&ring->lock);
+}
+
+static int rotate_locked(tls_stek_ring *ring, uint64_t now_s)
 {
 	tls_stek fresh = { .created = now_s };
 	if (RAND_bytes(fresh.id, sizeof(fresh.id)) != 1 ||
@@ -68,22 +96,58 @@ int tls_stek_ring_rotate(tls_stek_ring *ring, uint64_t now_s)
 	return 0;
 }
 
+int tls_stek_ring_rotate(tls_stek_ring *ring, uint64_t now_s)
+{
+	wrlock(ring);
+	int rc = rotate_locked(ring, now_s);
+	unlock(ring);
+	return rc;
+}
+
 int tls_stek_ring_maybe_rotate(tls_stek_ring *ring, uint64_t now_s)
 {
-	if (ring->from_file)
-		return 0;
-	bool due = ring->n == 0;
-	if (!due) {
+	wrlock(ring);
+	bool due = !ring->from_file && ring->n == 0;
+	if (!ring->from_file && !due) {
 		const tls_stek *cur = &ring->keys[0];
 		/* A clock that went backwards (created > now) does not rotate. */
 		if (ring->period_s && now_s >= cur->created && now_s - cur->created >= ring->period_s)
 			due = true;
-		if (cur->seals >= TLS_STEK_ROTATE_SEALS)
+		if (__atomic_load_n(&cur->seals, __ATOMIC_RELAXED) >= TLS_STEK_ROTATE_SEALS)
 			due = true;
 	}
-	if (!due)
-		return 0;
-	return tls_stek_ring_rotate(ring, now_s) == 0 ? 1 : -1;
+	int rc = !due ? 0 : rotate_locked(ring, now_s) == 0 ? 1 : -1;
+	unlock(ring);
+	return rc;
+}
+
+int tls_stek_ring_seal_key(tls_stek_ring *ring, tls_stek *out)
+{
+	int rc = -1;
+	rdlock(ring);
+	/* Every seal attempt counts against the key, whether or not it then
+	 * succeeds: a nonce drawn is a nonce used. */
+	if (ring->n &&
+	    __atomic_fetch_add(&ring->keys[0].seals, 1, __ATOMIC_RELAXED) < TLS_STEK_MAX_SEALS) {
+		*out = ring->keys[0];
+		rc = 0;
+	}
+	unlock(ring);
+	return rc;
+}
+
+int tls_stek_ring_lookup(const tls_stek_ring *ring, const uint8_t id[TLS_STEK_ID_LEN],
+			 tls_stek *out)
+{
+	int rc = -1;
+	rdlock(ring);
+	const tls_stek *k = tls_stek_ring_find(ring, id);
+	if (k) {
+		*out = *k;
+		rc = 0;
+	}
+	unlock(ring);
+	return rc;
 }
 
 size_t tls_stek_ring_count(const tls_stek_ring *ring)
@@ -116,10 +180,23 @@ bool tls_stek_ring_from_file(const tls_stek_ring *ring)
 	return ring->from_file;
 }
 
-void tls_stek_ring_test_set_seals(tls_stek_ring *ring, uint64_t n)
+void tls_stek_ring_count_open(tls_stek_ring *ring, int result, bool decrypted)
 {
-	if (ring->n)
-		ring->keys[0].seals = n;
+	if (result >= 0 && result <= TLS_TICKET_MALFORMED)
+		__atomic_fetch_add(&ring->opens[result], 1, __ATOMIC_RELAXED);
+	if (decrypted)
+		__atomic_fetch_add(&ring->decrypts, 1, __ATOMIC_RELAXED);
+}
+
+void tls_stek_ring_stats(const tls_stek_ring *ring, tls_stek_stats *st)
+{
+	const uint64_t *o = ring->opens;
+	st->opened = __atomic_load_n(&o[TLS_TICKET_OK], __ATOMIC_RELAXED);
+	st->unknown_key = __atomic_load_n(&o[TLS_TICKET_UNKNOWN_KEY], __ATOMIC_RELAXED);
+	st->tampered = __atomic_load_n(&o[TLS_TICKET_TAMPERED], __ATOMIC_RELAXED);
+	st->expired = __atomic_load_n(&o[TLS_TICKET_EXPIRED], __ATOMIC_RELAXED);
+	st->malformed = __atomic_load_n(&o[TLS_TICKET_MALFORMED], __ATOMIC_RELAXED);
+	st->decrypts = __atomic_load_n(&ring->decrypts, __ATOMIC_RELAXED);
 }
 
 /* ---- the key file ---- */
@@ -323,10 +400,12 @@ int tls_stek_ring_load(tls_stek_ring *ring, const char *path, char *err, size_t 
 	OPENSSL_cleanse(buf, (size_t)len);
 	if (n < 0)
 		goto out;
+	wrlock(ring);
 	OPENSSL_cleanse(ring->keys, sizeof(ring->keys));
 	memcpy(ring->keys, keys, (size_t)n * sizeof(tls_stek));
 	ring->n = (size_t)n;
 	ring->from_file = true;
+	unlock(ring);
 	rc = 0;
 out:
 	if (keys)

@@ -182,9 +182,10 @@ static const EVP_CIPHER *stek_aead(void)
 
 int tls_ticket_seal(tls_stek_ring *ring, const tls_ticket *t, tls_buf *out)
 {
-	tls_stek *key = tls_stek_ring_current(ring);
-	if (!key || key->seals >= TLS_STEK_MAX_SEALS)
+	tls_stek k;
+	if (tls_stek_ring_seal_key(ring, &k) != 0)
 		return -1;
+	const tls_stek *key = &k;
 
 	uint8_t nonce[TLS_TICKET_NONCE_LEN], tag[TLS_TAG_LEN];
 	tls_buf body;
@@ -193,8 +194,6 @@ int tls_ticket_seal(tls_stek_ring *ring, const tls_ticket *t, tls_buf *out)
 	int rc = -1, outl = 0, finl = 0;
 	if (tls_ticket_encode(t, &body) != 0 || RAND_bytes(nonce, sizeof(nonce)) != 1)
 		goto out;
-	/* Every seal attempt that drew a nonce counts against the key. */
-	key->seals++;
 	ctx = EVP_CIPHER_CTX_new();
 	/* GCM may encrypt in place. */
 	if (!ctx || !EVP_EncryptInit_ex(ctx, stek_aead(), NULL, key->key, nonce) ||
@@ -211,19 +210,8 @@ int tls_ticket_seal(tls_stek_ring *ring, const tls_ticket *t, tls_buf *out)
 out:
 	EVP_CIPHER_CTX_free(ctx);
 	tls_buf_free(&body); /* wipes the plaintext if encryption stopped half-way */
+	OPENSSL_cleanse(&k, sizeof(k));
 	return rc;
-}
-
-const char *tls_ticket_result_name(enum tls_ticket_result r)
-{
-	switch (r) {
-	case TLS_TICKET_OK: return "ok";
-	case TLS_TICKET_UNKNOWN_KEY: return "unknown ticket key";
-	case TLS_TICKET_TAMPERED: return "ticket failed authentication";
-	case TLS_TICKET_EXPIRED: return "ticket expired";
-	case TLS_TICKET_MALFORMED: return "malformed ticket";
-	}
-	return "?";
 }
 
 static bool ticket_expired(const tls_ticket *t, uint64_t now_ms)
@@ -236,8 +224,9 @@ static bool ticket_expired(const tls_ticket *t, uint64_t now_ms)
 	return t->has_client && now_ms / 1000 >= t->client_not_after;
 }
 
-enum tls_ticket_result tls_ticket_open(const tls_stek_ring *ring, const uint8_t *ticket,
-				       size_t len, uint64_t now_ms, tls_ticket *t)
+static enum tls_ticket_result ticket_open(const tls_stek_ring *ring, const uint8_t *ticket,
+					  size_t len, uint64_t now_ms, tls_ticket *t,
+					  bool *decrypted)
 {
 	uint8_t plain[TLS_TICKET_MAX_SEALED];
 	size_t body_len = 0;
@@ -256,12 +245,14 @@ enum tls_ticket_result tls_ticket_open(const tls_stek_ring *ring, const uint8_t 
 	if (!tls_reader_done(&r))
 		return TLS_TICKET_MALFORMED;
 
-	const tls_stek *key = tls_stek_ring_find(ring, id);
-	if (!key)
+	tls_stek k;
+	if (tls_stek_ring_lookup(ring, id, &k) != 0)
 		return TLS_TICKET_UNKNOWN_KEY;
+	const tls_stek *key = &k;
 
 	int outl = 0, finl = 0;
 	uint8_t tagbuf[TLS_TAG_LEN];
+	*decrypted = true;
 	memcpy(tagbuf, tag, sizeof(tagbuf)); /* SET_TAG takes a non-const pointer */
 	ctx = EVP_CIPHER_CTX_new();
 	if (!ctx || !EVP_DecryptInit_ex(ctx, stek_aead(), NULL, key->key, nonce) ||
@@ -286,6 +277,16 @@ enum tls_ticket_result tls_ticket_open(const tls_stek_ring *ring, const uint8_t 
 out:
 	EVP_CIPHER_CTX_free(ctx);
 	OPENSSL_cleanse(plain, body_len);
+	OPENSSL_cleanse(&k, sizeof(k));
+	return res;
+}
+
+enum tls_ticket_result tls_ticket_open(tls_stek_ring *ring, const uint8_t *ticket, size_t len,
+				       uint64_t now_ms, tls_ticket *t)
+{
+	bool decrypted = false;
+	enum tls_ticket_result res = ticket_open(ring, ticket, len, now_ms, t, &decrypted);
+	tls_stek_ring_count_open(ring, res, decrypted);
 	return res;
 }
 

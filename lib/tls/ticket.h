@@ -15,7 +15,7 @@
  * trailing bytes; "u8 x<a..b>" = vector with 1-byte length):
  *   u8   format                 TLS_TICKET_FORMAT (1)
  *   u16  version                0x0304
- *   u16  cipher_suite           one of the three suites
+ *   u16  cipher_suite           one of the suites tls_cipher_find knows
  *   u8   psk<32|48>             exactly the suite's hash length
  *   u64  created_ms             unix ms when the ticket was issued
  *   u32  lifetime_s             <= 604800 (7 days, §4.6.1)
@@ -63,7 +63,7 @@
 #define TLS_TICKET_MAX_FUTURE_MS 60000u
 /* §8.3 freshness: accepted difference between the server's and the
  * client's view of the ticket age. */
-#define TLS_TICKET_DEFAULT_FRESH_WINDOW_MS 10000u
+#define TLS_TICKET_DEFAULT_FRESH_WINDOW_MS TLS_DEFAULT_FRESH_WINDOW_MS
 
 /* psk_key_exchange_modes values (§4.2.9) as bits of tls_ticket.ke_modes. */
 #define TLS_PSK_KE 0
@@ -130,13 +130,13 @@ enum tls_ticket_result {
 				      or the client certificate expired */
 	TLS_TICKET_MALFORMED,      /* too short/long, or contents that do not decode */
 };
-const char *tls_ticket_result_name(enum tls_ticket_result r);
 
 /* Opens a ticket received as a PSK identity at now_ms (unix ms). On
  * TLS_TICKET_OK, *t holds the contents (wipe it with tls_ticket_clear);
- * on any other result *t is wiped. */
-enum tls_ticket_result tls_ticket_open(const tls_stek_ring *ring, const uint8_t *ticket,
-				       size_t len, uint64_t now_ms, tls_ticket *t);
+ * on any other result *t is wiped. The result is counted in the ring's
+ * stats (tls_stek_ring_stats). */
+enum tls_ticket_result tls_ticket_open(tls_stek_ring *ring, const uint8_t *ticket, size_t len,
+				       uint64_t now_ms, tls_ticket *t);
 
 /* ---- ticket age (§4.2.11.1, §8.3) ---- */
 

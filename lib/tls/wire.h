@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <handshake/tls.h> /* tls_buf */
+
 typedef struct tls_reader {
 	const uint8_t *p;   /* next unread byte */
 	size_t left;        /* bytes still readable */
@@ -62,32 +64,6 @@ static inline void tls_reader_fail(tls_reader *r)
 {
 	r->err = true;
 }
-
-#define TLS_BUF_MAX_NEST 8
-
-typedef struct tls_buf {
-	uint8_t *base;
-	size_t len;          /* bytes written */
-	size_t cap;          /* bytes allocated */
-	size_t limit;        /* growth cap; 0 means SIZE_MAX */
-	bool err;            /* allocation failure, limit hit, bad nesting; sticky */
-	bool fixed;          /* base is caller storage: never realloc, never free */
-	int depth;
-	struct { size_t at; int width; } open[TLS_BUF_MAX_NEST];
-} tls_buf;
-
-/* Heap buffer that grows up to `limit` bytes (0: unbounded). */
-void tls_buf_init(tls_buf *b, size_t limit);
-/* Buffer over caller storage; never grows. */
-void tls_buf_init_fixed(tls_buf *b, uint8_t *mem, size_t cap);
-/* Wipes (OPENSSL_cleanse) and frees heap storage. */
-void tls_buf_free(tls_buf *b);
-/* Drops content, keeps storage (content wiped). */
-void tls_buf_reset(tls_buf *b);
-/* Ensures n more bytes fit; returns the write position or NULL (b->err). */
-uint8_t *tls_buf_reserve(tls_buf *b, size_t n);
-/* Discards the first n bytes (consumed output), moving the rest down. */
-void tls_buf_consume(tls_buf *b, size_t n);
 
 void tls_write_u8(tls_buf *b, uint8_t v);
 void tls_write_u16(tls_buf *b, uint16_t v);

@@ -93,3 +93,9 @@ void test_dump(const char *label, const uint8_t *p, size_t n)
 		printf("%s%02x", i % 32 == 0 ? "\n#   " : "", p[i]);
 	printf("\n");
 }
+
+void test_keylog_to_file(void *file, const char *line)
+{
+	fprintf(file, "%s\n", line);
+	fflush(file);
+}

@@ -16,6 +16,8 @@ __attribute__((format(printf, 2, 3))) bool test_ok(bool cond, const char *fmt, .
 __attribute__((format(printf, 2, 3))) void test_skip(const char *why, const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void test_diag(const char *fmt, ...);
 int test_done(void);
+/* A tls_keylog_fn writing each key log line to the FILE * ctx. */
+void test_keylog_to_file(void *file, const char *line);
 
 /* Hex helpers for vectors: decodes whitespace-separated hex into out
  * (returns length, or aborts on malformed input: a broken vector is a bug). */

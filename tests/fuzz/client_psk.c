@@ -8,16 +8,15 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void got_session(void *ctx, const tls_session *s)
+static void got_session(void *ctx, const uint8_t *blob, size_t len)
 {
 	(void)ctx;
 	tls_buf b;
 	tls_buf_init(&b, 0);
-	fuzz_check(tls_session_encode(s, &b) == 0, "a received session encodes");
-	tls_session *d = tls_session_decode(b.base, b.len);
-	fuzz_check(d && d->ticket_len == s->ticket_len &&
-		   memcmp(d->ticket, s->ticket, s->ticket_len) == 0 &&
-		   d->max_early_data == s->max_early_data, "a received session round-trips");
+	tls_session *d = tls_session_decode(blob, len);
+	fuzz_check(d != NULL, "a received session decodes");
+	fuzz_check(tls_session_encode(d, &b) == 0 && b.len == len && !memcmp(b.base, blob, len),
+		   "a received session round-trips");
 	tls_session_free(d);
 	tls_buf_free(&b);
 }
@@ -43,11 +42,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const tls_callbacks cb = { .session = got_session };
 	tls_conn_set_callbacks(c, &cb, NULL);
 	if (!ext) {
-		tls_session *s = tls_session_dup(session); /* set_session marks it used */
-		if (!s || tls_conn_set_session(c, s) ||
+		if (fuzz_set_session(c, session) ||
 		    tls_conn_set_early_data(c, fuzz_early_data, sizeof(fuzz_early_data) - 1))
 			fuzz_die("offering the session");
-		tls_session_free(s);
 	}
 	tls_buf out;
 	tls_buf_init(&out, 0);

@@ -22,8 +22,10 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include "tls/engine.h" /* the fixed session is built field by field */
 #include "tls/ticket.h"
 #include "tls/tls.h"
+#include "tls/test_hooks.h"
 
 /* Test-only Ed25519 key and certificate (CN/SAN fuzz.test, 100 years). */
 static const char fuzz_key_pem[] =
@@ -40,6 +42,26 @@ static const char fuzz_cert_pem[] =
 	"CtS56BYGJ+3yT+8kmU6pGzqWT2gwDwYDVR0TAQH/BAUwAwEB/zAUBgNVHREEDTAL\n"
 	"gglmdXp6LnRlc3QwBQYDK2VwA0EALsbyRPWctEX1EjNDRUdUsy0c37GXT7CFMBWl\n"
 	"NYsFhzdaiy+jnvtJ8n0PhDFlM0Q0E/t5gF8C5Me+UrhPOaF9BA==\n"
+	"-----END CERTIFICATE-----\n"
+;
+
+/* Test-only Ed25519 client key and certificate (CN "fuzz client", EKU
+ * clientAuth, issued by the fuzz.test certificate above, 100 years). */
+static const char fuzz_client_key_pem[] =
+	"-----BEGIN PRIVATE KEY-----\n"
+	"MC4CAQAwBQYDK2VwBCIEIAz2YWWSMWyL2iWYiD6WBZPKxPo/lN19MDpnSmBQw/es\n"
+	"-----END PRIVATE KEY-----\n"
+;
+static const char fuzz_client_cert_pem[] =
+	"-----BEGIN CERTIFICATE-----\n"
+	"MIIBUDCCAQKgAwIBAgIBAjAFBgMrZXAwFDESMBAGA1UEAwwJZnV6ei50ZXN0MCAX\n"
+	"DTI2MTIwNjIxMjY1NloYDzIxMjYxMTEyMjEyNjU2WjAWMRQwEgYDVQQDDAtmdXp6\n"
+	"IGNsaWVudDAqMAUGAytlcAMhAJP144t0QENoKEi8o/qNMJbOpSSKob01SE0RTn+E\n"
+	"LSMoo3UwczAMBgNVHRMBAf8EAjAAMA4GA1UdDwEB/wQEAwIHgDATBgNVHSUEDDAK\n"
+	"BggrBgEFBQcDAjAdBgNVHQ4EFgQUI9NHFMj2589vtQPS8/UVjKevZ0cwHwYDVR0j\n"
+	"BBgwFoAUCtS56BYGJ+3yT+8kmU6pGzqWT2gwBQYDK2VwA0EAa5HRkrvn70ZeCOXw\n"
+	"Zabnr8S9yxMHDuxo3flXUxceeclYV+7R2w0epBWDu5neU1fIQAssLl3wD/dynOVN\n"
+	"QRwfBA==\n"
 	"-----END CERTIFICATE-----\n"
 ;
 
@@ -76,10 +98,9 @@ static inline void fuzz_check(bool ok, const char *what)
 	}
 }
 
-static inline tls_config *fuzz_server_config(void)
+static inline void fuzz_add_cert(tls_config *cfg, const char *key_pem, const char *cert_pem)
 {
-	tls_config *cfg = tls_config_new(TLS_SERVER);
-	BIO *kb = BIO_new_mem_buf(fuzz_key_pem, -1), *cb = BIO_new_mem_buf(fuzz_cert_pem, -1);
+	BIO *kb = BIO_new_mem_buf(key_pem, -1), *cb = BIO_new_mem_buf(cert_pem, -1);
 	EVP_PKEY *key = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
 	X509 *cert = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
 	BIO_free(kb);
@@ -90,6 +111,12 @@ static inline tls_config *fuzz_server_config(void)
 	chain.certs[0] = cert;
 	if (tls_config_add_cert(cfg, &chain, key) != 0)
 		fuzz_die("tls_config_add_cert");
+}
+
+static inline tls_config *fuzz_server_config(void)
+{
+	tls_config *cfg = tls_config_new(TLS_SERVER);
+	fuzz_add_cert(cfg, fuzz_key_pem, fuzz_cert_pem);
 	tls_config_set_alpn(cfg, "h2,http/1.1");
 	return cfg;
 }
@@ -191,10 +218,11 @@ static inline int fuzz_step(tls_conn *c, tls_buf *pending, tls_buf *out, tls_buf
 }
 
 /* Feeds the stream in k+1 pieces; after a failure, checks the connection
- * stays dead (fails again and writes nothing). */
-static inline void fuzz_feed(tls_conn *c, const uint8_t *data, size_t size, const size_t *cut,
-			     size_t k)
+ * stays dead (fails again and writes nothing). Returns the last result. */
+static inline int fuzz_feed(tls_conn *c, const uint8_t *data, size_t size, const size_t *cut,
+			    size_t k)
 {
+	int rc = TLS_WANT_INPUT;
 	tls_buf pending, out, plain;
 	tls_buf_init(&pending, 0);
 	tls_buf_init(&out, 0);
@@ -207,7 +235,7 @@ static inline void fuzz_feed(tls_conn *c, const uint8_t *data, size_t size, cons
 		prev = end;
 		tls_buf_reset(&out);
 		tls_buf_reset(&plain);
-		int rc = fuzz_step(c, &pending, &out, &plain);
+		rc = fuzz_step(c, &pending, &out, &plain);
 		if (rc < 0) {
 			size_t before = out.len, n = pending.len;
 			const uint8_t *in = n ? pending.base : (const uint8_t *)"";
@@ -222,6 +250,60 @@ static inline void fuzz_feed(tls_conn *c, const uint8_t *data, size_t size, cons
 	tls_buf_free(&pending);
 	tls_buf_free(&out);
 	tls_buf_free(&plain);
+	return rc;
+}
+
+/* Records from chunks [type][len u16][payload] (len mod 2^14+2, cut to
+ * what is left), sealed under key with content type type & 0x1f and
+ * (type >> 5 & 3) bytes of padding; type & 0x80: the payload as raw bytes. */
+static inline void fuzz_chunks(tls_traffic_key *key, const uint8_t *data, size_t size,
+			       tls_buf *stream)
+{
+	tls_reader in = tls_reader_init(data, size);
+	while (in.left >= 3) {
+		uint8_t type = tls_read_u8(&in);
+		size_t len = tls_read_u16(&in) % (TLS_MAX_PLAINTEXT + 2);
+		if (len > in.left)
+			len = in.left;
+		const uint8_t *p = tls_read_bytes(&in, len);
+		if ((type & 0x80) && len)
+			tls_write_bytes(stream, p, len);
+		else if (len <= TLS_MAX_PLAINTEXT)
+			tls_record_seal(key, type & 0x1f, p, len, type >> 5 & 3, stream);
+	}
+}
+
+/* Split points (from fuzz_splits) moved into a generated stream of len bytes. */
+static inline void fuzz_recut(size_t *cut, size_t k, size_t len)
+{
+	for (size_t i = 0; i < k; i++)
+		cut[i] = len ? cut[i] % (len + 1) : 0;
+	for (size_t i = 1; i < k; i++)
+		for (size_t j = i; j > 0 && cut[j - 1] > cut[j]; j--) {
+			size_t t = cut[j];
+			cut[j] = cut[j - 1];
+			cut[j - 1] = t;
+		}
+}
+
+/* One traffic secret a connection announces (callbacks.secret). */
+struct fuzz_secret {
+	enum tls_dir dir;
+	int epoch;
+	bool got;
+	const tls_cipher *cs;
+	uint8_t secret[TLS_MAX_HASH];
+};
+
+static inline void fuzz_on_secret(void *ctx, enum tls_dir dir, int epoch, const tls_cipher *cs,
+				  const uint8_t *secret, size_t len)
+{
+	struct fuzz_secret *k = ctx;
+	if (dir == k->dir && epoch == k->epoch && len <= TLS_MAX_HASH) {
+		k->got = true;
+		k->cs = cs;
+		memcpy(k->secret, secret, len);
+	}
 }
 
 /* ---- resumption, external PSKs and 0-RTT (server_psk, client_psk) ----
@@ -264,6 +346,20 @@ static inline int fuzz_psk_find(void *ctx, const uint8_t *identity, size_t ident
 	return 0;
 }
 
+/* Writes text to a fresh 0600 file under $TMPDIR; its name into path. */
+static inline void fuzz_tmpfile(char *path, size_t size, const char *text)
+{
+	const char *tmp = getenv("TMPDIR");
+	snprintf(path, size, "%s/fuzz-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	int fd = mkstemp(path);
+	if (fd < 0)
+		fuzz_die("mkstemp");
+	bool ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+	close(fd);
+	if (!ok)
+		fuzz_die("writing a temporary file");
+}
+
 /* A ring holding one fixed key (id 0x10.., key 0x40..). The only way in
  * with fixed bytes is a key file: written 0600 under $TMPDIR, loaded, removed. */
 static inline tls_stek_ring *fuzz_stek_ring(void)
@@ -272,8 +368,6 @@ static inline tls_stek_ring *fuzz_stek_ring(void)
 	fuzz_fill(id, sizeof(id), 0x10);
 	fuzz_fill(key, sizeof(key), 0x40);
 	char line[160], *w = line, path[256], err[256];
-	const char *tmp = getenv("TMPDIR");
-	snprintf(path, sizeof(path), "%s/fuzz-stek-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	w += sprintf(w, "v1 ");
 	for (size_t i = 0; i < sizeof(id); i++)
 		w += sprintf(w, "%02x", id[i]);
@@ -281,13 +375,9 @@ static inline tls_stek_ring *fuzz_stek_ring(void)
 	for (size_t i = 0; i < sizeof(key); i++)
 		w += sprintf(w, "%02x", key[i]);
 	sprintf(w, " %llu\n", (unsigned long long)(FUZZ_NOW_MS / 1000 - 3600));
-	int fd = mkstemp(path);
-	if (fd < 0)
-		fuzz_die("mkstemp for the STEK file");
-	bool ok = write(fd, line, strlen(line)) == (ssize_t)strlen(line);
-	close(fd);
+	fuzz_tmpfile(path, sizeof(path), line);
 	tls_stek_ring *ring = tls_stek_ring_new(0, 0);
-	ok = ok && ring && tls_stek_ring_load(ring, path, err, sizeof(err)) == 0;
+	bool ok = ring && tls_stek_ring_load(ring, path, err, sizeof(err)) == 0;
 	unlink(path);
 	if (!ok) {
 		fprintf(stderr, "fuzz setup: STEK ring: %s\n", ring ? err : "alloc");
@@ -361,6 +451,16 @@ static inline tls_session *fuzz_session(void)
 	tls_buf_free(&sealed);
 	tls_stek_ring_free(ring);
 	return d;
+}
+
+/* Offers session as an application does: its blob. 0 or -1. */
+static inline int fuzz_set_session(tls_conn *c, const tls_session *session)
+{
+	tls_buf b;
+	tls_buf_init(&b, 0);
+	int rc = tls_session_encode(session, &b) ? -1 : tls_conn_set_session(c, b.base, b.len);
+	tls_buf_free(&b);
+	return rc;
 }
 
 /* The real in-memory recorder, made afresh for every input so a seed's
@@ -440,5 +540,115 @@ static inline tls_config *fuzz_client_extpsk_config(void)
 }
 
 static const uint8_t fuzz_early_data[] = "GET / HTTP/1.1\r\nHost: fuzz.test\r\n\r\n";
+
+/* ---- client authentication (server_mtls) ----
+ *
+ * The client's second flight is encrypted under keys that depend on the
+ * whole handshake, so mutated bytes never get past the record layer to
+ * the server's Certificate / CertificateVerify / Finished code. The
+ * server_mtls target therefore replays a fixed ClientHello (made by the
+ * engine's client: deterministic like everything here) and takes its input
+ * as the plaintext of the client's next records (fuzz_chunks under the
+ * client handshake key). Bits of its header byte, besides the splits: */
+#define FUZZ_MTLS_OPTIONAL 4   /* client certificates optional (else required) */
+#define FUZZ_MTLS_NO_VERIFY 8  /* verify_peer off: any certificate, CV still checked */
+#define FUZZ_MTLS_TICKET 16    /* the ClientHello offers the fixed ticket (fuzz_session),
+				* which holds no client identity */
+
+/* The server for header byte hdr: client auth, the fuzz.test CA (unless
+ * NO_VERIFY), the fixed ring (which opens the fixed ticket) and clock. */
+static inline tls_config *fuzz_mtls_server_config(uint8_t hdr, tls_stek_ring *ring)
+{
+	tls_config *cfg = fuzz_server_config();
+	tls_config_set_client_auth(cfg, hdr & FUZZ_MTLS_OPTIONAL ? TLS_CLIENT_AUTH_OPTIONAL
+								  : TLS_CLIENT_AUTH_REQUIRE);
+	if (hdr & FUZZ_MTLS_NO_VERIFY) {
+		tls_config_set_verify_peer(cfg, false);
+	} else {
+		char path[256], err[256];
+		fuzz_tmpfile(path, sizeof(path), fuzz_cert_pem);
+		int rc = tls_config_load_ca(cfg, path, err, sizeof(err));
+		unlink(path);
+		if (rc) {
+			fprintf(stderr, "fuzz setup: CA: %s\n", err);
+			abort();
+		}
+	}
+	tls_config_set_clock(cfg, fuzz_clock, NULL);
+	tls_config_set_ticket_keys(cfg, ring);
+	tls_config_set_psk_modes(cfg, TLS_PSK_MODE_KE | TLS_PSK_MODE_DHE_KE);
+	return cfg;
+}
+
+/* The engine's client as server_mtls plays it: fixed, with the client
+ * certificate when `cert`, offering `session` when not NULL. */
+static inline tls_conn *fuzz_mtls_client(tls_config **cfg, bool cert, const tls_session *session)
+{
+	*cfg = fuzz_client_config();
+	tls_config_set_clock(*cfg, fuzz_clock, NULL);
+	if (cert)
+		fuzz_add_cert(*cfg, fuzz_client_key_pem, fuzz_client_cert_pem);
+	tls_conn *c = tls_conn_new(*cfg);
+	if (!c)
+		fuzz_die("tls_conn_new");
+	fuzz_fix_client(c);
+	if (session) {
+		if (fuzz_set_session(c, session))
+			fuzz_die("offering the session");
+	}
+	return c;
+}
+
+/* The ClientHello server_mtls replays (a client certificate changes nothing
+ * in it). */
+static inline void fuzz_mtls_hello(bool ticket, tls_buf *ch)
+{
+	tls_session *session = ticket ? fuzz_session() : NULL;
+	tls_config *cfg;
+	tls_conn *c = fuzz_mtls_client(&cfg, false, session);
+	tls_buf_init(ch, 0);
+	size_t n = 0;
+	if (tls_conn_handshake(c, ch, (const uint8_t *)"", &n) != TLS_WANT_INPUT || ch->err)
+		fuzz_die("ClientHello");
+	tls_conn_free(c);
+	tls_config_free(cfg);
+	tls_session_free(session);
+}
+
+/* One server_mtls input: a fixed server reads ch, then the records made
+ * from data (fuzz_chunks with the client handshake key), fed in k+1
+ * pieces. Returns the connection for checks (the caller frees it) and the
+ * last result in *rc. */
+static inline tls_conn *fuzz_mtls_run(const tls_config *cfg, const tls_buf *ch,
+				      const uint8_t *data, size_t size, size_t *cut, size_t k,
+				      int *rc)
+{
+	tls_conn *c = tls_conn_new(cfg);
+	if (!c)
+		fuzz_die("tls_conn_new");
+	fuzz_fix_server(c);
+	struct fuzz_secret key = { .dir = TLS_DIR_RX, .epoch = TLS_EPOCH_HANDSHAKE };
+	const tls_callbacks cb = { .secret = fuzz_on_secret };
+	tls_conn_set_callbacks(c, &cb, &key);
+	tls_buf out, stream;
+	tls_buf_init(&out, 0);
+	tls_buf_init(&stream, 0);
+	size_t n = ch->len;
+	*rc = tls_conn_handshake(c, &out, ch->base, &n);
+	tls_conn_set_callbacks(c, NULL, NULL);
+	fuzz_check(*rc == TLS_WANT_INPUT && n == ch->len && key.got,
+		   "the fixed ClientHello was not answered");
+	tls_traffic_key tk;
+	if (tls_traffic_key_init(&tk, key.cs, key.secret) == 0) {
+		fuzz_chunks(&tk, data, size, &stream);
+		tls_traffic_key_clear(&tk);
+	}
+	OPENSSL_cleanse(key.secret, sizeof(key.secret));
+	fuzz_recut(cut, k, stream.len);
+	*rc = fuzz_feed(c, stream.base, stream.len, cut, k);
+	tls_buf_free(&out);
+	tls_buf_free(&stream);
+	return c;
+}
 
 #endif

@@ -7,23 +7,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-struct keys {
-	bool got;
-	const tls_cipher *cs;
-	uint8_t secret[TLS_MAX_HASH];
-};
-
-static void on_secret(void *ctx, enum tls_dir dir, int epoch, const tls_cipher *cs,
-		      const uint8_t *secret, size_t len)
-{
-	struct keys *k = ctx;
-	if (dir == TLS_DIR_TX && epoch == TLS_EPOCH_APPLICATION && len <= TLS_MAX_HASH) {
-		k->got = true;
-		k->cs = cs;
-		memcpy(k->secret, secret, len);
-	}
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static tls_config *scfg, *ccfg;
@@ -32,8 +15,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ccfg = fuzz_client_config();
 	}
 	tls_conn *cl = tls_conn_new(ccfg), *sv = tls_conn_new(scfg);
-	struct keys keys = { 0 };
-	tls_callbacks cb = { .secret = on_secret };
+	struct fuzz_secret keys = { .dir = TLS_DIR_TX, .epoch = TLS_EPOCH_APPLICATION };
+	const tls_callbacks cb = { .secret = fuzz_on_secret };
 	tls_conn_set_callbacks(sv, &cb, &keys);
 	fuzz_fix_client(cl);
 	fuzz_fix_server(sv);
@@ -73,29 +56,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (tls_traffic_key_init(&key, keys.cs, keys.secret) == 0) {
 		key.seq = skip;
-		tls_reader in = tls_reader_init(data, size);
-		while (in.left >= 3) {
-			uint8_t type = tls_read_u8(&in);
-			size_t len = tls_read_u16(&in) % (TLS_MAX_PLAINTEXT + 2);
-			if (len > in.left)
-				len = in.left;
-			const uint8_t *p = tls_read_bytes(&in, len);
-			if ((type & 0x80) && len)
-				tls_write_bytes(&stream, p, len);
-			else if (len <= TLS_MAX_PLAINTEXT)
-				tls_record_seal(&key, type & 0x1f, p, len, type >> 5 & 3, &stream);
-		}
+		fuzz_chunks(&key, data, size, &stream);
 		tls_traffic_key_clear(&key);
 	}
 	/* split points apply to the generated stream */
-	for (size_t i = 0; i < k; i++)
-		cut[i] = stream.len ? cut[i] % (stream.len + 1) : 0;
-	for (size_t i = 1; i < k; i++)
-		for (size_t j = i; j > 0 && cut[j - 1] > cut[j]; j--) {
-			size_t t = cut[j];
-			cut[j] = cut[j - 1];
-			cut[j - 1] = t;
-		}
+	fuzz_recut(cut, k, stream.len);
 	fuzz_feed(cl, stream.base, stream.len, cut, k);
 	tls_buf_free(&stream);
 	tls_buf_free(&a);

@@ -2,14 +2,21 @@
  * engine consume whole records, writes what it produced. */
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/x509.h>
 
+#include "ktls.h"
 #include "peer.h"
+
+#define LINGER_MS 1000             /* after a fatal alert: how long we drain */
+#define LINGER_BYTES (16 << 20)    /* and how much at most */
 
 static void on_secret(void *ctx, enum tls_dir dir, int epoch, const tls_cipher *cs,
 		      const uint8_t *secret, size_t len)
@@ -27,32 +34,32 @@ static void on_early_data(void *ctx, const uint8_t *data, size_t len)
 		tls_write_bytes(io->early, data, len);
 }
 
-/* Client: each NewSessionTicket replaces the --sess-out file (the newest
- * one is offered next time; a ticket is used once). */
-static void on_session(void *ctx, const tls_session *s)
+void io_save_session(const char *path, const uint8_t *blob, size_t len)
 {
-	struct peer_io *io = ctx;
-	tls_buf b;
 	FILE *f;
 
-	if (!io->sess_out)
+	if (!path)
 		return;
-	tls_buf_init(&b, 0);
-	if (tls_session_encode(s, &b) != 0 || b.err) {
-		fprintf(stderr, "peer: cannot encode the session\n");
-	} else if (!(f = fopen(io->sess_out, "wb"))) {
-		fprintf(stderr, "peer: %s: %s\n", io->sess_out, strerror(errno));
-	} else {
-		/* It holds the resumption PSK: owner only. */
-		fchmod(fileno(f), 0600);
-		if (fwrite(b.base, 1, b.len, f) != b.len)
-			fprintf(stderr, "peer: %s: short write\n", io->sess_out);
-		if (fclose(f) != 0)
-			fprintf(stderr, "peer: %s: %s\n", io->sess_out, strerror(errno));
-		else
-			fprintf(stderr, "peer: session saved to %s\n", io->sess_out);
+	if (!(f = fopen(path, "wb"))) {
+		fprintf(stderr, "peer: %s: %s\n", path, strerror(errno));
+		return;
 	}
-	tls_buf_free(&b);
+	/* It holds the resumption PSK: owner only. */
+	fchmod(fileno(f), 0600);
+	if (fwrite(blob, 1, len, f) != len)
+		fprintf(stderr, "peer: %s: short write\n", path);
+	if (fclose(f) != 0)
+		fprintf(stderr, "peer: %s: %s\n", path, strerror(errno));
+	else
+		fprintf(stderr, "peer: session saved to %s\n", path);
+}
+
+/* Client: each NewSessionTicket replaces the --sess-out file (the newest
+ * one is offered next time; a ticket is used once). */
+static void on_session(void *ctx, const uint8_t *blob, size_t len)
+{
+	struct peer_io *io = ctx;
+	io_save_session(io->sess_out, blob, len);
 }
 
 void io_init(struct peer_io *io, int fd, tls_conn *c)
@@ -189,6 +196,19 @@ int io_handshake(struct peer_io *io)
 	}
 }
 
+/* Whole records in p[0..n) (the bytes the engine consumed). */
+static unsigned long count_records(const uint8_t *p, size_t n)
+{
+	unsigned long count = 0;
+	size_t off = 0;
+
+	while (off + 5 <= n) {
+		off += 5 + ((size_t)p[off + 3] << 8 | p[off + 4]);
+		count++;
+	}
+	return count;
+}
+
 /* Runs the record layer over the buffered bytes until it needs more input or
  * has application data. An end (close_notify, alert) that arrives together
  * with data is held back until the data has been returned. */
@@ -202,6 +222,7 @@ static int drain(struct peer_io *io, tls_buf *plain)
 	while (io->in.len && plain->len == before) {
 		size_t n = io->in.len;
 		r = tls_conn_recv(io->c, &io->out, plain, io->in.base, &n);
+		io->records_in += count_records(io->in.base, n);
 		tls_buf_consume(&io->in, n);
 		int w = flush(io);  /* KeyUpdate answers, alerts */
 		if (r != 0 && r != TLS_WANT_INPUT) {
@@ -260,6 +281,70 @@ int io_close(struct peer_io *io)
 	return r ? r : w;
 }
 
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* A peer that is still sending when we fail (a client goes on with its
+ * flight or data after the message we refuse) would, if we closed now, get
+ * a reset for the unread bytes, and a peer busy writing then sees
+ * ECONNRESET instead of reading our alert. So: FIN after the alert, then
+ * read and drop what arrives until its EOF, LINGER_MS or LINGER_BYTES.
+ * Under kTLS RX the kernel's records are read (and dropped); when it can
+ * read no further (a key we do not have), we only wait for the peer's
+ * FIN. */
+void io_drain_after_alert(int fd, bool ktls_rx, const char *who)
+{
+	uint8_t buf[16384];
+	struct timespec t0;
+	size_t total = 0;
+	bool can_read = true;
+	const char *end = NULL;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	shutdown(fd, SHUT_WR);
+	while (!end) {
+		long left = LINGER_MS - ms_since(&t0);
+		if (left <= 0 || total >= LINGER_BYTES) {
+			end = left <= 0 ? "the time limit" : "the byte limit";
+			break;
+		}
+		struct pollfd p = { fd, (short)(can_read ? POLLIN | POLLRDHUP : POLLRDHUP), 0 };
+		int n = poll(&p, 1, (int)left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			end = n == 0 ? "the time limit" : "a poll error";
+		else if (!can_read || !(p.revents & POLLIN))
+			end = "its FIN";  /* (or a socket error): nothing left to take */
+		else if (ktls_rx) {
+			struct ktls_rec rec;
+			enum ktls_err e = ktls_recv_record(fd, buf, sizeof(buf), MSG_DONTWAIT, &rec);
+			if (e == KTLS_OK)
+				total += rec.len;
+			else if (e == KTLS_E_CLOSED)
+				end = "its FIN";
+			else if (e == KTLS_E_AGAIN)  /* half a record: poll says readable */
+				nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+			else
+				can_read = false;  /* e.g. a key we do not have: wait for the FIN */
+		} else {
+			ssize_t got = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+			if (got > 0)
+				total += (size_t)got;
+			else if (got == 0)
+				end = "its FIN";
+			else if (errno != EAGAIN && errno != EINTR)
+				end = "a socket error";
+		}
+	}
+	fprintf(stderr, "peer: %s after our alert: dropped %zu bytes from the peer until %s\n", who,
+		total, end);
+}
+
 void io_log_resumption(const struct peer_io *io, const char *who)
 {
 	const tls_params *p = tls_conn_params(io->c);
@@ -301,6 +386,11 @@ const char *peer_group_name(unsigned id)
 	case TLS_GROUP_X25519: return "x25519";
 	case TLS_GROUP_SECP256R1: return "secp256r1";
 	case TLS_GROUP_SECP384R1: return "secp384r1";
+	case TLS_GROUP_SECP521R1: return "secp521r1";
+	case TLS_GROUP_X448: return "x448";
+	case TLS_GROUP_FFDHE2048: return "ffdhe2048";
+	case TLS_GROUP_FFDHE3072: return "ffdhe3072";
+	case TLS_GROUP_FFDHE4096: return "ffdhe4096";
 	case 0: return "none";
 	default: return "unknown";
 	}

@@ -11,6 +11,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -47,36 +48,25 @@ static int local_error(struct peer_kio *k, int a, const char *why)
 	return TLS_ERR_LOCAL(a);
 }
 
-/* A fatal alert sealed in userspace with the TX secret the engine handed
- * over, at its next sequence number: for refusing the hand-off before any
- * key is in the kernel. The engine has no call for this after the
- * handshake (tls_conn_close only sends close_notify). */
-static void userspace_alert(struct peer_kio *k, uint64_t tx_seq, uint8_t desc)
+/* A fatal alert from the engine, under the key it still holds: for
+ * refusing the hand-off before any key is in the kernel. */
+static void userspace_alert(struct peer_kio *k, uint8_t desc)
 {
-	const uint8_t a[2] = { 2, desc };
-	tls_traffic_key key;
 	tls_buf b;
-
-	memset(&key, 0, sizeof(key));
 	tls_buf_init(&b, 0);
-	if (tls_traffic_key_init(&key, k->cs, k->tx_secret) == 0) {
-		key.seq = tx_seq;
-		if (tls_record_seal(&key, KTLS_CT_ALERT, a, sizeof(a), 0, &b) == 0 && !b.err) {
-			size_t off = 0;
-			while (off < b.len) {
-				ssize_t n = send(k->fd, b.base + off, b.len - off, MSG_NOSIGNAL);
-				if (n < 0 && errno == EINTR)
-					continue;
-				if (n <= 0)
-					break;
-				off += (size_t)n;
-			}
-			if (off == b.len)
-				k->alert_sent = desc;
-		}
+	tls_conn_send_alert(k->conn, &b, desc);
+	size_t off = 0;
+	while (off < b.len) {
+		ssize_t n = send(k->fd, b.base + off, b.len - off, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
 	}
+	if (b.len && off == b.len)
+		k->alert_sent = desc;
 	k->tx_done = true;         /* nothing else goes out, not even close_notify */
-	tls_traffic_key_clear(&key);
 	tls_buf_free(&b);
 }
 
@@ -90,7 +80,7 @@ static uint16_t wanted_max_payload(const tls_params *p)
 /* Refuses the hand-off, before any key is installed, when the peer's
  * record_size_limit cannot be honoured by this kernel: sending it 16 KiB
  * records would only make it abort with record_overflow. */
-static int check_max_payload(struct peer_kio *k, uint16_t want, uint16_t limit, uint64_t tx_seq)
+static int check_max_payload(struct peer_kio *k, uint16_t want, uint16_t limit)
 {
 	char buf[160];
 	uint16_t cur;
@@ -114,7 +104,7 @@ static int check_max_payload(struct peer_kio *k, uint16_t want, uint16_t limit, 
 	}
 	k->io_errno = err;
 	fprintf(stderr, "peer: %s kTLS hand-off refused: %s\n", k->who, k->why);
-	userspace_alert(k, tx_seq, TLS_ALERT_INTERNAL_ERROR);
+	userspace_alert(k, TLS_ALERT_INTERNAL_ERROR);
 	return PEER_KTLS_ERR;
 }
 
@@ -165,8 +155,14 @@ int kio_install(struct peer_kio *k, const struct peer_io *io, enum tls_role role
 		snprintf(k->why, sizeof(k->why), "no application secrets from the engine");
 		return PEER_KTLS_ERR;
 	}
+	/* what the socket keeps once the engine is gone (tickets) */
+	k->sess_out = io->sess_out;
+	if (!(k->post = tls_conn_post(io->c))) {
+		snprintf(k->why, sizeof(k->why), "no post-handshake state from the engine");
+		return PEER_KTLS_ERR;
+	}
 	want = wanted_max_payload(p);
-	if (want && check_max_payload(k, want, p->peer_record_limit, tx_seq) != 0)
+	if (want && check_max_payload(k, want, p->peer_record_limit) != 0)
 		return PEER_KTLS_ERR;
 	if ((e = ktls_install(k->fd, KTLS_DIR_TX, k->cs, k->tx_secret, tx_seq)) != KTLS_OK)
 		return ktls_fail(k, e, "kTLS TX");
@@ -197,6 +193,8 @@ int kio_install(struct peer_kio *k, const struct peer_io *io, enum tls_role role
 
 void kio_free(struct peer_kio *k)
 {
+	tls_post_free(k->post);
+	k->post = NULL;
 	OPENSSL_cleanse(k->tx_secret, sizeof(k->tx_secret));
 	OPENSSL_cleanse(k->rx_secret, sizeof(k->rx_secret));
 	free(k->rec);
@@ -259,6 +257,56 @@ static int on_key_update(struct peer_kio *k, uint8_t request)
 	return 0;
 }
 
+/* Client: a NewSessionTicket the kernel decrypted becomes a session blob
+ * for --sess-out (the newest one wins, as in userspace). */
+static int on_ticket(struct peer_kio *k, const uint8_t *body, size_t len)
+{
+	struct timespec now;
+	tls_buf blob;
+	int a;
+
+	clock_gettime(CLOCK_REALTIME, &now);  /* the engine's default clock */
+	tls_buf_init(&blob, 0);
+	a = tls_post_ticket_recv(k->post, body, len,
+				 (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000, &blob);
+	if (a == 0 && blob.len)
+		io_save_session(k->sess_out, blob.base, blob.len);
+	tls_buf_free(&blob);
+	return a ? local_error(k, a, "bad NewSessionTicket") : 0;
+}
+
+int kio_send_tickets(struct peer_kio *k, const tls_config *cfg)
+{
+	unsigned n = tls_post_tickets_owed(k->post), sent = 0;
+	uint64_t seq0 = 0, seq1 = 0;
+	enum ktls_err e;
+	tls_buf m;
+	int r = 0;
+
+	if (!n)
+		return 0;
+	tls_buf_init(&m, 0);
+	while (sent < n && (r = tls_post_ticket_send(k->post, cfg, &m)) == 0)
+		sent++;
+	if (r < 0 || m.err) {
+		tls_buf_free(&m);
+		snprintf(k->why, sizeof(k->why), "NewSessionTicket failed");
+		send_alert(k, 2, TLS_ALERT_INTERNAL_ERROR);
+		return PEER_KTLS_ERR;
+	}
+	/* the kernel's TX sequence numbers around the ticket record, for the log */
+	ktls_get_state(k->fd, KTLS_DIR_TX, NULL, NULL, &seq0);
+	e = m.len ? ktls_send_record(k->fd, KTLS_CT_HANDSHAKE, m.base, m.len, NULL) : KTLS_OK;
+	tls_buf_free(&m);
+	if (e != KTLS_OK)
+		return ktls_fail(k, e, "NewSessionTicket through kTLS");
+	if (ktls_get_state(k->fd, KTLS_DIR_TX, NULL, NULL, &seq1) == KTLS_OK)
+		tls_post_set_seq(k->post, TLS_DIR_TX, seq1);
+	fprintf(stderr, "peer: %s %u NewSessionTickets sent through kTLS, tx_seq %llu->%llu\n",
+		k->who, sent, (unsigned long long)seq0, (unsigned long long)seq1);
+	return 0;
+}
+
 /* Complete handshake messages in k->hs. A KeyUpdate must end its record
  * (§5.1: no message may span a key change). */
 static int on_handshake(struct peer_kio *k, bool record_end)
@@ -291,9 +339,7 @@ static int on_handshake(struct peer_kio *k, bool record_end)
 			if (k->role != TLS_CLIENT)
 				return local_error(k, TLS_ALERT_UNEXPECTED_MESSAGE,
 						   "NewSessionTicket sent to a server");
-			r = tls_conn_new_session_ticket(k->conn, body.p, body.left);
-			if (r)
-				return local_error(k, TLS_ERR_ALERT(r), tls_conn_error(k->conn));
+			r = on_ticket(k, body.p, body.left);
 			break;
 		default: {
 			char why[64];
@@ -392,10 +438,24 @@ int kio_send(struct peer_kio *k, const void *data, size_t len)
 	return 0;
 }
 
-int kio_sendfile(struct peer_kio *k, int fd, size_t len)
+int kio_send_file(struct peer_kio *k, const void *head, size_t head_len, int fd, size_t len)
 {
+	const uint8_t *p = head;
 	off_t off = 0;
 
+	/* MSG_MORE keeps the kernel's record open, so the file's first bytes
+	 * join the head in it (sendfile ends by pushing the last record). */
+	while (head_len) {
+		ssize_t n = send(k->fd, p, head_len, MSG_NOSIGNAL | (len ? MSG_MORE : 0));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			k->io_errno = n < 0 ? errno : EPIPE;
+			return PEER_IO_ERR;
+		}
+		p += n;
+		head_len -= (size_t)n;
+	}
 	while ((size_t)off < len) {
 		ssize_t n = sendfile(k->fd, fd, &off, len - (size_t)off);
 		if (n < 0 && errno == EINTR)

@@ -4,7 +4,8 @@
  *               [--alpn LIST] [--client-ca F] [--client-auth none|optional|require]
  *               [--echo] [--ciphers LIST] [--groups LIST] [--keylog F]
  *               [--ktls] [--file F] [--tickets N] [--early-data BYTES]
- *               [--ticket-keys F] [--psk ID:HEXKEY]
+ *               [--ticket-keys F] [--psk ID:HEXKEY] [--record-limit N]
+ *               [--ocsp F]
  *   peer client HOST:PORT [--servername N] [--ca F] [--alpn LIST]
  *               [--cert F --key F] [--ciphers LIST] [--groups LIST]
  *               [--keyupdate] [--keylog F] [--ktls] [--glue]
@@ -20,11 +21,19 @@
  * --psk needs no certificate. --record-limit N: offer RFC 8449
  * record_size_limit N (64..16385); the server's records must then fit, which
  * the engine checks (record_overflow), and under --ktls the server's kernel
- * is told with TLS_TX_MAX_PAYLOAD_LEN (Linux >= 6.19).
+ * is told with TLS_TX_MAX_PAYLOAD_LEN (Linux >= 6.19). A server answers a
+ * client's record_size_limit with N, so that client's records are small.
+ * --ocsp F: a DER OCSP response the server staples to its last --cert when
+ * the client asks (status_request); a client that verified the server (--ca)
+ * asked, and prints what was stapled ("peer: OCSP response: N bytes ...").
  *
- * LISTs are comma-separated: ciphers by IANA name, groups as x25519,
- * secp256r1 (P-256), secp384r1 (P-384). See server.c and client.c.
+ * LISTs are comma-separated: ciphers by IANA name (TLS_AES_128_CCM_SHA256
+ * only when listed; TLS_AES_128_CCM_8_SHA256 is refused with the reason),
+ * groups as x25519, secp256r1 (P-256), secp384r1 (P-384), and when listed
+ * secp521r1 (P-521), x448, ffdhe2048, ffdhe3072, ffdhe4096. See server.c
+ * and client.c.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +43,7 @@
 #include <openssl/crypto.h>
 
 #include "peer.h"
+#include "test.h"
 
 __attribute__((noreturn)) static void usage(void)
 {
@@ -42,7 +52,7 @@ __attribute__((noreturn)) static void usage(void)
 		"                   [--alpn LIST] [--client-ca F] [--client-auth none|optional|require]\n"
 		"                   [--echo] [--ciphers LIST] [--groups LIST] [--keylog F]\n"
 		"                   [--ktls] [--file F] [--tickets N] [--early-data BYTES] [--ticket-keys F]\n"
-		"                   [--psk ID:HEXKEY]\n"
+		"                   [--psk ID:HEXKEY] [--record-limit N] [--ocsp F]\n"
 		"       peer client HOST:PORT [--servername N] [--ca F] [--alpn LIST] [--cert F --key F]\n"
 		"                   [--ciphers LIST] [--groups LIST] [--keyupdate] [--keylog F]\n"
 		"                   [--ktls] [--glue] [--sess-in F] [--sess-out F] [--early F]\n"
@@ -57,6 +67,9 @@ static const struct name_id {
 	{ "TLS_AES_128_GCM_SHA256", TLS_AES_128_GCM_SHA256 },
 	{ "TLS_AES_256_GCM_SHA384", TLS_AES_256_GCM_SHA384 },
 	{ "TLS_CHACHA20_POLY1305_SHA256", TLS_CHACHA20_POLY1305_SHA256 },
+	{ "TLS_AES_128_CCM_SHA256", TLS_AES_128_CCM_SHA256 },
+	/* known, so that asking for it gets the engine's reason for refusing */
+	{ "TLS_AES_128_CCM_8_SHA256", TLS_AES_128_CCM_8_SHA256 },
 	{ NULL, 0 },
 }, group_names[] = {
 	{ "x25519", TLS_GROUP_X25519 },
@@ -64,6 +77,12 @@ static const struct name_id {
 	{ "P-256", TLS_GROUP_SECP256R1 },
 	{ "secp384r1", TLS_GROUP_SECP384R1 },
 	{ "P-384", TLS_GROUP_SECP384R1 },
+	{ "secp521r1", TLS_GROUP_SECP521R1 },
+	{ "P-521", TLS_GROUP_SECP521R1 },
+	{ "x448", TLS_GROUP_X448 },
+	{ "ffdhe2048", TLS_GROUP_FFDHE2048 },
+	{ "ffdhe3072", TLS_GROUP_FFDHE3072 },
+	{ "ffdhe4096", TLS_GROUP_FFDHE4096 },
 	{ NULL, 0 },
 };
 
@@ -155,6 +174,23 @@ static int find_psk(void *ctx, const uint8_t *identity, size_t identity_len, uin
 	return 0;
 }
 
+/* --ocsp FILE: the whole file is the DER OCSPResponse. */
+static void set_ocsp(tls_config *cfg, const char *path)
+{
+	static uint8_t der[1 << 16];
+	FILE *f = fopen(path, "rb");
+	size_t n = f ? fread(der, 1, sizeof(der), f) : 0;
+	bool whole = f && !ferror(f) && feof(f);
+	if (f)
+		fclose(f);
+	if (!whole || n == 0) {
+		fprintf(stderr, "peer: --ocsp %s: %s\n", path,
+			!f ? strerror(errno) : n ? "larger than 64 KiB" : "empty or unreadable");
+		exit(1);
+	}
+	check(tls_config_set_ocsp(cfg, der, n), "--ocsp", "no certificate to staple it to");
+}
+
 static tls_config *make_config(enum tls_role role, const struct peer_opts *o)
 {
 	tls_config *cfg = tls_config_new(role);
@@ -174,9 +210,13 @@ static tls_config *make_config(enum tls_role role, const struct peer_opts *o)
 		tls_config_set_verify_peer(cfg, false); /* no --ca: unverified, as before */
 	if (o->alpn)
 		check(tls_config_set_alpn(cfg, o->alpn), "--alpn", "bad list");
-	if (o->ciphers)
-		check(tls_config_set_ciphers(cfg, ids, parse_list(o->ciphers, cipher_names, ids, 16, "ciphers")),
-		      "--ciphers", NULL);
+	if (o->ciphers) {
+		size_t n = parse_list(o->ciphers, cipher_names, ids, 16, "ciphers");
+		for (size_t i = 0; i < n; i++)
+			if (tls_cipher_refusal(ids[i]))
+				check(-1, "--ciphers", tls_cipher_refusal(ids[i]));
+		check(tls_config_set_ciphers(cfg, ids, n), "--ciphers", NULL);
+	}
 	if (o->groups)
 		check(tls_config_set_groups(cfg, ids, parse_list(o->groups, group_names, ids, 16, "groups")),
 		      "--groups", NULL);
@@ -204,6 +244,8 @@ static tls_config *make_config(enum tls_role role, const struct peer_opts *o)
 	}
 	if (o->record_limit)
 		tls_config_set_record_size_limit(cfg, (uint16_t)o->record_limit);
+	if (o->ocsp)
+		set_ocsp(cfg, o->ocsp);
 	if (o->keylog) {
 		FILE *f = fopen(o->keylog, "a");
 		if (!f) {
@@ -211,7 +253,7 @@ static tls_config *make_config(enum tls_role role, const struct peer_opts *o)
 			exit(1);
 		}
 		setvbuf(f, NULL, _IOLBF, 0);
-		tls_config_set_keylog(cfg, f);  /* lives as long as the process */
+		tls_config_set_keylog(cfg, test_keylog_to_file, f); /* lives as long as the process */
 	}
 	return cfg;
 }
@@ -287,7 +329,9 @@ int main(int argc, char **argv)
 			o.early = v;
 		else if ((v = opt(argc, argv, &i, "--psk")))
 			o.psk = v;
-		else if (!server && (v = opt(argc, argv, &i, "--record-limit"))) {
+		else if (server && (v = opt(argc, argv, &i, "--ocsp")))
+			o.ocsp = v;
+		else if ((v = opt(argc, argv, &i, "--record-limit"))) {
 			o.record_limit = number(v, 16385, "--record-limit");
 			if (o.record_limit < 64) {
 				fprintf(stderr, "peer: --record-limit: RFC 8449 wants 64..16385\n");

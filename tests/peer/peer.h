@@ -31,6 +31,7 @@ struct peer_opts {
 	const char *sess_in, *sess_out, *early; /* client: resumption files */
 	const char *psk;           /* IDENTITY:HEXKEY, an external PSK (both roles) */
 	unsigned long record_limit; /* RFC 8449 record_size_limit to offer (0: none) */
+	const char *ocsp;          /* server: DER OCSP response stapled to the last --cert */
 };
 
 int peer_server(const struct peer_opts *o, const tls_config *cfg);
@@ -59,6 +60,7 @@ struct peer_io {
 	const char *sess_out;      /* client: save each session here */
 	const void *glue;          /* application data to append to the last */
 	size_t glue_len;           /* handshake flight, in the same write */
+	unsigned long records_in;  /* records read after the handshake */
 };
 
 void io_init(struct peer_io *io, int fd, tls_conn *c);
@@ -77,6 +79,13 @@ int io_recv_some(struct peer_io *io, tls_buf *plain, bool may_read);
 int io_send(struct peer_io *io, const void *data, size_t len);
 int io_key_update(struct peer_io *io, bool request_peer);
 int io_close(struct peer_io *io);
+/* After we sent a fatal alert: stop writing, then read and drop what the
+ * peer still sends (up to 1 s or 16 MiB, or its EOF) so that closing does
+ * not reset the connection under the alert. ktls_rx: fd reads through
+ * kernel TLS. */
+void io_drain_after_alert(int fd, bool ktls_rx, const char *who);
+/* Client: writes a session blob to path (mode 0600; NULL: nothing). */
+void io_save_session(const char *path, const uint8_t *blob, size_t len);
 /* "peer: WHO resumed=yes|no early_data=accepted|rejected|none[ psk=external]"
  * on stderr. */
 void io_log_resumption(const struct peer_io *io, const char *who);
@@ -96,7 +105,9 @@ const char *peer_sig_name(unsigned id);
 
 struct peer_kio {
 	int fd;
-	tls_conn *conn;            /* the engine: takes tickets after the hand-off */
+	tls_conn *conn;            /* the engine (for its error text) */
+	tls_post *post;            /* what the socket keeps: tickets after the hand-off */
+	const char *sess_out;      /* client: sessions from tickets go here */
 	const char *who;           /* log prefix: peer address or "client" */
 	enum tls_role role;
 	const tls_cipher *cs;
@@ -111,8 +122,9 @@ struct peer_kio {
 };
 
 /* Installs the engine's current application secrets with their sequence
- * numbers for TX and RX on io->fd (everything the engine wrote, such as
- * NewSessionTickets, must already be sent). Logs what was installed and the
+ * numbers for TX and RX on io->fd (everything the engine wrote must already
+ * be sent; a server defers its NewSessionTickets, tls_conn_defer_tickets,
+ * and sends them after with kio_send_tickets). Logs what was installed and the
  * sock_diag view. When the peer sent an RFC 8449 record_size_limit, the
  * kernel's TX records are capped to it (TLS_TX_MAX_PAYLOAD_LEN); on kernels
  * without that (< 6.19) the hand-off is refused before any key is installed
@@ -123,15 +135,21 @@ struct peer_kio {
 int kio_install(struct peer_kio *k, const struct peer_io *io, enum tls_role role,
 		const char *who);
 void kio_free(struct peer_kio *k);
+/* Server: the tickets the handshake deferred (tls_post_ticket_send), as one
+ * handshake record through the kernel under the application key. 0 or
+ * PEER_KTLS_ERR. */
+int kio_send_tickets(struct peer_kio *k, const tls_config *cfg);
 /* Appends application data to plain (0), or returns TLS_CLOSED, PEER_EOF,
  * PEER_IO_ERR, PEER_KTLS_ERR or TLS_ERR_*. Handles KeyUpdate (re-keying RX,
- * and TX if asked), NewSessionTicket (client: to the engine's session callback) and alerts on the
+ * and TX if asked), NewSessionTicket (client: a session blob saved to
+ * sess_out, tls_post_ticket_recv) and alerts on the
  * way. wait = false: returns 0 with nothing appended when no record is
  * ready (for a poll loop). */
 int kio_recv(struct peer_kio *k, tls_buf *plain, bool wait);
 int kio_send(struct peer_kio *k, const void *data, size_t len);
-/* Sends len bytes of file fd from offset 0 with sendfile(2). */
-int kio_sendfile(struct peer_kio *k, int fd, size_t len);
+/* Sends head, then len bytes of file fd from offset 0 with sendfile(2),
+ * the head in the same record as the file's first bytes. */
+int kio_send_file(struct peer_kio *k, const void *head, size_t head_len, int fd, size_t len);
 /* KeyUpdate through the kernel, then the TX re-key. Refused (nothing
  * sent) with PEER_KTLS_ERR on kernels without TLS 1.3 re-key. */
 int kio_key_update(struct peer_kio *k, bool request_peer);

@@ -64,11 +64,38 @@ static int open_body(const struct peer_opts *o, const char *desc, size_t *len)
 struct conn {
 	struct peer_io *io;
 	struct peer_kio *k;        /* non-NULL: on kTLS */
+	int deferred;              /* an end seen behind data not yet returned */
 };
+
+#define ECHO_MAX 65536             /* what one echo collects before sending */
 
 static int c_recv(struct conn *c, tls_buf *plain)
 {
+	int r = c->deferred;
+	c->deferred = 0;
+	if (r)
+		return r;
 	return c->k ? kio_recv(c->k, plain, true) : io_recv(c->io, plain);
+}
+
+/* c_recv, then whatever else has already arrived (records queued in the
+ * socket or left in our buffer) without waiting: everything one read
+ * brought is answered in one send. An end behind the data waits for the
+ * next call. */
+static int c_recv_all(struct conn *c, tls_buf *plain)
+{
+	int r = c_recv(c, plain);
+	while (r == 0 && plain->len < ECHO_MAX) {
+		size_t before = plain->len;
+		int more = c->k ? kio_recv(c->k, plain, false) : io_recv_some(c->io, plain, false);
+		if (more) {
+			c->deferred = more;
+			break;
+		}
+		if (plain->len == before)
+			break;
+	}
+	return r;
 }
 
 static int c_send(struct conn *c, const void *data, size_t len)
@@ -81,36 +108,72 @@ static int c_close(struct conn *c)
 	return c->k ? kio_close(c->k) : io_close(c->io);
 }
 
-/* Body from fd: sendfile(2) under kTLS, read + userspace records without. */
-static int c_send_file(struct conn *c, int fd, size_t len)
+/* The answer: head, then len bytes of fd, in as few records as they fit
+ * (the head shares the first record with the body, as a fast server does):
+ * under kTLS the head is sent with MSG_MORE and the body follows with
+ * sendfile(2); without, read + userspace records of 16 KiB. */
+static int c_send_answer(struct conn *c, const char *head, size_t head_len, int fd, size_t len)
 {
 	uint8_t buf[16384];
-	size_t off = 0;
+	size_t off = 0, used;
 	int r = 0;
 
 	if (c->k)
-		return kio_sendfile(c->k, fd, len);
-	while (r == 0 && off < len) {
-		ssize_t n = pread(fd, buf, sizeof(buf), (off_t)off);
-		if (n <= 0) {
-			c->io->io_errno = n < 0 ? errno : EIO;
+		return kio_send_file(c->k, head, head_len, fd, len);
+	if (head_len > sizeof(buf)) {  /* not our short heads, but stay correct */
+		if ((r = io_send(c->io, head, head_len)) != 0)
+			return r;
+		head_len = 0;
+	}
+	memcpy(buf, head, head_len);
+	used = head_len;
+	while (r == 0 && (off < len || used)) {
+		size_t want = sizeof(buf) - used < len - off ? sizeof(buf) - used : len - off;
+		ssize_t n = want ? pread(fd, buf + used, want, (off_t)off) : 0;
+		if (n < 0 || (n == 0 && want)) {
+			c->io->io_errno = n < 0 ? errno : EIO;  /* 0: the file shrank */
 			return PEER_IO_ERR;
 		}
-		r = io_send(c->io, buf, (size_t)n);
+		r = io_send(c->io, buf, used + (size_t)n);
 		off += (size_t)n;
+		used = 0;
 	}
 	return r;
 }
 
+/* GET /keyupdate: our KeyUpdate(update_requested) first. Under kTLS only
+ * where the kernel can re-key; elsewhere 0 with *refused saying why, for
+ * the answer. */
+static int key_update_asked(struct conn *c, const tls_buf *req, const char **refused)
+{
+	int r;
+
+	*refused = NULL;
+	if (req->len < 14 || memcmp(req->base, "GET /keyupdate", 14) != 0)
+		return 0;
+	if (!c->k)
+		return io_key_update(c->io, true);
+	r = kio_key_update(c->k, true);
+	if (r == PEER_KTLS_ERR && !ktls_rekey_supported()) {
+		*refused = "TLS 1.3 rekey needs Linux 6.14";
+		fprintf(stderr, "peer: GET /keyupdate refused: %s\n", *refused);
+		r = 0;
+	}
+	return r;
+}
+
+/* Everything one read brought goes back in one send; data that starts
+ * with `GET /keyupdate` gets our KeyUpdate first, as in HTTP mode. */
 static int echo(struct conn *c, tls_buf *plain)
 {
+	const char *refused;
 	int r = 0;
 
 	do {
-		if (plain->len)
+		if (plain->len && (r = key_update_asked(c, plain, &refused)) == 0)
 			r = c_send(c, plain->base, plain->len);
 		tls_buf_reset(plain);
-	} while (r == 0 && (r = c_recv(c, plain)) == 0);
+	} while (r == 0 && (r = c_recv_all(c, plain)) == 0);
 	if (r == TLS_CLOSED)
 		c_close(c);
 	return r;
@@ -123,7 +186,7 @@ static int echo(struct conn *c, tls_buf *plain)
  * KeyUpdate is seen (and counted). */
 static int http(struct conn *c, const struct peer_opts *o, const char *desc, tls_buf *req)
 {
-	const char *status = "200 OK";
+	const char *refused;
 	char head[256];
 	size_t body_len = 0;
 	int r = 0, body;
@@ -136,31 +199,21 @@ static int http(struct conn *c, const struct peer_opts *o, const char *desc, tls
 		if ((r = c_recv(c, req)) != 0)
 			return r;
 	}
-	if (req->len >= 14 && memcmp(req->base, "GET /keyupdate", 14) == 0) {
-		if (!c->k)
-			r = io_key_update(c->io, true);
-		else if ((r = kio_key_update(c->k, true)) == PEER_KTLS_ERR && !ktls_rekey_supported()) {
-			status = "501 Not Implemented";
-			desc = "TLS 1.3 rekey needs Linux 6.14";
-			fprintf(stderr, "peer: GET /keyupdate refused: %s\n", desc);
-			r = 0;
-		}
-		if (r)
-			return r;
-	}
-	body = *status == '2' ? open_body(o, desc, &body_len) : -1;
-	if (*status == '2' && body < 0)
-		return c_close(c);
-	if (*status != '2')
-		body_len = strlen(desc) + 1;
-	snprintf(head, sizeof(head),
-		 "HTTP/1.0 %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n\r\n%s%s",
-		 status, body_len, body < 0 ? desc : "", body < 0 ? "\n" : "");
-	r = c_send(c, head, strlen(head));
-	if (r == 0 && body >= 0)
-		r = c_send_file(c, body, body_len);
-	if (body >= 0)
+	if ((r = key_update_asked(c, req, &refused)) != 0)
+		return r;
+	if (refused) {  /* 501, the reason is the body */
+		snprintf(head, sizeof(head),
+			 "HTTP/1.0 501 Not Implemented\r\nContent-Type: text/plain\r\n"
+			 "Content-Length: %zu\r\n\r\n%s\n", strlen(refused) + 1, refused);
+		r = c_send(c, head, strlen(head));
+	} else {
+		if ((body = open_body(o, desc, &body_len)) < 0)
+			return c_close(c);
+		snprintf(head, sizeof(head),
+			 "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n\r\n", body_len);
+		r = c_send_answer(c, head, strlen(head), body, body_len);
 		close(body);
+	}
 	if (r || (r = c_close(c)) != 0)
 		return r;
 	do {
@@ -175,7 +228,7 @@ static void serve(const struct peer_opts *o, const tls_config *cfg, int fd, cons
 	char desc[512], why[300];
 	struct peer_io io;
 	struct peer_kio k;
-	struct conn conn = { &io, NULL };
+	struct conn conn = { .io = &io };
 	tls_buf plain;
 	tls_conn *c = tls_conn_new(cfg);
 	int r;
@@ -188,6 +241,10 @@ static void serve(const struct peer_opts *o, const tls_config *cfg, int fd, cons
 	io_init(&io, fd, c);
 	io.early = &plain;  /* 0-RTT bytes start the request */
 	memset(&k, 0, sizeof(k));
+	/* kTLS: tickets go out through the kernel after TX is installed at
+	 * seq 0, not sealed by the engine behind the handshake */
+	if (o->ktls)
+		tls_conn_defer_tickets(c);
 	r = io_handshake(&io);
 	if (r != 0) {
 		/* 0-RTT is decided on the ClientHello; bytes taken before a
@@ -210,13 +267,16 @@ static void serve(const struct peer_opts *o, const tls_config *cfg, int fd, cons
 			plain.len);
 	if (o->ktls) {
 		r = kio_install(&k, &io, TLS_SERVER, who);
+		if (r == 0) {
+			conn.k = &k;
+			r = kio_send_tickets(&k, cfg);
+		}
 		if (r != 0) {
-			if (!k.tx_done)  /* TX still in userspace: say goodbye there */
+			if (!conn.k && !k.tx_done)  /* TX still in userspace: say goodbye there */
 				io_close(&io);
 			fprintf(stderr, "peer: %s failed: kTLS: %s\n", who, k.why);
 			goto out;
 		}
-		conn.k = &k;
 	}
 	r = o->echo ? echo(&conn, &plain) : http(&conn, o, desc, &plain);
 	fprintf(stderr, "peer: %s ok %s ku_tx=%d ku_rx=%d end=%s\n", who, desc,
@@ -224,6 +284,8 @@ static void serve(const struct peer_opts *o, const tls_config *cfg, int fd, cons
 		conn.k ? k.ku_rx : io_updates(&io, TLS_DIR_RX),
 		conn.k ? kio_strerror(&k, r, why, sizeof(why)) : io_strerror(&io, r, why, sizeof(why)));
 out:
+	if (TLS_IS_LOCAL_ERR(r) || k.alert_sent)
+		io_drain_after_alert(fd, conn.k != NULL, who);
 	kio_free(&k);
 	tls_buf_free(&plain);
 	io_free(&io);

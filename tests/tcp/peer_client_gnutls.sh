@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Our `peer client` against `gnutls-serv --http` / `--echo`: each cipher,
-# group and signature scheme (server priority strings and certificates),
+# group and signature scheme (server priority strings and certificates; the
+# opt-in AES-128-CCM, secp521r1, X448 and ffdhe* listed with --ciphers and
+# --groups),
 # HelloRetryRequest, ALPN, SNI, client certificates, KeyUpdate and refusals.
 # gnutls-serv cannot bind to loopback only, so where possible the script
 # runs in its own network namespace whose only interface is lo.
@@ -75,6 +77,29 @@ if serve --http --x509certfile "$C/p256.pem" --x509keyfile "$C/p256.key" --alpn 
 	fails "certificate not valid for other.test: we refuse it" "alert (bad_certificate|certificate_unknown) sent"
 	run --ca "$C/ca2.pem"
 	fails "untrusted CA: we send unknown_ca" "alert unknown_ca sent"
+else
+	ok 1 "gnutls-serv starts"
+fi
+
+# The opt-in cipher and groups: gnutls-serv offers all, our client lists one.
+if serve --http --x509certfile "$C/p256.pem" --x509keyfile "$C/p256.key" \
+	--priority "$TLS13:+AES-128-CCM:+GROUP-ALL"; then
+	run --ciphers TLS_AES_128_CCM_SHA256
+	expect "--ciphers TLS_AES_128_CCM_SHA256" "connected TLS_AES_128_CCM_SHA256 " "-\(AES-128-CCM\)"
+	for g in "secp521r1 ECDHE-SECP521R1" "x448 ECDHE-X448" "ffdhe2048 DHE-FFDHE2048" \
+		"ffdhe3072 DHE-FFDHE3072" "ffdhe4096 DHE-FFDHE4096"; do
+		set -- $g
+		run --groups "$1"
+		expect "--groups $1" "connected [A-Z0-9_]+ $1 " "\($2\)"
+	done
+else
+	ok 1 "gnutls-serv starts"
+fi
+if serve --http --x509certfile "$C/p256.pem" --x509keyfile "$C/p256.key" \
+	--priority "$TLS13:-GROUP-ALL:+GROUP-FFDHE3072"; then
+	run --groups x25519,ffdhe3072
+	expect "HelloRetryRequest: gnutls-serv (FFDHE3072 only), we share x25519" "ffdhe3072 .*hrr=1 " \
+		"\(DHE-FFDHE3072\)"
 else
 	ok 1 "gnutls-serv starts"
 fi

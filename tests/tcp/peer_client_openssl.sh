@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Our `peer client` against `openssl s_server` (-www, -rev): each cipher,
-# group and signature scheme, HelloRetryRequest, ALPN, SNI, client
+# group and signature scheme (the opt-in AES-128-CCM, secp521r1, X448 and
+# ffdhe* listed with --ciphers/--groups; CCM_8 refused with its reason),
+# HelloRetryRequest, ALPN, SNI, client
 # certificates (-verify / -Verify), tickets, KeyUpdate, and the failures
 # (unknown CA, expired, wrong name, TLS 1.2-only server).
 . "$(dirname "$0")/lib.sh"
@@ -62,6 +64,19 @@ for g in x25519 secp256r1 secp384r1; do
 done
 run "${SRV[@]}" -groups P-384:P-256 -- --servername localhost --groups x25519,secp256r1,secp384r1
 expect "HelloRetryRequest: s_server -groups P-384:P-256, we share x25519" "secp(384|256)r1 .*hrr=1 " "TLSv1.3"
+run "${SRV[@]}" -ciphersuites TLS_AES_128_CCM_SHA256 -- --servername localhost --ciphers TLS_AES_128_CCM_SHA256
+expect "--ciphers TLS_AES_128_CCM_SHA256" "connected TLS_AES_128_CCM_SHA256 " "Cipher is TLS_AES_128_CCM_SHA256"
+for g in secp521r1 x448 ffdhe2048 ffdhe3072 ffdhe4096; do
+	run "${SRV[@]}" -groups "$g" -- --servername localhost --groups "$g"
+	expect "--groups $g" "connected [A-Z0-9_]+ $g " "Shared groups: $g$"
+done
+run "${SRV[@]}" -groups ffdhe4096 -- --servername localhost --groups x25519,ffdhe4096
+expect "HelloRetryRequest: s_server -groups ffdhe4096, we share x25519" "ffdhe4096 .*hrr=1 " "TLSv1.3"
+timeout 10 "$PEER" client "127.0.0.1:1" --ciphers TLS_AES_128_GCM_SHA256,TLS_AES_128_CCM_8_SHA256 \
+	</dev/null >"$T/pc.out" 2>"$T/pc.err"
+[ $? -eq 1 ] && grep -q 'TLS_AES_128_CCM_8_SHA256 is not supported: Linux kernel TLS has no cipher' "$T/pc.err"
+ok $? "--ciphers with TLS_AES_128_CCM_8_SHA256 is refused with the reason"
+diag "$T/pc.err"
 for s in "p256 ecdsa_secp256r1_sha256" "p384 ecdsa_secp384r1_sha384" "rsa2048 rsa_pss_rsae_sha256" \
 	"ed25519 ed25519"; do
 	set -- $s

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Our `peer server` against `gnutls-cli`: each cipher, group and signature
-# scheme by priority string, ALPN, SNI, client certificates, KeyUpdate
-# (^rekey^ / ^rekey1^ inline commands) and a TLS 1.2-only client.
+# scheme by priority string (AES-128-CCM, SECP521R1, X448 and FFDHE* on a
+# server that lists them; AES-128-CCM-8 refused), ALPN, SNI, client
+# certificates, KeyUpdate (^rekey^ / ^rekey1^ inline commands) and a TLS
+# 1.2-only client.
 . "$(dirname "$0")/lib.sh"
 require gnutls-cli
 
@@ -105,6 +107,21 @@ conn_line
 grep -q '^hello from handshaked peer' "$T/gc.out" && [[ $LINE == *" ok "*"ku_tx=1 "* ]]
 ok $? "GET /keyupdate: gnutls-cli reads our answer after our KeyUpdate(update_requested)"
 [[ $LINE == *"ku_tx=1 "* ]] || { echo "# server: $LINE"; diag "$T/gc.out"; }
+stop_peer_server
+
+# The opt-in cipher and groups, on a server that lists them.
+start_peer_server --cert "$C/p256.pem" --key "$C/p256.key" \
+	--ciphers TLS_AES_128_GCM_SHA256,TLS_AES_256_GCM_SHA384,TLS_CHACHA20_POLY1305_SHA256,TLS_AES_128_CCM_SHA256 \
+	--groups x25519,secp521r1,x448,ffdhe2048,ffdhe3072,ffdhe4096 || { ok 1 "opt-in server starts"; finish; exit; }
+check "gnutls-cli +AES-128-CCM" "TLS_AES_128_CCM_SHA256 " "-\(AES-128-CCM\)$" "${NAME[@]}" \
+	--priority "$TLS13:-CIPHER-ALL:+AES-128-CCM"
+refused "gnutls-cli +AES-128-CCM-8 -> handshake_failure" "failed: alert handshake_failure sent" \
+	"Fatal error|handshake failure" "${NAME[@]}" --priority "$TLS13:-CIPHER-ALL:+AES-128-CCM-8"
+for g in "SECP521R1 secp521r1 ECDHE" "X448 x448 ECDHE" "FFDHE2048 ffdhe2048 DHE" "FFDHE3072 ffdhe3072 DHE" \
+	"FFDHE4096 ffdhe4096 DHE"; do
+	set -- $g
+	check "gnutls-cli +GROUP-$1" "$2 " "\($3-$1\)" "${NAME[@]}" --priority "$TLS13:-GROUP-ALL:+GROUP-$1"
+done
 stop_peer_server
 
 # Client certificates.

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Our `peer server` against `openssl s_client`: every cipher, group and
-# signature scheme, ALPN, SNI, client certificates, TLS 1.2-only clients,
-# KeyUpdate both ways, and a server that survives bad clients.
+# signature scheme (AES-128-CCM, secp521r1, X448 and ffdhe* on a server that
+# lists them; refused by a default one), ALPN, SNI, client certificates, TLS
+# 1.2-only clients, KeyUpdate both ways, and a server that survives bad
+# clients.
 . "$(dirname "$0")/lib.sh"
 require openssl
 
@@ -94,6 +96,15 @@ check "SNI x.wild.test gets the wildcard certificate" "sni=x.wild.test " "subjec
 	-servername x.wild.test -verify_hostname x.wild.test
 check "no SNI gets the default certificate" "sni=none " "subject=CN = p256" -noservername -verify_ip 127.0.0.1
 
+refused "default server: s_client -groups P-521:X448:ffdhe2048 -> handshake_failure" \
+	"failed: alert handshake_failure sent" "alert handshake failure" -servername localhost \
+	-groups P-521:X448:ffdhe2048
+refused "default server: s_client -ciphersuites TLS_AES_128_CCM_SHA256 -> handshake_failure" \
+	"failed: alert handshake_failure sent" "alert handshake failure" -servername localhost \
+	-ciphersuites TLS_AES_128_CCM_SHA256
+refused "s_client -ciphersuites TLS_AES_128_CCM_8_SHA256 -> handshake_failure" \
+	"failed: alert handshake_failure sent" "alert handshake failure" -servername localhost \
+	-ciphersuites TLS_AES_128_CCM_8_SHA256
 refused "s_client -tls1_2 -> protocol_version" "failed: alert protocol_version sent" "alert protocol version" \
 	-servername localhost -tls1_2
 check "the server still serves after a refused client" "x25519 " "Cipher is" -servername localhost
@@ -122,6 +133,22 @@ conn_line; line=$LINE
 ok $? "a client that connects and leaves is logged"
 echo "# server: $line"
 check "the server still serves after bad clients" "x25519 " "Cipher is" -servername localhost
+stop_peer_server
+
+# The opt-in cipher and groups, on a server that lists them.
+start_peer_server --cert "$C/p256.pem" --key "$C/p256.key" \
+	--ciphers TLS_AES_128_GCM_SHA256,TLS_AES_256_GCM_SHA384,TLS_CHACHA20_POLY1305_SHA256,TLS_AES_128_CCM_SHA256 \
+	--groups secp521r1,x448,ffdhe2048,ffdhe3072,ffdhe4096 || { ok 1 "opt-in server starts"; finish; exit; }
+check "s_client -ciphersuites TLS_AES_128_CCM_SHA256" "TLS_AES_128_CCM_SHA256 " \
+	"Cipher is TLS_AES_128_CCM_SHA256" -servername localhost -ciphersuites TLS_AES_128_CCM_SHA256 \
+	-groups ffdhe2048
+check "s_client -groups P-521" "secp521r1 " "Server Temp Key: ECDH, secp521r1" -servername localhost -groups P-521
+check "s_client -groups X448" "x448 " "Server Temp Key: X448" -servername localhost -groups X448
+for b in 2048 3072 4096; do
+	check "s_client -groups ffdhe$b" "ffdhe$b " "Server Temp Key: DH, $b bits" -servername localhost -groups "ffdhe$b"
+done
+check "s_client -groups X25519:ffdhe3072 (shares X25519): HelloRetryRequest to ffdhe3072" \
+	"ffdhe3072 .*hrr=1" "Server Temp Key: DH, 3072 bits" -servername localhost -groups X25519:ffdhe3072
 stop_peer_server
 
 # KeyUpdate initiated by s_client ("K": update_requested, "k": not) on an

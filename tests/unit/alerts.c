@@ -17,9 +17,11 @@
 
 #include <openssl/evp.h>
 
+#include "pair.h"
 #include "test.h"
 #include "testkeys.h"
 #include "tls/engine.h"
+#include "tls/test_hooks.h"
 
 #define HS_CLIENT_HELLO 1
 #define HS_SERVER_HELLO 2
@@ -42,53 +44,6 @@
 static struct test_pki pki;       /* the server's certificate */
 static struct test_pki other_pki; /* a CA the client does not trust */
 static uint8_t x25519_pub[32];    /* a valid share for hand-made ClientHellos */
-
-/* ---- one endpoint ---- */
-
-struct side {
-	tls_conn *c;
-	tls_buf out;
-	bool got[2][8];
-	uint8_t secret[2][8][TLS_MAX_HASH];
-	const tls_cipher *cs[2][8];
-};
-
-static void on_secret(void *ctx, enum tls_dir dir, int epoch, const tls_cipher *cs,
-		      const uint8_t *secret, size_t len)
-{
-	struct side *s = ctx;
-	if (epoch < 0 || epoch >= 8 || len > TLS_MAX_HASH)
-		return;
-	s->got[dir][epoch] = true;
-	s->cs[dir][epoch] = cs;
-	memcpy(s->secret[dir][epoch], secret, len);
-}
-
-static void side_init(struct side *s, const tls_config *cfg)
-{
-	memset(s, 0, sizeof(*s));
-	s->c = tls_conn_new(cfg);
-	tls_buf_init(&s->out, 0);
-	tls_callbacks cb = { .secret = on_secret };
-	tls_conn_set_callbacks(s->c, &cb, s);
-}
-
-static void side_free(struct side *s)
-{
-	tls_conn_free(s->c);
-	tls_buf_free(&s->out);
-}
-
-/* One tls_conn_handshake call; `out` then holds only what this call wrote. */
-static int hs(struct side *s, const uint8_t *in, size_t len, size_t *consumed)
-{
-	size_t n = len;
-	tls_buf_reset(&s->out);
-	int rc = tls_conn_handshake(s->c, &s->out, in, &n);
-	if (consumed)
-		*consumed = n;
-	return rc;
-}
 
 static tls_config *server_config(const struct test_pki *p)
 {
@@ -115,59 +70,10 @@ static tls_config *client_config(const struct test_pki *trust)
 
 /* ---- alert checks ---- */
 
-/* The alert description in the last record of `out`, or -1. Protected
- * records are trial-decrypted with every TX secret the side reported. */
-static int last_alert(const struct side *s, bool *encrypted)
-{
-	tls_reader r = tls_reader_init(s->out.base, s->out.len);
-	const uint8_t *last = NULL;
-	size_t last_len = 0;
-	while (r.left && !r.err) {
-		tls_reader h = r;
-		tls_read_bytes(&h, 3);
-		uint16_t n = tls_read_u16(&h);
-		const uint8_t *rec = tls_read_bytes(&r, TLS_RECORD_HEADER + (size_t)n);
-		if (rec) {
-			last = rec;
-			last_len = TLS_RECORD_HEADER + (size_t)n;
-		}
-	}
-	*encrypted = false;
-	if (!last)
-		return -1;
-	if (last[0] == 21)
-		return last_len == 7 && last[5] == 2 ? last[6] : -1;
-	if (last[0] != 23)
-		return -1;
-	*encrypted = true;
-	uint8_t copy[64];
-	if (last_len > sizeof(copy))
-		return -1;
-	for (int epoch = 0; epoch < 8; epoch++) {
-		if (!s->got[TLS_DIR_TX][epoch])
-			continue;
-		tls_traffic_key k;
-		if (tls_traffic_key_init(&k, s->cs[TLS_DIR_TX][epoch], s->secret[TLS_DIR_TX][epoch]))
-			continue;
-		for (uint64_t seq = 0; seq < 16; seq++) {
-			uint8_t type, *data;
-			size_t dlen;
-			memcpy(copy, last, last_len);
-			k.seq = seq;
-			if (tls_record_open(&k, copy, last_len, &type, &data, &dlen) == 0) {
-				tls_traffic_key_clear(&k);
-				return type == 21 && dlen == 2 && data[0] == 2 ? data[1] : -1;
-			}
-		}
-		tls_traffic_key_clear(&k);
-	}
-	return -1;
-}
-
-static void expect_alert(const char *name, struct side *s, int rc, int alert)
+static void expect_alert(const char *name, struct test_side *s, int rc, int alert)
 {
 	bool enc;
-	int got = last_alert(s, &enc);
+	int got = test_side_alert(s, &enc);
 	bool ok = TLS_IS_LOCAL_ERR(rc) && TLS_ERR_ALERT(rc) == alert && got == alert;
 	test_ok(ok, "%s -> %s (%s)", name, tls_alert_name(alert), enc ? "protected" : "plaintext");
 	if (!ok)
@@ -331,11 +237,11 @@ static void server_raw_case(const char *name, const uint8_t *in, size_t len, int
 			    tls_config *cfg)
 {
 	tls_config *own = cfg ? NULL : server_config(&pki);
-	struct side sv;
-	side_init(&sv, cfg ? cfg : own);
-	int rc = hs(&sv, in, len, NULL);
+	struct test_side sv;
+	test_side_init(&sv, cfg ? cfg : own);
+	int rc = test_side_hs(&sv, in, len, NULL);
 	expect_alert(name, &sv, rc, alert);
-	side_free(&sv);
+	test_side_free(&sv);
 	tls_config_free(own);
 }
 
@@ -356,40 +262,40 @@ static void client_hello_tests(void)
 	/* Positive controls: the default hand-made hello is accepted, and a
 	 * supported group without a share gets a HelloRetryRequest. */
 	tls_config *cfg = server_config(&pki);
-	struct side sv;
+	struct test_side sv;
 	ch_default(&h);
 	ch_append(&h, 0xfafa, "", 0); /* unknown (GREASE) extension: ignored */
 	ch_records(&h, &rec);
-	side_init(&sv, cfg);
-	int rc = hs(&sv, rec.base, rec.len, NULL);
+	test_side_init(&sv, cfg);
+	int rc = test_side_hs(&sv, rec.base, rec.len, NULL);
 	test_ok(rc == TLS_WANT_INPUT && sv.out.len > 0 && sv.out.base[0] == 22,
 		"control: hand-made ClientHello (with an unknown extension) is accepted (%d: %s)", rc,
 		tls_conn_error(sv.c));
-	side_free(&sv);
+	test_side_free(&sv);
 	tls_buf_free(&rec);
 
 	ch_default(&h);
 	ch_put(&h, EXT_KEY_SHARE, tmp, key_share(tmp, 0, NULL, 0));
 	ch_records(&h, &rec);
-	side_init(&sv, cfg);
-	rc = hs(&sv, rec.base, rec.len, NULL);
+	test_side_init(&sv, cfg);
+	rc = test_side_hs(&sv, rec.base, rec.len, NULL);
 	static const uint8_t hrr_random[] = { 0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11 };
 	test_ok(rc == TLS_WANT_INPUT && sv.out.len > 19 && sv.out.base[5] == HS_SERVER_HELLO &&
 			memcmp(sv.out.base + 11, hrr_random, sizeof(hrr_random)) == 0,
 		"supported group without a share -> HelloRetryRequest (%d: %s)", rc,
 		tls_conn_error(sv.c));
-	side_free(&sv);
+	test_side_free(&sv);
 	tls_buf_free(&rec);
 
 	/* Partial record: not an error, nothing consumed. */
 	ch_default(&h);
 	ch_records(&h, &rec);
-	side_init(&sv, cfg);
+	test_side_init(&sv, cfg);
 	size_t used = 1;
-	rc = hs(&sv, rec.base, rec.len - 10, &used);
+	rc = test_side_hs(&sv, rec.base, rec.len - 10, &used);
 	test_ok(rc == TLS_WANT_INPUT && used == 0 && sv.out.len == 0,
 		"partial record: wants input, consumes nothing (%d, %zu)", rc, used);
-	side_free(&sv);
+	test_side_free(&sv);
 	tls_buf_free(&rec);
 	tls_config_free(cfg);
 
@@ -421,7 +327,39 @@ static void client_hello_tests(void)
 	server_raw_case("protected record before any key", appdata, sizeof(appdata),
 			TLS_ALERT_UNEXPECTED_MESSAGE, NULL);
 
+	/* §5.1: legacy_record_version MUST be ignored; what is wrong with an
+	 * application_data record before any key is the record itself */
+	static const uint8_t appdata_0300[] = { 23, 3, 0, 0, 0 };
+	server_raw_case("empty application_data record stamped 0x0300 before any key",
+			appdata_0300, sizeof(appdata_0300), TLS_ALERT_UNEXPECTED_MESSAGE, NULL);
+	static const uint8_t ccs_0300[] = { 20, 3, 0, 0, 1, 1 };
+	server_raw_case("change_cipher_spec stamped 0x0300 before ClientHello", ccs_0300,
+			sizeof(ccs_0300), TLS_ALERT_UNEXPECTED_MESSAGE, NULL);
+
 	/* ---- ClientHello contents ---- */
+	ch_default(&h);
+	h.version = 0x0300;
+	server_ch_case("legacy_version 0x0300 with TLS 1.3 in supported_versions (D.5)", &h,
+		       TLS_ALERT_PROTOCOL_VERSION, NULL);
+	ch_default(&h);
+	h.version = 0x0200;
+	server_ch_case("legacy_version 0x0200 (SSL 2)", &h, TLS_ALERT_PROTOCOL_VERSION, NULL);
+	{
+		/* a ClientHello record stamped 0x0300 is read all the same */
+		ch_default(&h);
+		ch_records(&h, &rec);
+		rec.base[2] = 0;
+		cfg = server_config(&pki);
+		test_side_init(&sv, cfg);
+		rc = test_side_hs(&sv, rec.base, rec.len, NULL);
+		test_ok(rc == TLS_WANT_INPUT && sv.out.len > 0 && sv.out.base[0] == 22,
+			"ClientHello record stamped 0x0300: record version ignored (%d: %s)", rc,
+			tls_conn_error(sv.c));
+		test_side_free(&sv);
+		tls_buf_free(&rec);
+		tls_config_free(cfg);
+	}
+
 	ch_default(&h);
 	h.ext_len_delta = 20;
 	server_ch_case("ClientHello truncated inside its extensions", &h, TLS_ALERT_DECODE_ERROR,
@@ -504,7 +442,7 @@ static void client_hello_tests(void)
 
 	ch_default(&h);
 	{
-		static const uint16_t unknown[] = { 0x0a0a, 0x1234, 0x0100 /* ffdhe2048 */ };
+		static const uint16_t unknown[] = { 0x0a0a, 0x1234, 0x0100 /* ffdhe2048: opt-in */ };
 		ch_put(&h, EXT_SUPPORTED_GROUPS, tmp, u16_list(tmp, 2, unknown, 3));
 		ch_put(&h, EXT_KEY_SHARE, tmp, key_share(tmp, 0, NULL, 0));
 	}
@@ -554,53 +492,15 @@ static void client_hello_tests(void)
 
 /* ---- real handshakes, tampered ---- */
 
-struct pair {
-	tls_config *ccfg, *scfg;
-	struct side cl, sv;
-	tls_buf ch, sflight, cflight;
-};
-
-/* Runs the handshake up to (and including) `upto`: 1 ClientHello,
- * 2 server flight, 3 client flight, 4 server done. Returns the last rc. */
-static int pair_run(struct pair *p, int upto)
+/* A pair (pair.h) from these configs or the defaults (taken: the conns
+ * keep their own references), the client sending "server.test". */
+static void pair_new(struct test_pair *p, tls_config *ccfg, tls_config *scfg)
 {
-	int rc = hs(&p->cl, NULL, 0, NULL);
-	tls_buf_init(&p->ch, 0);
-	tls_buf_init(&p->sflight, 0);
-	tls_buf_init(&p->cflight, 0);
-	tls_write_bytes(&p->ch, p->cl.out.base, p->cl.out.len);
-	if (upto < 2 || rc != TLS_WANT_INPUT)
-		return rc;
-	rc = hs(&p->sv, p->ch.base, p->ch.len, NULL);
-	tls_write_bytes(&p->sflight, p->sv.out.base, p->sv.out.len);
-	if (upto < 3 || rc != TLS_WANT_INPUT)
-		return rc;
-	rc = hs(&p->cl, p->sflight.base, p->sflight.len, NULL);
-	tls_write_bytes(&p->cflight, p->cl.out.base, p->cl.out.len);
-	if (upto < 4 || rc != 0)
-		return rc;
-	return hs(&p->sv, p->cflight.base, p->cflight.len, NULL);
-}
-
-static void pair_new(struct pair *p, tls_config *ccfg, tls_config *scfg)
-{
-	memset(p, 0, sizeof(*p));
-	p->ccfg = ccfg ? ccfg : client_config(&pki);
-	p->scfg = scfg ? scfg : server_config(&pki);
-	side_init(&p->cl, p->ccfg);
-	side_init(&p->sv, p->scfg);
-	tls_conn_set_server_name(p->cl.c, "server.test");
-}
-
-static void pair_free(struct pair *p)
-{
-	side_free(&p->cl);
-	side_free(&p->sv);
-	tls_buf_free(&p->ch);
-	tls_buf_free(&p->sflight);
-	tls_buf_free(&p->cflight);
-	tls_config_free(p->ccfg);
-	tls_config_free(p->scfg);
+	tls_config *c = ccfg ? ccfg : client_config(&pki);
+	tls_config *s = scfg ? scfg : server_config(&pki);
+	test_pair_init(p, c, s, "server.test");
+	tls_config_free(c);
+	tls_config_free(s);
 }
 
 enum edit_op { ED_NONE, ED_DROP, ED_FLIP_LAST, ED_EE_ADD };
@@ -615,39 +515,14 @@ struct edit {
 /* Decrypts the protected records of `recs` with the sender's handshake TX
  * secret, applies the edit to the handshake messages, and seals them again
  * (plaintext records such as ServerHello and CCS pass through first). */
-static bool reseal(const struct side *sender, const tls_buf *recs, const struct edit *ed,
+static bool reseal(const struct test_side *sender, const tls_buf *recs, const struct edit *ed,
 		   tls_buf *res)
 {
-	const tls_cipher *cs = sender->cs[TLS_DIR_TX][TLS_EPOCH_HANDSHAKE];
-	const uint8_t *secret = sender->secret[TLS_DIR_TX][TLS_EPOCH_HANDSHAKE];
-	tls_traffic_key k;
-	if (!sender->got[TLS_DIR_TX][TLS_EPOCH_HANDSHAKE] || tls_traffic_key_init(&k, cs, secret))
-		return false;
 	tls_buf plain, edited;
 	tls_buf_init(&plain, 0);
 	tls_buf_init(&edited, 0);
 	tls_buf_init(res, 0);
-	bool ok = true;
-	tls_reader r = tls_reader_init(recs->base, recs->len);
-	while (r.left && !r.err && ok) {
-		tls_reader h = r;
-		tls_read_bytes(&h, 3);
-		uint16_t n = tls_read_u16(&h);
-		const uint8_t *rec = tls_read_bytes(&r, TLS_RECORD_HEADER + (size_t)n);
-		if (!rec)
-			break;
-		if (rec[0] != 23) {
-			tls_write_bytes(res, rec, TLS_RECORD_HEADER + (size_t)n);
-			continue;
-		}
-		uint8_t copy[TLS_RECORD_HEADER + TLS_MAX_CIPHERTEXT], type, *data;
-		size_t dlen;
-		memcpy(copy, rec, TLS_RECORD_HEADER + (size_t)n);
-		ok = tls_record_open(&k, copy, TLS_RECORD_HEADER + (size_t)n, &type, &data, &dlen) == 0 &&
-		     type == 22;
-		if (ok)
-			tls_write_bytes(&plain, data, dlen);
-	}
+	bool ok = test_side_open(sender, TLS_EPOCH_HANDSHAKE, recs, res, &plain);
 	tls_reader m = tls_reader_init(plain.base, plain.len);
 	bool done = false;
 	while (m.left && !m.err && ok) {
@@ -681,15 +556,7 @@ static bool reseal(const struct side *sender, const tls_buf *recs, const struct 
 		tls_write_close(&edited);
 		tls_write_close(&edited);
 	}
-	tls_traffic_key_clear(&k);
-	if (ok && !tls_traffic_key_init(&k, cs, secret)) {
-		for (size_t off = 0; off < edited.len && ok; off += TLS_MAX_PLAINTEXT) {
-			size_t n = edited.len - off > TLS_MAX_PLAINTEXT ? TLS_MAX_PLAINTEXT
-								       : edited.len - off;
-			ok = tls_record_seal(&k, 22, edited.base + off, n, 0, res) == 0;
-		}
-		tls_traffic_key_clear(&k);
-	}
+	ok = ok && test_side_seal(sender, TLS_EPOCH_HANDSHAKE, edited.base, edited.len, res);
 	tls_buf_free(&plain);
 	tls_buf_free(&edited);
 	return ok && done == (ed->op != ED_NONE) && !res->err;
@@ -698,19 +565,19 @@ static bool reseal(const struct side *sender, const tls_buf *recs, const struct 
 /* Server flight edited, fed to the client. */
 static void client_flight_case(const char *name, const struct edit *ed, int alert)
 {
-	struct pair p;
+	struct test_pair p;
 	pair_new(&p, NULL, NULL);
-	int rc = pair_run(&p, 2);
+	int rc = test_pair_flights(&p, 2);
 	tls_buf bad;
 	if (!test_ok(rc == TLS_WANT_INPUT && reseal(&p.sv, &p.sflight, ed, &bad),
 		     "%s: setup (server flight made and edited, %d)", name, rc)) {
-		pair_free(&p);
+		test_pair_free(&p);
 		return;
 	}
-	rc = hs(&p.cl, bad.base, bad.len, NULL);
+	rc = test_side_hs(&p.cl, bad.base, bad.len, NULL);
 	expect_alert(name, &p.cl, rc, alert);
 	tls_buf_free(&bad);
-	pair_free(&p);
+	test_pair_free(&p);
 }
 
 /* ServerHello edits: one more extension, another cipher, a different
@@ -722,6 +589,9 @@ struct sh_edit {
 	uint16_t cipher;
 	bool flip_sid;
 	uint16_t version;
+	uint16_t legacy;     /* ServerHello.legacy_version, when not 0 */
+	const uint8_t *share; /* key_exchange bytes replacing the server's */
+	size_t share_len;
 };
 
 static bool sh_rewrite(const tls_buf *flight, const struct sh_edit *e, tls_buf *res)
@@ -747,7 +617,7 @@ static bool sh_rewrite(const tls_buf *flight, const struct sh_edit *e, tls_buf *
 	tls_write_open(res, 2);
 	tls_write_u8(res, HS_SERVER_HELLO);
 	tls_write_open(res, 3);
-	tls_write_u16(res, version);
+	tls_write_u16(res, e->legacy ? e->legacy : version);
 	tls_write_bytes(res, random, 32);
 	tls_write_u8(res, (uint8_t)sid.left);
 	size_t at = res->len;
@@ -764,6 +634,13 @@ static bool sh_rewrite(const tls_buf *flight, const struct sh_edit *e, tls_buf *
 		if (type == EXT_SUPPORTED_VERSIONS && e->version) {
 			tls_write_u16(res, 2);
 			tls_write_u16(res, e->version);
+			continue;
+		}
+		if (type == EXT_KEY_SHARE && e->share) {
+			tls_write_u16(res, (uint16_t)(4 + e->share_len));
+			tls_write_u16(res, tls_read_u16(&data));
+			tls_write_u16(res, (uint16_t)e->share_len);
+			tls_write_bytes(res, e->share, e->share_len);
 			continue;
 		}
 		tls_write_u16(res, (uint16_t)data.left);
@@ -785,23 +662,23 @@ static bool sh_rewrite(const tls_buf *flight, const struct sh_edit *e, tls_buf *
 static void server_hello_case(const char *name, tls_config *ccfg, const struct sh_edit *e,
 			      int alert)
 {
-	struct pair p;
+	struct test_pair p;
 	pair_new(&p, ccfg, NULL);
-	int rc = pair_run(&p, 2);
+	int rc = test_pair_flights(&p, 2);
 	tls_buf bad;
 	if (!test_ok(rc == TLS_WANT_INPUT && sh_rewrite(&p.sflight, e, &bad), "%s: setup (%d)",
 		     name, rc)) {
-		pair_free(&p);
+		test_pair_free(&p);
 		return;
 	}
-	rc = hs(&p.cl, bad.base, bad.len, NULL);
+	rc = test_side_hs(&p.cl, bad.base, bad.len, NULL);
 	expect_alert(name, &p.cl, rc, alert);
 	tls_buf_free(&bad);
-	pair_free(&p);
+	test_pair_free(&p);
 }
 
 /* A hand-made HelloRetryRequest for the client's ClientHello in p->ch. */
-static void hrr_record(const struct pair *p, uint16_t group, tls_buf *rec)
+static void hrr_record(const struct test_pair *p, uint16_t group, tls_buf *rec)
 {
 	static const uint8_t hrr_random[32] = {
 		0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65,
@@ -837,36 +714,36 @@ static void hrr_record(const struct pair *p, uint16_t group, tls_buf *rec)
 
 static void client_hrr_case(const char *name, uint16_t group, int alert)
 {
-	struct pair p;
+	struct test_pair p;
 	tls_config *ccfg = client_config(&pki);
 	static const uint16_t groups[] = { TLS_GROUP_X25519, TLS_GROUP_SECP256R1 };
 	tls_config_set_groups(ccfg, groups, 2);
 	tls_config_set_key_share_groups(ccfg, groups, 1);
 	pair_new(&p, ccfg, NULL);
-	int rc = pair_run(&p, 1);
+	int rc = test_pair_flights(&p, 1);
 	tls_buf hrr;
 	hrr_record(&p, group, &hrr);
 	if (test_ok(rc == TLS_WANT_INPUT && !hrr.err, "%s: setup", name)) {
-		rc = hs(&p.cl, hrr.base, hrr.len, NULL);
+		rc = test_side_hs(&p.cl, hrr.base, hrr.len, NULL);
 		expect_alert(name, &p.cl, rc, alert);
 	}
 	tls_buf_free(&hrr);
-	pair_free(&p);
+	test_pair_free(&p);
 }
 
 /* Server: ClientHello1 without a share gets an HRR; then ClientHello2. */
 static void server_ch2_case(const char *name, bool cookie, bool change, int alert)
 {
 	tls_config *cfg = server_config(&pki);
-	struct side sv;
+	struct test_side sv;
 	struct ch h;
 	uint8_t tmp[600];
 	tls_buf rec;
-	side_init(&sv, cfg);
+	test_side_init(&sv, cfg);
 	ch_default(&h);
 	ch_put(&h, EXT_KEY_SHARE, tmp, key_share(tmp, 0, NULL, 0));
 	ch_records(&h, &rec);
-	int rc = hs(&sv, rec.base, rec.len, NULL);
+	int rc = test_side_hs(&sv, rec.base, rec.len, NULL);
 	tls_buf_free(&rec);
 	/* find the cookie in the HRR */
 	tls_reader r = tls_reader_init(sv.out.base, sv.out.len);
@@ -886,7 +763,7 @@ static void server_ch2_case(const char *name, bool cookie, bool change, int aler
 	}
 	if (!test_ok(rc == TLS_WANT_INPUT && ck && ck_len <= sizeof(h.ext[0].data),
 		     "%s: setup (HelloRetryRequest with a cookie, %d)", name, rc)) {
-		side_free(&sv);
+		test_side_free(&sv);
 		tls_config_free(cfg);
 		return;
 	}
@@ -896,27 +773,27 @@ static void server_ch2_case(const char *name, bool cookie, bool change, int aler
 	if (change)
 		h.n_ciphers = 1;
 	ch_records(&h, &rec);
-	rc = hs(&sv, rec.base, rec.len, NULL);
+	rc = test_side_hs(&sv, rec.base, rec.len, NULL);
 	tls_buf_free(&rec);
 	if (alert)
 		expect_alert(name, &sv, rc, alert);
 	else
 		test_ok(rc == TLS_WANT_INPUT && sv.out.len > 0, "%s (%d: %s)", name, rc,
 			tls_conn_error(sv.c));
-	side_free(&sv);
+	test_side_free(&sv);
 	tls_config_free(cfg);
 }
 
 static void handshake_tests(void)
 {
 	/* Positive control: the full handshake works. */
-	struct pair p;
+	struct test_pair p;
 	pair_new(&p, NULL, NULL);
-	int rc = pair_run(&p, 4);
+	int rc = test_pair_flights(&p, 4);
 	test_ok(rc == 0 && tls_conn_handshake_done(p.cl.c) && tls_conn_handshake_done(p.sv.c),
 		"control: in-memory handshake completes (%d: %s / %s)", rc, tls_conn_error(p.cl.c),
 		tls_conn_error(p.sv.c));
-	pair_free(&p);
+	test_pair_free(&p);
 
 	struct edit ed = { .op = ED_DROP, .type = HS_CERTIFICATE };
 	/* drop Certificate only: CertificateVerify arrives first */
@@ -940,7 +817,7 @@ static void handshake_tests(void)
 	 * CertificateVerify (two passes). */
 	{
 		pair_new(&p, NULL, NULL);
-		rc = pair_run(&p, 2);
+		rc = test_pair_flights(&p, 2);
 		tls_buf once, twice;
 		struct edit d1 = { .op = ED_DROP, .type = HS_CERTIFICATE };
 		struct edit d2 = { .op = ED_DROP, .type = HS_CERTIFICATE_VERIFY };
@@ -948,26 +825,26 @@ static void handshake_tests(void)
 		/* the second pass must decrypt what the first sealed: same key, seq 0 */
 		ok = ok && reseal(&p.sv, &once, &d2, &twice);
 		if (test_ok(ok, "Finished before Certificate: setup")) {
-			rc = hs(&p.cl, twice.base, twice.len, NULL);
+			rc = test_side_hs(&p.cl, twice.base, twice.len, NULL);
 			expect_alert("Finished before Certificate", &p.cl, rc,
 				     TLS_ALERT_UNEXPECTED_MESSAGE);
 		}
 		if (ok)
 			tls_buf_free(&twice);
 		tls_buf_free(&once);
-		pair_free(&p);
+		test_pair_free(&p);
 	}
 
 	/* bad record MAC: one ciphertext bit flipped */
 	pair_new(&p, NULL, NULL);
-	rc = pair_run(&p, 2);
+	rc = test_pair_flights(&p, 2);
 	if (test_ok(rc == TLS_WANT_INPUT && p.sflight.len > 40, "bad record MAC: setup")) {
 		p.sflight.base[p.sflight.len - 20] ^= 0x80;
-		rc = hs(&p.cl, p.sflight.base, p.sflight.len, NULL);
+		rc = test_side_hs(&p.cl, p.sflight.base, p.sflight.len, NULL);
 		expect_alert("server flight with a flipped ciphertext bit", &p.cl, rc,
 			     TLS_ALERT_BAD_RECORD_MAC);
 	}
-	pair_free(&p);
+	test_pair_free(&p);
 
 	/* ServerHello problems */
 	static const uint8_t alpn_ext[] = { 0, 3, 2, 'h', '2' };
@@ -982,6 +859,9 @@ static void handshake_tests(void)
 	e = (struct sh_edit){ .version = 0x0303 };
 	server_hello_case("ServerHello supported_versions says TLS 1.2", NULL, &e,
 			  TLS_ALERT_ILLEGAL_PARAMETER);
+	e = (struct sh_edit){ .legacy = 0x0300 };
+	server_hello_case("ServerHello legacy_version 0x0300 (D.5)", NULL, &e,
+			  TLS_ALERT_PROTOCOL_VERSION);
 	{
 		tls_config *ccfg = client_config(&pki);
 		static const uint16_t only128[] = { TLS_AES_128_GCM_SHA256 };
@@ -1013,15 +893,15 @@ static void handshake_tests(void)
 		tls_config_set_compat_mode(ccfg, false);
 		tls_config_set_groups(scfg, sgroups, 1);
 		pair_new(&p, ccfg, scfg);
-		rc = pair_run(&p, 2);
-		int rc2 = rc == TLS_WANT_INPUT ? hs(&p.cl, p.sflight.base, p.sflight.len, NULL) : rc;
+		rc = test_pair_flights(&p, 2);
+		int rc2 = rc == TLS_WANT_INPUT ? test_side_hs(&p.cl, p.sflight.base, p.sflight.len, NULL) : rc;
 		if (test_ok(rc == TLS_WANT_INPUT && rc2 == TLS_WANT_INPUT && p.cl.out.len > 0,
 			    "HelloRetryRequest twice: setup, first HRR answered (%d, %d)", rc, rc2)) {
-			rc = hs(&p.cl, p.sflight.base, p.sflight.len, NULL);
+			rc = test_side_hs(&p.cl, p.sflight.base, p.sflight.len, NULL);
 			expect_alert("second HelloRetryRequest", &p.cl, rc,
 				     TLS_ALERT_UNEXPECTED_MESSAGE);
 		}
-		pair_free(&p);
+		test_pair_free(&p);
 	}
 
 	/* Certificates */
@@ -1043,9 +923,9 @@ static void handshake_tests(void)
 		};
 		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 			pair_new(&p, cases[i].ccfg, cases[i].scfg);
-			rc = pair_run(&p, 3);
+			rc = test_pair_flights(&p, 3);
 			expect_alert(cases[i].name, &p.cl, rc, cases[i].alert);
-			pair_free(&p);
+			test_pair_free(&p);
 		}
 		test_pki_free(&expired);
 		test_pki_free(&noname);
@@ -1058,14 +938,14 @@ static void handshake_tests(void)
 		tls_config_load_ca(scfg, pki.ca_path, err, sizeof(err));
 		tls_config_set_client_auth(scfg, TLS_CLIENT_AUTH_REQUIRE);
 		pair_new(&p, NULL, scfg);
-		rc = pair_run(&p, 3);
+		rc = test_pair_flights(&p, 3);
 		if (test_ok(rc == 0, "certificate_required: client finishes without a certificate (%d: "
 			    "%s)", rc, tls_conn_error(p.cl.c))) {
-			rc = hs(&p.sv, p.cflight.base, p.cflight.len, NULL);
+			rc = test_side_hs(&p.sv, p.cflight.base, p.cflight.len, NULL);
 			expect_alert("client sends no certificate although required", &p.sv, rc,
 				     TLS_ALERT_CERTIFICATE_REQUIRED);
 		}
-		pair_free(&p);
+		test_pair_free(&p);
 	}
 
 	/* Client certificates the server must refuse */
@@ -1079,7 +959,7 @@ static void handshake_tests(void)
 		test_pki_chain(who, &chain);
 		tls_config_add_cert(ccfg, &chain, test_pki_leaf_key(who));
 		pair_new(&p, ccfg, scfg);
-		rc = pair_run(&p, 3);
+		rc = test_pair_flights(&p, 3);
 		const char *name = i == 0 ? "client certificate from an untrusted CA"
 					  : "bad client CertificateVerify";
 		tls_buf bad;
@@ -1087,35 +967,35 @@ static void handshake_tests(void)
 		bool ok = rc == 0 && (i == 0 || reseal(&p.cl, &p.cflight, &cv, &bad));
 		if (test_ok(ok, "%s: setup (%d: %s)", name, rc, tls_conn_error(p.cl.c))) {
 			const tls_buf *in = i == 0 ? &p.cflight : &bad;
-			rc = hs(&p.sv, in->base, in->len, NULL);
+			rc = test_side_hs(&p.sv, in->base, in->len, NULL);
 			expect_alert(name, &p.sv, rc,
 				     i == 0 ? TLS_ALERT_UNKNOWN_CA : TLS_ALERT_DECRYPT_ERROR);
 			if (i == 1)
 				tls_buf_free(&bad);
 		}
-		pair_free(&p);
+		test_pair_free(&p);
 	}
 
 	/* bad client Finished; bad MAC towards the server */
 	for (int mac = 0; mac < 2; mac++) {
 		pair_new(&p, NULL, NULL);
-		rc = pair_run(&p, 3);
+		rc = test_pair_flights(&p, 3);
 		tls_buf bad;
 		struct edit fe = { .op = ED_FLIP_LAST, .type = HS_FINISHED };
 		bool ok = rc == 0 && (mac || reseal(&p.cl, &p.cflight, &fe, &bad));
 		if (test_ok(ok, "client flight tamper (%s): setup (%d)", mac ? "MAC" : "Finished", rc)) {
 			if (mac) {
 				p.cflight.base[p.cflight.len - 1] ^= 1;
-				rc = hs(&p.sv, p.cflight.base, p.cflight.len, NULL);
+				rc = test_side_hs(&p.sv, p.cflight.base, p.cflight.len, NULL);
 				expect_alert("client Finished with a flipped tag bit", &p.sv, rc,
 					     TLS_ALERT_BAD_RECORD_MAC);
 			} else {
-				rc = hs(&p.sv, bad.base, bad.len, NULL);
+				rc = test_side_hs(&p.sv, bad.base, bad.len, NULL);
 				expect_alert("bad client Finished", &p.sv, rc, TLS_ALERT_DECRYPT_ERROR);
 				tls_buf_free(&bad);
 			}
 		}
-		pair_free(&p);
+		test_pair_free(&p);
 	}
 
 	/* CCS with a wrong value, in the middle of a compat-mode handshake */
@@ -1123,14 +1003,14 @@ static void handshake_tests(void)
 		tls_config *ccfg = client_config(&pki);
 		tls_config_set_compat_mode(ccfg, true);
 		pair_new(&p, ccfg, NULL);
-		rc = pair_run(&p, 2);
+		rc = test_pair_flights(&p, 2);
 		static const uint8_t ccs2[] = { 20, 3, 3, 0, 1, 2 };
 		if (test_ok(rc == TLS_WANT_INPUT, "CCS value 2: setup")) {
-			rc = hs(&p.sv, ccs2, sizeof(ccs2), NULL);
+			rc = test_side_hs(&p.sv, ccs2, sizeof(ccs2), NULL);
 			expect_alert("change_cipher_spec with value 2", &p.sv, rc,
 				     TLS_ALERT_UNEXPECTED_MESSAGE);
 		}
-		pair_free(&p);
+		test_pair_free(&p);
 	}
 }
 
@@ -1139,18 +1019,20 @@ static void handshake_tests(void)
 /* After a real handshake, the server's record layer gets `msgs` as one
  * record sealed with the client's application key (raw: msgs is the whole
  * record, unsealed). */
-static void post_handshake_case(const char *name, const uint8_t *msgs, size_t len, bool raw,
-				int alert)
+/* Sends `msgs` to a server whose handshake is done: raw bytes, or sealed
+ * under the client's application key as one record of content type `ct`. */
+static void post_record_case(const char *name, uint8_t ct, const uint8_t *msgs, size_t len,
+			     bool raw, int alert)
 {
-	struct pair p;
+	struct test_pair p;
 	pair_new(&p, NULL, NULL);
-	int rc = pair_run(&p, 4);
+	int rc = test_pair_flights(&p, 4);
 	tls_traffic_key k;
 	if (!test_ok(rc == 0 && p.cl.got[TLS_DIR_TX][TLS_EPOCH_APPLICATION] &&
 			     !tls_traffic_key_init(&k, p.cl.cs[TLS_DIR_TX][TLS_EPOCH_APPLICATION],
 						   p.cl.secret[TLS_DIR_TX][TLS_EPOCH_APPLICATION]),
 		     "%s: setup (%d)", name, rc)) {
-		pair_free(&p);
+		test_pair_free(&p);
 		return;
 	}
 	tls_buf rec, plain;
@@ -1159,13 +1041,13 @@ static void post_handshake_case(const char *name, const uint8_t *msgs, size_t le
 	if (raw)
 		tls_write_bytes(&rec, msgs, len);
 	else
-		tls_record_seal(&k, 22, msgs, len, 0, &rec);
+		tls_record_seal(&k, ct, msgs, len, 0, &rec);
 	tls_traffic_key_clear(&k);
 	tls_buf_reset(&p.sv.out);
 	size_t n = rec.len;
 	rc = tls_conn_recv(p.sv.c, &p.sv.out, &plain, rec.base, &n);
 	bool enc;
-	int got = last_alert(&p.sv, &enc);
+	int got = test_side_alert(&p.sv, &enc);
 	bool ok = TLS_IS_LOCAL_ERR(rc) && TLS_ERR_ALERT(rc) == alert && got == alert;
 	test_ok(ok, "%s -> %s (%s)", name, tls_alert_name(alert), enc ? "protected" : "plaintext");
 	if (!ok)
@@ -1178,7 +1060,38 @@ static void post_handshake_case(const char *name, const uint8_t *msgs, size_t le
 		"%s: nothing processed after the alert (%d)", name, rc2);
 	tls_buf_free(&rec);
 	tls_buf_free(&plain);
-	pair_free(&p);
+	test_pair_free(&p);
+}
+
+/* The client's first protected record is an alert of `len` bytes, sealed
+ * under its handshake key: the server answers as under application keys. */
+static void handshake_alert_case(const char *name, const uint8_t *a, size_t len, int alert)
+{
+	struct test_pair p;
+	pair_new(&p, NULL, NULL);
+	int rc = test_pair_flights(&p, 3);
+	tls_traffic_key k;
+	if (!test_ok(rc == 0 && p.cl.got[TLS_DIR_TX][TLS_EPOCH_HANDSHAKE] &&
+			     !tls_traffic_key_init(&k, p.cl.cs[TLS_DIR_TX][TLS_EPOCH_HANDSHAKE],
+						   p.cl.secret[TLS_DIR_TX][TLS_EPOCH_HANDSHAKE]),
+		     "%s: setup (%d)", name, rc)) {
+		test_pair_free(&p);
+		return;
+	}
+	tls_buf rec;
+	tls_buf_init(&rec, 0);
+	tls_record_seal(&k, 21, a, len, 0, &rec);
+	tls_traffic_key_clear(&k);
+	rc = test_side_hs(&p.sv, rec.base, rec.len, NULL);
+	expect_alert(name, &p.sv, rc, alert);
+	tls_buf_free(&rec);
+	test_pair_free(&p);
+}
+
+static void post_handshake_case(const char *name, const uint8_t *msgs, size_t len, bool raw,
+				int alert)
+{
+	post_record_case(name, 22, msgs, len, raw, alert);
 }
 
 static void key_update_tests(void)
@@ -1207,6 +1120,15 @@ static void key_update_tests(void)
 					11, 12, 13, 14, 15, 16, 17, 18, 19, 20 };
 	post_handshake_case("application record with a bad tag", junk, sizeof(junk), true,
 			    TLS_ALERT_BAD_RECORD_MAC);
+	/* §5.1, §6: an alert record holds exactly one alert; an empty one is
+	 * the same unexpected_message under any key */
+	handshake_alert_case("empty alert record under handshake keys", NULL, 0,
+			     TLS_ALERT_UNEXPECTED_MESSAGE);
+	post_record_case("empty alert record under application keys", 21, NULL, 0, false,
+			 TLS_ALERT_UNEXPECTED_MESSAGE);
+	static const uint8_t three[] = { 2, 10, 0 };
+	post_record_case("alert record of 3 bytes under application keys", 21, three, 3, false,
+			 TLS_ALERT_DECODE_ERROR);
 }
 
 /* ---- review fixes: SNI, interleaved records, KeyUpdate storms, wiping ---- */
@@ -1220,20 +1142,20 @@ static void interleave_case(const char *name, const uint8_t *mid, size_t mid_len
 	static const uint16_t p256[] = { TLS_GROUP_SECP256R1 };
 	tls_config_set_groups(scfg, p256, 1);
 	tls_config_set_compat_mode(ccfg, false);
-	struct pair p;
+	struct test_pair p;
 	pair_new(&p, ccfg, scfg);
-	int crc = hs(&p.cl, NULL, 0, NULL);
-	int src = hs(&p.sv, p.cl.out.base, p.cl.out.len, NULL);
+	int crc = test_side_hs(&p.cl, NULL, 0, NULL);
+	int src = test_side_hs(&p.sv, p.cl.out.base, p.cl.out.len, NULL);
 	tls_buf hrr;
 	tls_buf_init(&hrr, 0);
 	tls_write_bytes(&hrr, p.sv.out.base, p.sv.out.len);
-	crc = hs(&p.cl, hrr.base, hrr.len, NULL);
+	crc = test_side_hs(&p.cl, hrr.base, hrr.len, NULL);
 	tls_buf_free(&hrr);
 	/* p.cl.out: CH2 as one plaintext record */
 	if (!test_ok(crc == TLS_WANT_INPUT && src == TLS_WANT_INPUT && p.cl.out.len > 100 &&
 			     p.cl.out.base[0] == 22,
 		     "%s: setup (HelloRetryRequest, %d %d)", name, crc, src)) {
-		pair_free(&p);
+		test_pair_free(&p);
 		return;
 	}
 	size_t blen = p.cl.out.len - TLS_RECORD_HEADER, half = blen / 2;
@@ -1249,10 +1171,10 @@ static void interleave_case(const char *name, const uint8_t *mid, size_t mid_len
 	tls_write_u16(&w, 0x0303);
 	tls_write_u16(&w, (uint16_t)(blen - half));
 	tls_write_bytes(&w, body + half, blen - half);
-	src = hs(&p.sv, w.base, w.len, NULL);
+	src = test_side_hs(&p.sv, w.base, w.len, NULL);
 	expect_alert(name, &p.sv, src, TLS_ALERT_UNEXPECTED_MESSAGE);
 	tls_buf_free(&w);
-	pair_free(&p);
+	test_pair_free(&p);
 }
 
 static void review_fix_tests(void)
@@ -1316,37 +1238,37 @@ static void review_fix_tests(void)
 		tls_write_bytes(&e, fixed, sizeof(fixed));
 		tls_write_bytes(&e, pub, sizeof(pub));
 		static const uint8_t ee[] = { 0x00, 0x2a, 0x00, 0x00 };
-		struct pair q;
+		struct test_pair q;
 		pair_new(&q, NULL, NULL);
 		bool set = !tls_conn_test_set_kex_private(q.cl.c, TLS_GROUP_X25519, priv, 32) &&
 			   !tls_conn_test_set_extensions(q.cl.c, HS_CLIENT_HELLO, e.base, e.len) &&
 			   !tls_conn_test_set_extensions(q.sv.c, HS_ENCRYPTED_EXTENSIONS, ee,
 							 sizeof(ee));
-		int qrc = pair_run(&q, 3);
+		int qrc = test_pair_flights(&q, 3);
 		test_ok(set, "early_data without a session: hooks set");
 		expect_alert("EncryptedExtensions accepting 0-RTT that was never sent", &q.cl, qrc,
 			     TLS_ALERT_ILLEGAL_PARAMETER);
 		tls_buf_free(&e);
-		pair_free(&q);
+		test_pair_free(&q);
 	}
 
 	/* A fatal alert from the peer mid-handshake wipes the handshake secrets. */
-	struct pair p;
+	struct test_pair p;
 	pair_new(&p, NULL, NULL);
-	int rc = pair_run(&p, 2);
+	int rc = test_pair_flights(&p, 2);
 	static const uint8_t zero[TLS_MAX_HASH];
 	bool had = rc == TLS_WANT_INPUT && memcmp(p.sv.c->c_hs, zero, sizeof(zero)) != 0;
 	static const uint8_t fatal[] = { 21, 3, 3, 0, 2, 2, TLS_ALERT_BAD_CERTIFICATE };
-	rc = hs(&p.sv, fatal, sizeof(fatal), NULL);
+	rc = test_side_hs(&p.sv, fatal, sizeof(fatal), NULL);
 	test_ok(had && rc == TLS_ERR_PEER(TLS_ALERT_BAD_CERTIFICATE) &&
 			!memcmp(p.sv.c->c_hs, zero, sizeof(zero)) &&
 			!memcmp(p.sv.c->s_hs, zero, sizeof(zero)) && p.sv.c->n_kex == 0,
 		"peer's fatal alert mid-handshake: handshake secrets wiped (%d)", rc);
-	pair_free(&p);
+	test_pair_free(&p);
 
 	/* RFC 8446 §4.6.3: many update_requested while we are silent: one answer */
 	pair_new(&p, NULL, NULL);
-	rc = pair_run(&p, 4);
+	rc = test_pair_flights(&p, 4);
 	tls_buf ku, back, plain;
 	tls_buf_init(&ku, 0);
 	tls_buf_init(&back, 0);
@@ -1380,7 +1302,117 @@ static void review_fix_tests(void)
 	tls_buf_free(&ku);
 	tls_buf_free(&back);
 	tls_buf_free(&plain);
-	pair_free(&p);
+	test_pair_free(&p);
+}
+
+/* ---- key shares of the opt-in groups (secp521r1, X448, ffdhe*) ---- */
+
+/* A server configured with `group` only gets a ClientHello sharing `pub`. */
+static void group_ch_case(const char *name, uint16_t group, const uint8_t *pub, size_t len,
+			  int alert)
+{
+	struct ch h;
+	uint8_t tmp[600];
+	tls_config *cfg = server_config(&pki);
+	tls_config_set_groups(cfg, &group, 1);
+	ch_default(&h);
+	ch_put(&h, EXT_SUPPORTED_GROUPS, tmp, u16_list(tmp, 2, &group, 1));
+	ch_put(&h, EXT_KEY_SHARE, tmp, key_share(tmp, group, pub, len));
+	if (alert) {
+		server_ch_case(name, &h, alert, cfg);
+	} else {
+		tls_buf rec;
+		struct test_side sv;
+		ch_records(&h, &rec);
+		test_side_init(&sv, cfg);
+		int rc = test_side_hs(&sv, rec.base, rec.len, NULL);
+		test_ok(rc == TLS_WANT_INPUT && sv.out.len > 0 && sv.out.base[0] == 22,
+			"%s: accepted (%d: %s)", name, rc, tls_conn_error(sv.c));
+		test_side_free(&sv);
+		tls_buf_free(&rec);
+	}
+	tls_config_free(cfg);
+}
+
+/* Our client (offering `group` only) gets a ServerHello whose share for it
+ * is replaced by `pub`. */
+static void group_sh_case(const char *name, uint16_t group, const uint8_t *pub, size_t len)
+{
+	tls_config *ccfg = client_config(&pki), *scfg = server_config(&pki);
+	tls_config_set_groups(ccfg, &group, 1);
+	tls_config_set_groups(scfg, &group, 1);
+	struct test_pair p;
+	pair_new(&p, ccfg, scfg);
+	int rc = test_pair_flights(&p, 2);
+	struct sh_edit e = { .share = pub, .share_len = len };
+	tls_buf bad;
+	if (test_ok(rc == TLS_WANT_INPUT && sh_rewrite(&p.sflight, &e, &bad), "%s: setup (%d)", name,
+		    rc)) {
+		rc = test_side_hs(&p.cl, bad.base, bad.len, NULL);
+		expect_alert(name, &p.cl, rc, TLS_ALERT_ILLEGAL_PARAMETER);
+		tls_buf_free(&bad);
+	}
+	test_pair_free(&p);
+}
+
+static void group_share_tests(void)
+{
+	static const struct {
+		uint16_t id;
+		const char *name;
+		size_t len;
+		bool ec;
+	} g[] = {
+		{ TLS_GROUP_SECP521R1, "secp521r1", 133, true },
+		{ TLS_GROUP_X448, "x448", 56, false },
+		{ TLS_GROUP_FFDHE2048, "ffdhe2048", 256, false },
+		{ TLS_GROUP_FFDHE3072, "ffdhe3072", 384, false },
+		{ TLS_GROUP_FFDHE4096, "ffdhe4096", 512, false },
+	};
+	uint8_t bad[TLS_MAX_KEX_SHARE];
+	char name[96];
+	for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++) {
+		tls_kex k;
+		tls_buf pub;
+		size_t n = g[i].len;
+		tls_buf_init(&pub, 0);
+		if (!test_ok(tls_kex_generate(&k, g[i].id, &pub) == 0 && pub.len == n,
+			     "%s: a share of %zu bytes", g[i].name, n))
+			continue;
+		snprintf(name, sizeof(name), "control: %s share", g[i].name);
+		group_ch_case(name, g[i].id, pub.base, n, 0);
+		snprintf(name, sizeof(name), "%s share one byte short", g[i].name);
+		group_ch_case(name, g[i].id, pub.base, n - 1, TLS_ALERT_ILLEGAL_PARAMETER);
+		memset(bad, 0, n);
+		if (g[i].ec) {
+			memset(bad, 0x11, n);
+			bad[0] = 4;
+			snprintf(name, sizeof(name), "%s share not on the curve", g[i].name);
+		} else if (g[i].id == TLS_GROUP_X448) {
+			snprintf(name, sizeof(name), "x448 share of small order (all-zero secret)");
+		} else {
+			bad[n - 1] = 1;
+			snprintf(name, sizeof(name), "%s share Y = 1 (RFC 8446 4.2.8.1)", g[i].name);
+		}
+		group_ch_case(name, g[i].id, bad, n, TLS_ALERT_ILLEGAL_PARAMETER);
+		char sh_name[128];
+		snprintf(sh_name, sizeof(sh_name), "ServerHello: %s", name);
+		group_sh_case(sh_name, g[i].id, bad, n);
+		if (!g[i].ec && g[i].id != TLS_GROUP_X448) {
+			memset(bad, 0xff, n);
+			snprintf(name, sizeof(name), "%s share Y > p", g[i].name);
+			group_ch_case(name, g[i].id, bad, n, TLS_ALERT_ILLEGAL_PARAMETER);
+		}
+		tls_kex_clear(&k);
+		tls_buf_free(&pub);
+	}
+
+	/* TLS_AES_128_CCM_8_SHA256 is never accepted, even as the only suite */
+	struct ch h;
+	ch_default(&h);
+	h.ciphers[0] = TLS_AES_128_CCM_8_SHA256;
+	h.n_ciphers = 1;
+	server_ch_case("only TLS_AES_128_CCM_8_SHA256 offered", &h, TLS_ALERT_HANDSHAKE_FAILURE, NULL);
 }
 
 int main(void)
@@ -1402,6 +1434,7 @@ int main(void)
 	handshake_tests();
 	key_update_tests();
 	review_fix_tests();
+	group_share_tests();
 
 	test_pki_free(&pki);
 	test_pki_free(&other_pki);

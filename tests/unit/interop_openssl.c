@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/ct.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -28,6 +29,7 @@ static const struct cipher_case {
 	{ TLS_AES_128_GCM_SHA256, "TLS_AES_128_GCM_SHA256" },
 	{ TLS_AES_256_GCM_SHA384, "TLS_AES_256_GCM_SHA384" },
 	{ TLS_CHACHA20_POLY1305_SHA256, "TLS_CHACHA20_POLY1305_SHA256" },
+	{ TLS_AES_128_CCM_SHA256, "TLS_AES_128_CCM_SHA256" },  /* not a default */
 };
 
 static const struct group_case {
@@ -35,10 +37,16 @@ static const struct group_case {
 	const char *ossl;  /* OpenSSL groups list name */
 	int nid;           /* SSL_get_negotiated_group */
 	const char *name;
+	bool opt_in;       /* not in our default list: matrix with one signature */
 } groups[] = {
-	{ TLS_GROUP_X25519, "X25519", NID_X25519, "x25519" },
-	{ TLS_GROUP_SECP256R1, "P-256", NID_X9_62_prime256v1, "secp256r1" },
-	{ TLS_GROUP_SECP384R1, "P-384", NID_secp384r1, "secp384r1" },
+	{ TLS_GROUP_X25519, "X25519", NID_X25519, "x25519", false },
+	{ TLS_GROUP_SECP256R1, "P-256", NID_X9_62_prime256v1, "secp256r1", false },
+	{ TLS_GROUP_SECP384R1, "P-384", NID_secp384r1, "secp384r1", false },
+	{ TLS_GROUP_SECP521R1, "P-521", NID_secp521r1, "secp521r1", true },
+	{ TLS_GROUP_X448, "X448", NID_X448, "x448", true },
+	{ TLS_GROUP_FFDHE2048, "ffdhe2048", NID_ffdhe2048, "ffdhe2048", true },
+	{ TLS_GROUP_FFDHE3072, "ffdhe3072", NID_ffdhe3072, "ffdhe3072", true },
+	{ TLS_GROUP_FFDHE4096, "ffdhe4096", NID_ffdhe4096, "ffdhe4096", true },
 };
 
 static const struct sig_case {
@@ -631,6 +639,9 @@ static void matrix_ours_server(const struct cipher_case *cc, const struct group_
 	char list[64];
 	bool ok = false;
 
+	/* CCM and the opt-in groups are served only when configured */
+	cfg_check(tls_config_set_ciphers(cfg, &cc->id, 1), "tls_config_set_ciphers", NULL);
+	cfg_check(tls_config_set_groups(cfg, &gc->id, 1), "tls_config_set_groups", NULL);
 	ctx_check(SSL_CTX_set_ciphersuites(ctx, cc->name), "SSL_CTX_set_ciphersuites");
 	ctx_check((int)SSL_CTX_set1_groups_list(ctx, gc->ossl), "SSL_CTX_set1_groups_list");
 	/* The chain is signed by the CA with ecdsa_secp256r1_sha256; offering it
@@ -661,6 +672,9 @@ static void matrix_ours_client(const struct cipher_case *cc, const struct group_
 
 	cfg_check(tls_config_set_ciphers(cfg, &cc->id, 1), "tls_config_set_ciphers", NULL);
 	cfg_check(tls_config_set_groups(cfg, &gc->id, 1), "tls_config_set_groups", NULL);
+	/* OpenSSL 3.0 serves AES-128-CCM and ffdhe* only when listed */
+	ctx_check(SSL_CTX_set_ciphersuites(ctx, cc->name), "SSL_CTX_set_ciphersuites");
+	ctx_check((int)SSL_CTX_set1_groups_list(ctx, gc->ossl), "SSL_CTX_set1_groups_list");
 	cfg_check(tls_config_set_sigalgs(cfg, sig_list, sc->id == sig_list[1] ? 1 : 2),
 		  "tls_config_set_sigalgs", NULL);
 	struct link *l = link_new(cfg, ctx, false);
@@ -675,11 +689,13 @@ static void matrix_ours_client(const struct cipher_case *cc, const struct group_
 	tls_config_free(cfg);
 }
 
+/* Every cipher x default group x signature; the opt-in groups (slow, and
+ * independent of the signature) with every cipher and one signature. */
 static void test_matrix(void)
 {
 	for (size_t c = 0; c < N(ciphers); c++)
 		for (size_t g = 0; g < N(groups); g++)
-			for (size_t s = 0; s < N(sigs); s++) {
+			for (size_t s = 0; s < (groups[g].opt_in ? 1 : N(sigs)); s++) {
 				matrix_ours_server(&ciphers[c], &groups[g], &sigs[s]);
 				matrix_ours_client(&ciphers[c], &groups[g], &sigs[s]);
 			}
@@ -823,6 +839,17 @@ static void test_hrr(void)
 			"hrr: our client shares X25519, openssl server (P-256 only) asks for P-256");
 	hrr_ours_client(x_p256_p384, 3, "X25519", TLS_GROUP_X25519, true,
 			"hrr: our client echoes the cookie of a stateless openssl server");
+
+	/* to an opt-in group: the second ClientHello carries a 256..512-byte share */
+	static const uint16_t ffdhe2048[] = { TLS_GROUP_FFDHE2048 };
+	static const uint16_t x_x448_ffdhe4096[] = { TLS_GROUP_X25519, TLS_GROUP_X448,
+						     TLS_GROUP_FFDHE4096 };
+	hrr_ours_server("X25519:ffdhe2048", ffdhe2048, 1, true, TLS_GROUP_FFDHE2048,
+			"hrr: openssl client shares X25519, our server (ffdhe2048 only) asks for ffdhe2048");
+	hrr_ours_client(x_x448_ffdhe4096, 3, "ffdhe4096", TLS_GROUP_FFDHE4096, false,
+			"hrr: our client shares X25519, openssl server (ffdhe4096 only) asks for ffdhe4096");
+	hrr_ours_client(x_x448_ffdhe4096, 3, "X448:P-521", TLS_GROUP_X448, false,
+			"hrr: our client shares X25519, openssl server (X448:P-521) asks for X448");
 }
 
 /* ---- negative handshakes: both sides must report the same alert ---- */
@@ -896,6 +923,57 @@ static void test_versions(void)
 	SSL_CTX_free(sctx);
 	tls_config_free(scfg);
 	tls_config_free(ccfg);
+}
+
+/* Defaults: our server does not serve the opt-in groups or AES-128-CCM
+ * unless configured, and TLS_AES_128_CCM_8_SHA256 never. */
+static void test_opt_in(void)
+{
+	static const struct {
+		const char *groups, *ciphers, *name;
+	} cases[] = {
+		{ "ffdhe2048:X448:P-521", NULL, "an openssl client with only ffdhe2048, X448, P-521" },
+		{ NULL, "TLS_AES_128_CCM_SHA256", "an openssl client with only TLS_AES_128_CCM_SHA256" },
+		{ NULL, "TLS_AES_128_CCM_8_SHA256", "an openssl client with only TLS_AES_128_CCM_8_SHA256" },
+	};
+	for (size_t i = 0; i < N(cases); i++) {
+		tls_config *cfg = our_server("p256");
+		SSL_CTX *ctx = their_ctx(false, NULL, "ca.pem");
+		if (cases[i].groups)
+			ctx_check((int)SSL_CTX_set1_groups_list(ctx, cases[i].groups),
+				  "SSL_CTX_set1_groups_list");
+		if (cases[i].ciphers)
+			ctx_check(SSL_CTX_set_ciphersuites(ctx, cases[i].ciphers),
+				  "SSL_CTX_set_ciphersuites");
+		struct link *l = link_new(cfg, ctx, true);
+		their_client_name(l, "localhost", "localhost");
+		handshake(l);
+		test_ok(failed_with(l, true, TLS_ALERT_HANDSHAKE_FAILURE),
+			"defaults: %s gets handshake_failure from our default server", cases[i].name);
+		link_free(l);
+		SSL_CTX_free(ctx);
+		tls_config_free(cfg);
+	}
+
+	/* an openssl server with only CCM_8: our client cannot even offer it */
+	static const uint16_t ccm8 = TLS_AES_128_CCM_8_SHA256, all[] = {
+		TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256,
+		TLS_AES_128_CCM_SHA256,
+	};
+	tls_config *cfg = our_client("ca.pem");
+	SSL_CTX *ctx = their_ctx(true, "p256", NULL);
+	test_ok(tls_config_set_ciphers(cfg, &ccm8, 1) == -1 &&
+		tls_config_set_ciphers(cfg, all, N(all)) == 0,
+		"TLS_AES_128_CCM_8_SHA256 cannot be configured, the other four can");
+	ctx_check(SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_CCM_8_SHA256"), "SSL_CTX_set_ciphersuites");
+	struct link *l = link_new(cfg, ctx, false);
+	tls_conn_set_server_name(l->c, "localhost");
+	handshake(l);
+	test_ok(failed_with(l, false, TLS_ALERT_HANDSHAKE_FAILURE),
+		"an openssl server with only TLS_AES_128_CCM_8_SHA256 refuses our client (all four offered)");
+	link_free(l);
+	SSL_CTX_free(ctx);
+	tls_config_free(cfg);
 }
 
 /* ---- ALPN ---- */
@@ -1442,6 +1520,199 @@ static void tickets(int n)
 	tls_config_free(cfg);
 }
 
+/* ---- RFC 8449 record_size_limit ---- */
+
+/* OpenSSL has no RFC 8449 (no release up to 3.x; openssl#8187): our client's
+ * record_size_limit 512 must be ignored by its server, which then owes no
+ * limit, and our engine must not enforce an unacknowledged one (16 KiB
+ * records from OpenSSL are fine); our server, configured with 512, must not
+ * send the extension to a client that never offered it. Either way records
+ * flow at full size both ways. Should OpenSSL learn the extension, the same
+ * exchange checks the limit both ways (a record over it is record_overflow). */
+static void record_size_limit(bool ours_server)
+{
+	tls_config *cfg = ours_server ? our_server("p256") : our_client("ca.pem");
+	SSL_CTX *ctx = ours_server ? their_ctx(false, NULL, "ca.pem") : their_ctx(true, "p256", NULL);
+	struct link *l;
+	bool ok;
+
+	tls_config_set_record_size_limit(cfg, 512);
+	l = link_new(cfg, ctx, ours_server);
+	if (ours_server)
+		their_client_name(l, "localhost", "localhost");
+	else
+		tls_conn_set_server_name(l->c, "localhost");
+	handshake(l);
+	ok = both_done(l) && params_agree(l) && data_both_ways(l);
+	uint16_t peer = tls_conn_params(l->c)->peer_record_limit;
+	if (peer != 16385)
+		test_diag("openssl sent record_size_limit %u: it implements RFC 8449 now", peer);
+	test_ok(ok, "record_size_limit 512 on our %s, openssl %s without RFC 8449: ignored, full records both ways",
+		ours_server ? "server" : "client", ours_server ? "client" : "server");
+	link_free(l);
+	SSL_CTX_free(ctx);
+	tls_config_free(cfg);
+}
+
+/* ---- OCSP and SCT stapling (RFC 8446 §4.4.2.1) ---- */
+
+/* An OCSPResponse with responseStatus unauthorized(6): neither side
+ * parses it, it only travels. */
+static const uint8_t ocsp_der[] = { 0x30, 0x03, 0x0a, 0x01, 0x06 };
+
+/* A SignedCertificateTimestampList with one SCT that libssl can parse
+ * (v1, log id, timestamp, no extensions, an ecdsa/sha256 "signature"):
+ * libssl's permissive CT validation keeps it as from an unknown log. */
+#define SCT_TIME UINT64_C(1700000000000)
+static const uint8_t sct_list[] = {
+	0, 53, 0, 51, 0,                                        /* lengths, v1 */
+	0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e,
+	0x1f, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2a, 0x2b, 0x2c, 0x2d,
+	0x2e, 0x2f,                                             /* log id */
+	0x00, 0x00, 0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x00,         /* SCT_TIME */
+	0, 0,                                                   /* extensions */
+	4, 3, 0, 4, 0x30, 0x02, 0x00, 0x00,                     /* sha256, ecdsa, sig */
+};
+
+/* What the OpenSSL client's status callback saw. */
+static struct {
+	bool called;
+	long len;
+	uint8_t der[64];
+} their_ocsp;
+
+static int their_client_status_cb(SSL *ssl, void *arg)
+{
+	const unsigned char *p = NULL;
+	long n = SSL_get_tlsext_status_ocsp_resp(ssl, &p);
+	(void)arg;
+	their_ocsp.called = true;
+	their_ocsp.len = p ? n : -1;
+	if (p && n > 0 && (size_t)n <= sizeof(their_ocsp.der))
+		memcpy(their_ocsp.der, p, (size_t)n);
+	return 1;
+}
+
+/* OpenSSL server: staples ocsp_der when asked. */
+static int their_server_status_cb(SSL *ssl, void *arg)
+{
+	unsigned char *copy = OPENSSL_memdup(ocsp_der, sizeof(ocsp_der));
+	(void)arg;
+	if (!copy || !SSL_set_tlsext_status_ocsp_resp(ssl, copy, (long)sizeof(ocsp_der))) {
+		OPENSSL_free(copy);
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	}
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/* OpenSSL server: sct_list in the leaf's CertificateEntry, only when the
+ * client offered signed_certificate_timestamp (libssl's rule for custom
+ * extensions in responses). */
+static int their_sct_add_cb(SSL *ssl, unsigned int type, unsigned int context,
+			    const unsigned char **out, size_t *outlen, X509 *x, size_t chainidx,
+			    int *al, void *arg)
+{
+	(void)ssl, (void)type, (void)x, (void)al, (void)arg;
+	if (context != SSL_EXT_TLS1_3_CERTIFICATE || chainidx != 0)
+		return 0;
+	*out = sct_list;
+	*outlen = sizeof(sct_list);
+	return 1;
+}
+
+static bool same_bytes(const uint8_t *got, size_t got_len, const uint8_t *want, size_t want_len)
+{
+	return got && got_len == want_len && memcmp(got, want, want_len) == 0;
+}
+
+/* Our server stapling OCSP to an OpenSSL client that asks (or not). */
+static void ocsp_ours_server(bool ask)
+{
+	tls_config *cfg = our_server("p256");
+	SSL_CTX *ctx = their_ctx(false, NULL, "ca.pem");
+	cfg_check(tls_config_set_ocsp(cfg, ocsp_der, sizeof(ocsp_der)), "tls_config_set_ocsp", NULL);
+	SSL_CTX_set_tlsext_status_cb(ctx, their_client_status_cb);
+	memset(&their_ocsp, 0, sizeof(their_ocsp));
+	struct link *l = link_new(cfg, ctx, true);
+	their_client_name(l, "localhost", "localhost");
+	if (ask)
+		SSL_set_tlsext_status_type(l->ssl, TLSEXT_STATUSTYPE_ocsp);
+	handshake(l);
+	bool ok = both_done(l) && data_both_ways(l);
+	if (ask)
+		ok = ok && their_ocsp.called &&
+		     same_bytes(their_ocsp.der, (size_t)their_ocsp.len, ocsp_der, sizeof(ocsp_der));
+	else
+		ok = ok && !their_ocsp.called;
+	test_ok(ok, "stapling: our server %s OCSP to an openssl client that %s (%ld bytes seen)",
+		ask ? "staples" : "does not staple", ask ? "asks" : "does not ask", their_ocsp.len);
+	link_free(l);
+	SSL_CTX_free(ctx);
+	tls_config_free(cfg);
+}
+
+/* Our server's SCT list, read by an OpenSSL client doing (permissive) CT. */
+static void sct_ours_server(void)
+{
+	tls_config *cfg = our_server("p256");
+	SSL_CTX *ctx = their_ctx(false, NULL, "ca.pem");
+	cfg_check(tls_config_set_sct(cfg, sct_list, sizeof(sct_list)), "tls_config_set_sct", NULL);
+	struct link *l = link_new(cfg, ctx, true);
+	their_client_name(l, "localhost", "localhost");
+	ctx_check(SSL_enable_ct(l->ssl, SSL_CT_VALIDATION_PERMISSIVE), "SSL_enable_ct");
+	handshake(l);
+	bool ok = both_done(l) && data_both_ways(l);
+	const STACK_OF(SCT) *scts = ok ? SSL_get0_peer_scts(l->ssl) : NULL;
+	const SCT *sct = scts && sk_SCT_num(scts) == 1 ? sk_SCT_value(scts, 0) : NULL;
+	unsigned char *log_id = NULL;
+	size_t id_len = sct ? SCT_get0_log_id(sct, &log_id) : 0;
+	test_ok(sct && SCT_get_timestamp(sct) == SCT_TIME && id_len == 32 && log_id &&
+			memcmp(log_id, sct_list + 5, 32) == 0,
+		"stapling: an openssl client doing CT reads the SCT our server staples (%d SCTs)",
+		scts ? sk_SCT_num(scts) : -1);
+	link_free(l);
+	SSL_CTX_free(ctx);
+	tls_config_free(cfg);
+}
+
+/* Our client (verifying: it asks for both) against an OpenSSL server that
+ * staples OCSP from its status callback and SCTs as a custom extension. */
+static void staples_ours_client(bool verify)
+{
+	tls_config *cfg = our_client(verify ? "ca.pem" : NULL);
+	SSL_CTX *ctx = their_ctx(true, "p256", NULL);
+	if (!verify)
+		tls_config_set_verify_peer(cfg, false);
+	SSL_CTX_set_tlsext_status_cb(ctx, their_server_status_cb);
+	ctx_check(SSL_CTX_add_custom_ext(ctx, 18, SSL_EXT_CLIENT_HELLO | SSL_EXT_TLS1_3_CERTIFICATE,
+					 their_sct_add_cb, NULL, NULL, NULL, NULL),
+		  "SSL_CTX_add_custom_ext");
+	struct link *l = link_new(cfg, ctx, false);
+	tls_conn_set_server_name(l->c, "localhost");
+	handshake(l);
+	bool ok = both_done(l) && data_both_ways(l);
+	const tls_params *p = tls_conn_params(l->c);
+	if (verify)
+		ok = ok && same_bytes(p->ocsp, p->ocsp_len, ocsp_der, sizeof(ocsp_der)) &&
+		     same_bytes(p->sct, p->sct_len, sct_list, sizeof(sct_list));
+	else
+		ok = ok && !p->ocsp && !p->sct;
+	test_ok(ok, "stapling: our client %s, openssl server staples OCSP and SCT: %zu and %zu bytes",
+		verify ? "asks" : "does not ask (no verification)", p->ocsp_len, p->sct_len);
+	link_free(l);
+	SSL_CTX_free(ctx);
+	tls_config_free(cfg);
+}
+
+static void test_stapling(void)
+{
+	ocsp_ours_server(true);
+	ocsp_ours_server(false);
+	sct_ours_server();
+	staples_ours_client(true);
+	staples_ours_client(false);
+}
+
 int main(void)
 {
 	if (!test_certs_dir()) {
@@ -1450,6 +1721,7 @@ int main(void)
 	}
 	test_matrix();
 	test_hrr();
+	test_opt_in();
 	test_versions();
 	test_alpn();
 	test_sni();
@@ -1465,7 +1737,8 @@ int main(void)
 	tickets(0);
 	tickets(1);
 	tickets(4);
-	test_skip("OpenSSL 3.0 does not implement RFC 8449",
-		  "record_size_limit against openssl");
+	record_size_limit(false);
+	record_size_limit(true);
+	test_stapling();
 	return test_done();
 }

@@ -268,8 +268,9 @@ static void cross_checks(void)
 		{ TLS_AES_128_GCM_SHA256, "SHA256" },
 		{ TLS_AES_256_GCM_SHA384, "SHA384" },
 		{ TLS_CHACHA20_POLY1305_SHA256, "SHA256" },
+		{ TLS_AES_128_CCM_SHA256, "SHA256" },
 	};
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
 		const tls_cipher *cs = tls_cipher_find(suites[i].id);
 		uint8_t secret[48], a[48], b[48], k1[32], iv1[12], k2[32], iv2[12];
 		RAND_bytes(secret, sizeof(secret));
@@ -328,8 +329,8 @@ static void cross_checks(void)
 	test_ok(tls_hkdf_expand_label(EVP_sha256(), sec, 32, "x", bigctx, 256, a, 32) != 0,
 		"context longer than 255 bytes refused");
 
-	test_ok(tls_cipher_find(0x1304) == NULL && tls_cipher_find(0) == NULL,
-		"unknown cipher suites not found");
+	test_ok(tls_cipher_find(TLS_AES_128_CCM_8_SHA256) == NULL && tls_cipher_find(0) == NULL,
+		"unknown cipher suites (CCM_8 included) not found");
 	const tls_cipher *c3 = tls_cipher_find(TLS_CHACHA20_POLY1305_SHA256);
 	test_ok(c3 && c3->ktls_cipher == 54 && c3->key_len == 32 && c3->hash_len == 32 &&
 		EVP_MD_get_type(c3->md()) == EVP_MD_get_type(EVP_sha256()),

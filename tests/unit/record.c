@@ -251,8 +251,8 @@ static void negatives(void)
 static void round_trips(void)
 {
 	static const uint16_t ids[] = { TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384,
-					TLS_CHACHA20_POLY1305_SHA256 };
-	for (size_t i = 0; i < 3; i++) {
+					TLS_CHACHA20_POLY1305_SHA256, TLS_AES_128_CCM_SHA256 };
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
 		const tls_cipher *cs = tls_cipher_find(ids[i]);
 		uint8_t secret[48], msg[3000], t, *d;
 		size_t dl;
@@ -304,11 +304,107 @@ static void round_trips(void)
 		"traffic key without a cipher refused");
 }
 
+/* One record sealed with a fresh AES-128-CCM context the textbook way
+ * (nonce and tag lengths, key, nonce, total length, header, body, tag). */
+static bool ccm_reference(const uint8_t *secret, uint64_t seq, const uint8_t *inner, size_t len,
+			  uint8_t *rec)
+{
+	const tls_cipher *cs = tls_cipher_find(TLS_AES_128_CCM_SHA256);
+	uint8_t key[16], iv[TLS_IV_LEN];
+	int outl = 0;
+	if (tls_traffic_key_derive(cs, secret, key, iv))
+		return false;
+	for (int i = 0; i < 8; i++)
+		iv[TLS_IV_LEN - 1 - i] ^= (uint8_t)(seq >> (8 * i));
+	rec[0] = CT_APPDATA, rec[1] = 3, rec[2] = 3;
+	rec[3] = (uint8_t)((len + 16) >> 8), rec[4] = (uint8_t)(len + 16);
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	bool ok = c && EVP_EncryptInit_ex(c, EVP_aes_128_ccm(), NULL, NULL, NULL) &&
+		  EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_IVLEN, TLS_IV_LEN, NULL) > 0 &&
+		  EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, 16, NULL) > 0 &&
+		  EVP_EncryptInit_ex(c, NULL, NULL, key, iv) &&
+		  EVP_EncryptUpdate(c, NULL, &outl, NULL, (int)len) &&
+		  EVP_EncryptUpdate(c, NULL, &outl, rec, 5) &&
+		  EVP_EncryptUpdate(c, rec + 5, &outl, inner, (int)len) &&
+		  EVP_EncryptFinal_ex(c, rec + 5 + outl, &outl) &&
+		  EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, 16, rec + 5 + len) > 0;
+	EVP_CIPHER_CTX_free(c);
+	return ok;
+}
+
+/* AES-128-CCM through every way a key reaches its context: fresh, lazy,
+ * re-keyed in place (the context keeps the nonce and tag lengths), after
+ * another AEAD; and a record that fails to authenticate does not upset the
+ * next one (0-RTT trial decryption). */
+static void ccm_paths(void)
+{
+	const tls_cipher *ccm = tls_cipher_find(TLS_AES_128_CCM_SHA256);
+	const tls_cipher *gcm = tls_cipher_find(TLS_AES_128_GCM_SHA256);
+	uint8_t s1[32], s2[32], msg[300], inner[301], want[5 + 301 + 16], t, *d;
+	size_t dl;
+	tls_buf out;
+	tls_traffic_key tx, rx;
+	RAND_bytes(s1, sizeof(s1));
+	RAND_bytes(s2, sizeof(s2));
+	RAND_bytes(msg, sizeof(msg));
+	memcpy(inner, msg, sizeof(msg));
+	inner[300] = CT_APPDATA;
+	tls_buf_init(&out, 0);
+
+	test_ok(ccm && ccm->key_len == 16 && ccm->hash_len == 32 && ccm->ktls_cipher == 53 &&
+		strcmp(ccm->name, "TLS_AES_128_CCM_SHA256") == 0,
+		"TLS_AES_128_CCM_SHA256: AES-128, SHA-256, kTLS cipher 53");
+	test_ok(!tls_cipher_find(TLS_AES_128_CCM_8_SHA256) &&
+		tls_cipher_refusal(TLS_AES_128_CCM_8_SHA256) &&
+		strstr(tls_cipher_refusal(TLS_AES_128_CCM_8_SHA256), "8-byte tag") &&
+		!tls_cipher_refusal(TLS_AES_128_CCM_SHA256) && tls_cipher_refusal(0x00ff),
+		"TLS_AES_128_CCM_8_SHA256 unknown, with a reason");
+
+	tls_traffic_key_init(&tx, ccm, s1);
+	bool ok = tls_record_seal(&tx, CT_APPDATA, msg, sizeof(msg), 0, &out) == 0 &&
+		  tls_record_seal(&tx, CT_APPDATA, msg, sizeof(msg), 0, &out) == 0 &&
+		  ccm_reference(s1, 1, inner, sizeof(inner), want) &&
+		  out.len == 2 * sizeof(want) && memcmp(out.base + sizeof(want), want, sizeof(want)) == 0;
+	test_ok(ok, "AES-128-CCM record (seq 1) equals a reference CCM computation");
+
+	/* re-key in place (not lazy): same context, new key */
+	tls_buf_reset(&out);
+	ok = tls_traffic_key_set(&tx, ccm, s2, false) == 0 &&
+	     tls_record_seal(&tx, CT_APPDATA, msg, sizeof(msg), 0, &out) == 0 &&
+	     ccm_reference(s2, 0, inner, sizeof(inner), want) && out.len == sizeof(want) &&
+	     memcmp(out.base, want, sizeof(want)) == 0;
+	test_ok(ok, "AES-128-CCM re-keyed in place seals with the new key");
+
+	/* lazy key, and a context that held GCM before */
+	memset(&rx, 0, sizeof(rx));
+	ok = tls_traffic_key_set(&rx, gcm, s1, false) == 0 && tls_traffic_key_set(&rx, ccm, s2, true) == 0 &&
+	     !rx.keyed && tls_record_open(&rx, out.base, out.len, &t, &d, &dl) == 0 && rx.keyed &&
+	     t == CT_APPDATA && dl == sizeof(msg) && memcmp(d, msg, dl) == 0;
+	test_ok(ok, "AES-128-CCM lazy key on a context that held AES-GCM opens the record");
+
+	/* a forged record, then the genuine one */
+	tls_buf_reset(&out);
+	tls_record_seal(&tx, CT_APPDATA, msg, 100, 0, &out);
+	memcpy(want, out.base, out.len);
+	want[10] ^= 1;
+	ok = tls_record_open(&rx, want, out.len, &t, &d, &dl) == -1 && rx.seq == 1;
+	memcpy(want, out.base, out.len);
+	want[out.len - 1] ^= 1;
+	ok = ok && tls_record_open(&rx, want, out.len, &t, &d, &dl) == -1 && rx.seq == 1 &&
+	     tls_record_open(&rx, out.base, out.len, &t, &d, &dl) == 0 && rx.seq == 2 && dl == 100 &&
+	     memcmp(d, msg, 100) == 0;
+	test_ok(ok, "AES-128-CCM: tampered body and tag refused, then the genuine record opens");
+	tls_buf_free(&out);
+	tls_traffic_key_clear(&tx);
+	tls_traffic_key_clear(&rx);
+}
+
 int main(void)
 {
 	secrets();
 	rfc8448_records();
 	negatives();
 	round_trips();
+	ccm_paths();
 	return test_done();
 }

@@ -7,11 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pair.h"
 #include "test.h"
 #include "testkeys.h"
 #include "tls/aead_limits.h"
 #include "tls/engine.h"
 #include "tls/keyupdate.h"
+#include "tls/test_hooks.h"
 
 /* ---- clocks: client and server can disagree (ticket age tests) ---- */
 
@@ -35,166 +37,23 @@ static void advance(uint64_t ms)
 	srv_now += ms;
 }
 
-/* ---- what the callbacks saw ---- */
+/* ---- sessions ---- */
 
-#define MAX_SESS 8
-
-struct seen {
-	tls_session *sess[MAX_SESS];
-	size_t n_sess;
-	tls_buf early;             /* server: early data delivered */
-	bool early_before_done;    /* delivered while the handshake was not done */
-	tls_conn *conn;            /* the server conn, to ask whether it is done */
-	int max_epoch[2];          /* highest epoch per direction */
-	int early_secrets;
-};
-
-static void on_secret(void *ctx, enum tls_dir dir, int epoch, const tls_cipher *cs,
-		      const uint8_t *secret, size_t len)
+/* Offers s the way an application does: as its blob. */
+static int set_sess(tls_conn *c, const tls_session *s)
 {
-	struct seen *s = ctx;
-	(void)cs;
-	(void)secret;
-	(void)len;
-	if (epoch > s->max_epoch[dir])
-		s->max_epoch[dir] = epoch;
-	if (epoch == TLS_EPOCH_EARLY)
-		s->early_secrets++;
+	tls_buf b;
+	tls_buf_init(&b, 0);
+	int rc = s && tls_session_encode(s, &b) == 0 ? tls_conn_set_session(c, b.base, b.len) : -1;
+	tls_buf_free(&b);
+	return rc;
 }
 
-static void on_session(void *ctx, const tls_session *sess)
+/* The i-th session the client of r got, decoded to look inside
+ * (engine.h); NULL when there is none. The caller frees it. */
+static tls_session *got_sess(const struct test_pair *r, size_t i)
 {
-	struct seen *s = ctx;
-	if (s->n_sess < MAX_SESS)
-		s->sess[s->n_sess++] = tls_session_dup(sess);
-}
-
-static void on_early(void *ctx, const uint8_t *data, size_t len)
-{
-	struct seen *s = ctx;
-	tls_write_bytes(&s->early, data, len);
-	if (s->conn && !tls_conn_handshake_done(s->conn))
-		s->early_before_done = true;
-}
-
-static void seen_init(struct seen *s)
-{
-	memset(s, 0, sizeof(*s));
-	tls_buf_init(&s->early, 0);
-}
-
-static void seen_free(struct seen *s)
-{
-	for (size_t i = 0; i < s->n_sess; i++)
-		tls_session_free(s->sess[i]);
-	tls_buf_free(&s->early);
-}
-
-/* ---- a client and a server in memory ---- */
-
-struct run {
-	tls_conn *c, *s;
-	struct seen cs, ss;
-	tls_buf c2s, s2c;
-	int crc, src;
-};
-
-static const tls_callbacks callbacks = {
-	.secret = on_secret, .session = on_session, .early_data = on_early,
-};
-
-static void run_init(struct run *r, const tls_config *ccfg, const tls_config *scfg)
-{
-	memset(r, 0, sizeof(*r));
-	r->c = tls_conn_new(ccfg);
-	r->s = tls_conn_new(scfg);
-	seen_init(&r->cs);
-	seen_init(&r->ss);
-	r->ss.conn = r->s;
-	tls_conn_set_callbacks(r->c, &callbacks, &r->cs);
-	tls_conn_set_callbacks(r->s, &callbacks, &r->ss);
-	tls_buf_init(&r->c2s, 0);
-	tls_buf_init(&r->s2c, 0);
-	r->crc = r->src = TLS_WANT_INPUT;
-	tls_conn_set_server_name(r->c, "server.test");
-}
-
-static void run_free(struct run *r)
-{
-	tls_conn_free(r->c);
-	tls_conn_free(r->s);
-	seen_free(&r->cs);
-	seen_free(&r->ss);
-	tls_buf_free(&r->c2s);
-	tls_buf_free(&r->s2c);
-}
-
-static void drive(tls_conn *conn, tls_buf *in, tls_buf *out, int *rc)
-{
-	size_t n = in->len;
-	*rc = tls_conn_handshake(conn, out, in->base, &n);
-	tls_buf_consume(in, n);
-}
-
-/* Runs both sides to completion; then the client reads the tickets. */
-static bool run_go(struct run *r)
-{
-	for (int i = 0; i < 50; i++) {
-		size_t before = r->c2s.len + r->s2c.len;
-		if (r->crc == TLS_WANT_INPUT)
-			drive(r->c, &r->s2c, &r->c2s, &r->crc);
-		if (r->src == TLS_WANT_INPUT)
-			drive(r->s, &r->c2s, &r->s2c, &r->src);
-		if (r->crc < 0 || r->src < 0)
-			break;
-		if (r->crc == 0 && r->src == 0)
-			break;
-		if (r->c2s.len + r->s2c.len == before && i > 0)
-			break;
-	}
-	/* the side still waiting reads the alert, if any */
-	if (r->src < 0 && r->crc == TLS_WANT_INPUT)
-		drive(r->c, &r->s2c, &r->c2s, &r->crc);
-	if (r->crc < 0 && r->src == TLS_WANT_INPUT)
-		drive(r->s, &r->c2s, &r->s2c, &r->src);
-	if (r->crc != 0 || r->src != 0) {
-		test_diag("client: %s (%d) / server: %s (%d)", tls_conn_error(r->c), r->crc,
-			  tls_conn_error(r->s), r->src);
-		return false;
-	}
-	if (r->s2c.len) {
-		tls_buf back, plain;
-		tls_buf_init(&back, 0);
-		tls_buf_init(&plain, 0);
-		size_t n = r->s2c.len;
-		int rc = tls_conn_recv(r->c, &back, &plain, r->s2c.base, &n);
-		tls_buf_consume(&r->s2c, n);
-		bool ok = rc == 0 && plain.len == 0 && r->s2c.len == 0;
-		tls_buf_free(&back);
-		tls_buf_free(&plain);
-		if (!ok) {
-			test_diag("reading tickets: %d %s", rc, tls_conn_error(r->c));
-			return false;
-		}
-	}
-	return true;
-}
-
-/* Sends data from a to b; true when it arrives intact. */
-static bool transfer(tls_conn *a, tls_conn *b, const char *msg, size_t len)
-{
-	tls_buf wire, back, plain;
-	tls_buf_init(&wire, 0);
-	tls_buf_init(&back, 0);
-	tls_buf_init(&plain, 0);
-	bool ok = tls_conn_send(a, &wire, msg, len) == 0;
-	size_t n = wire.len;
-	int rc = tls_conn_recv(b, &back, &plain, wire.base, &n);
-	ok = ok && rc == 0 && n == wire.len && plain.len == len && !memcmp(plain.base, msg, len);
-	tls_buf_free(&wire);
-	tls_buf_free(&back);
-	tls_buf_free(&plain);
-	return ok;
+	return i < r->cl.n_sess ? tls_session_decode(r->cl.sess[i].base, r->cl.sess[i].len) : NULL;
 }
 
 /* ---- configs ---- */
@@ -226,31 +85,29 @@ static tls_config *client_cfg(void)
 static size_t get_sessions(const tls_config *ccfg, const tls_config *scfg, tls_session **out,
 			   size_t max)
 {
-	struct run r;
-	run_init(&r, ccfg, scfg);
+	struct test_pair r;
+	test_pair_init(&r, ccfg, scfg, "server.test");
 	size_t n = 0;
-	if (run_go(&r)) {
-		for (size_t i = 0; i < r.cs.n_sess && n < max; i++) {
-			out[n++] = r.cs.sess[i];
-			r.cs.sess[i] = NULL; /* the rest is freed with the run */
-		}
+	if (test_pair_go(&r)) {
+		for (size_t i = 0; i < r.cl.n_sess && n < max; i++)
+			out[n++] = got_sess(&r, i);
 	}
-	run_free(&r);
+	test_pair_free(&r);
 	return n;
 }
 
 /* Resumes with sess (and early data, if any); returns the run for checks. */
-static bool resume(struct run *r, const tls_config *ccfg, const tls_config *scfg,
+static bool resume(struct test_pair *r, const tls_config *ccfg, const tls_config *scfg,
 		   tls_session *sess, const char *early)
 {
-	run_init(r, ccfg, scfg);
-	if (sess && tls_conn_set_session(r->c, sess) != 0) {
+	test_pair_init(r, ccfg, scfg, "server.test");
+	if (sess && set_sess(r->cl.c, sess) != 0) {
 		test_diag("tls_conn_set_session refused");
 		return false;
 	}
-	if (early && tls_conn_set_early_data(r->c, (const uint8_t *)early, strlen(early)))
+	if (early && tls_conn_set_early_data(r->cl.c, (const uint8_t *)early, strlen(early)))
 		return false;
-	return run_go(r);
+	return test_pair_go(r);
 }
 
 /* ---- tests ---- */
@@ -258,52 +115,63 @@ static bool resume(struct run *r, const tls_config *ccfg, const tls_config *scfg
 static void tickets_and_resumption(void)
 {
 	tls_config *scfg = server_cfg(), *ccfg = client_cfg();
-	struct run r;
-	run_init(&r, ccfg, scfg);
-	bool ok = run_go(&r);
-	test_ok(ok && r.cs.n_sess == 2, "full handshake: 2 tickets by default (%zu)", r.cs.n_sess);
+	struct test_pair r;
+	test_pair_init(&r, ccfg, scfg, "server.test");
+	bool ok = test_pair_go(&r);
+	test_ok(ok && r.cl.n_sess == 2, "full handshake: 2 tickets by default (%zu)", r.cl.n_sess);
 	uint64_t seq = 0;
 	uint8_t sec[TLS_MAX_HASH];
 	size_t sl = sizeof(sec);
-	bool got = ok && tls_conn_traffic(r.s, TLS_DIR_TX, sec, &sl, &seq) == 0;
+	bool got = ok && tls_conn_traffic(r.sv.c, TLS_DIR_TX, sec, &sl, &seq) == 0;
 	test_ok(got && seq == 1, "NewSessionTickets (one record) counted on the server TX key (seq %llu)",
 		(unsigned long long)seq);
-	test_ok(ok && r.cs.n_sess == 2 &&
-		memcmp(r.cs.sess[0]->psk, r.cs.sess[1]->psk, r.cs.sess[0]->psk_len) != 0 &&
-		memcmp(r.cs.sess[0]->ticket, r.cs.sess[1]->ticket, r.cs.sess[0]->ticket_len) != 0,
+	tls_session *s0 = got_sess(&r, 0), *s1 = got_sess(&r, 1);
+	test_ok(ok && r.cl.n_sess == 2 && s0 && s1 &&
+		memcmp(s0->psk, s1->psk, s0->psk_len) != 0 &&
+		memcmp(s0->ticket, s1->ticket, s0->ticket_len) != 0,
 		"two tickets with distinct PSKs (distinct nonces)");
-	test_ok(ok && r.cs.n_sess && r.cs.sess[0]->lifetime_s == 7200 &&
-		!strcmp(r.cs.sess[0]->server_name, "server.test") &&
-		r.cs.sess[0]->cipher == TLS_AES_128_GCM_SHA256 && r.cs.sess[0]->max_early_data == 0,
+	test_ok(ok && s0 && s0->lifetime_s == 7200 && !strcmp(s0->server_name, "server.test") &&
+		s0->cipher == TLS_AES_128_GCM_SHA256 && s0->max_early_data == 0,
 		"session parameters: lifetime 7200, SNI, cipher, no 0-RTT");
-	tls_session *s0 = r.cs.n_sess ? tls_session_dup(r.cs.sess[0]) : NULL;
-	tls_session *s1 = r.cs.n_sess > 1 ? tls_session_dup(r.cs.sess[1]) : NULL;
-	run_free(&r);
+	test_pair_free(&r);
 
-	struct run q;
+	struct test_pair q;
 	ok = s0 && resume(&q, ccfg, scfg, s0, NULL);
-	const tls_params *cp = tls_conn_params(q.c), *sp = tls_conn_params(q.s);
+	const tls_params *cp = tls_conn_params(q.cl.c), *sp = tls_conn_params(q.sv.c);
 	test_ok(ok && cp->resumed && sp->resumed && !cp->peer_chain && cp->group == TLS_GROUP_X25519 &&
 		sp->sig_scheme == 0,
 		"resumed with psk_dhe_ke: no certificate, X25519");
-	test_ok(ok && q.cs.n_sess == 2, "resumed connection issues new tickets");
-	test_ok(ok && transfer(q.c, q.s, "ping", 4) && transfer(q.s, q.c, "pong", 4),
+	test_ok(ok && q.cl.n_sess == 2, "resumed connection issues new tickets");
+	test_ok(ok && test_transfer(q.cl.c, q.sv.c, "ping", 4) && test_transfer(q.sv.c, q.cl.c, "pong", 4),
 		"application data after resumption");
-	run_free(&q);
-	test_ok(s0 && s0->used, "the session is marked used");
+	test_pair_free(&q);
+	/* blobs the conn refuses: malformed, expired (client clock) */
 	tls_conn *c = tls_conn_new(ccfg);
-	test_ok(s0 && tls_conn_set_session(c, s0) == -1, "a used session is refused");
+	tls_buf blob;
+	tls_buf_init(&blob, 0);
+	ok = s0 && tls_session_encode(s0, &blob) == 0;
+	test_ok(ok && tls_conn_set_session(c, blob.base, blob.len - 1) == -1 &&
+		tls_conn_set_session(c, blob.base, 4) == -1 && tls_conn_set_session(c, NULL, 0) == -1,
+		"a truncated session blob is refused");
+	uint64_t was = cli_now;
+	cli_now += 7200 * 1000;
+	test_ok(ok && tls_conn_set_session(c, blob.base, blob.len) == -1,
+		"an expired session blob is refused");
+	cli_now = was;
+	test_ok(ok && tls_conn_set_session(c, blob.base, blob.len) == 0,
+		"the same blob before expiry is taken");
+	tls_buf_free(&blob);
 	tls_conn_free(c);
 
 	/* ticket count and lifetime knobs */
 	tls_config_set_tickets(scfg, 3, 60);
-	tls_session *ss[MAX_SESS];
-	size_t n = get_sessions(ccfg, scfg, ss, MAX_SESS);
+	tls_session *ss[TEST_MAX_SESS];
+	size_t n = get_sessions(ccfg, scfg, ss, TEST_MAX_SESS);
 	test_ok(n == 3 && ss[0]->lifetime_s == 60, "3 tickets of 60 s when configured");
 	for (size_t i = 0; i < n; i++)
 		tls_session_free(ss[i]);
 	tls_config_set_tickets(scfg, 0, 0);
-	n = get_sessions(ccfg, scfg, ss, MAX_SESS);
+	n = get_sessions(ccfg, scfg, ss, TEST_MAX_SESS);
 	test_ok(n == 0, "no tickets when disabled");
 	test_ok(tls_config_set_tickets(scfg, 2, 604801) == -1, "lifetime over 7 days refused");
 	tls_config_set_tickets(scfg, 2, 60);
@@ -313,9 +181,9 @@ static void tickets_and_resumption(void)
 	/* expiry on the server's clock */
 	srv_now += 61000;
 	ok = s1 && resume(&q, ccfg, scfg, s1, NULL);
-	test_ok(ok && !tls_conn_params(q.c)->resumed && tls_conn_params(q.c)->peer_chain,
+	test_ok(ok && !tls_conn_params(q.cl.c)->resumed && tls_conn_params(q.cl.c)->peer_chain,
 		"expired ticket (server clock) -> full handshake");
-	run_free(&q);
+	test_pair_free(&q);
 	srv_now = cli_now;
 	tls_session_free(s0);
 	tls_session_free(s1);
@@ -330,18 +198,18 @@ static void psk_modes(void)
 	tls_config_set_psk_modes(scfg, TLS_PSK_MODE_KE | TLS_PSK_MODE_DHE_KE);
 	tls_config_set_psk_modes(ccfg, TLS_PSK_MODE_KE);
 	size_t n = get_sessions(ccfg, scfg, ss, 2);
-	struct run r;
+	struct test_pair r;
 	bool ok = n == 2 && resume(&r, ccfg, scfg, ss[0], NULL);
-	test_ok(ok && tls_conn_params(r.c)->resumed && tls_conn_params(r.c)->group == 0 &&
-		tls_conn_params(r.s)->group == 0 && transfer(r.c, r.s, "x", 1),
+	test_ok(ok && tls_conn_params(r.cl.c)->resumed && tls_conn_params(r.cl.c)->group == 0 &&
+		tls_conn_params(r.sv.c)->group == 0 && test_transfer(r.cl.c, r.sv.c, "x", 1),
 		"psk_ke: resumed without (EC)DHE");
-	run_free(&r);
+	test_pair_free(&r);
 	/* a server that does not allow psk_ke ignores the PSK and issues no tickets */
 	tls_config_set_psk_modes(scfg, TLS_PSK_MODE_DHE_KE);
 	ok = n == 2 && resume(&r, ccfg, scfg, ss[1], NULL);
-	test_ok(ok && !tls_conn_params(r.c)->resumed && r.cs.n_sess == 0,
+	test_ok(ok && !tls_conn_params(r.cl.c)->resumed && r.cl.n_sess == 0,
 		"psk_ke offered, server allows only psk_dhe_ke -> full handshake, no tickets");
-	run_free(&r);
+	test_pair_free(&r);
 	for (size_t i = 0; i < n; i++)
 		tls_session_free(ss[i]);
 	/* both offered and allowed: psk_dhe_ke wins */
@@ -349,9 +217,9 @@ static void psk_modes(void)
 	tls_config_set_psk_modes(ccfg, TLS_PSK_MODE_KE | TLS_PSK_MODE_DHE_KE);
 	n = get_sessions(ccfg, scfg, ss, 1);
 	ok = n == 1 && resume(&r, ccfg, scfg, ss[0], NULL);
-	test_ok(ok && tls_conn_params(r.c)->resumed && tls_conn_params(r.c)->group != 0,
+	test_ok(ok && tls_conn_params(r.cl.c)->resumed && tls_conn_params(r.cl.c)->group != 0,
 		"both modes: psk_dhe_ke preferred");
-	run_free(&r);
+	test_pair_free(&r);
 	if (n)
 		tls_session_free(ss[0]);
 	tls_config_free(scfg);
@@ -363,29 +231,29 @@ static void bad_tickets(void)
 	tls_config *scfg = server_cfg(), *ccfg = client_cfg(), *other = server_cfg();
 	tls_session *ss[2];
 	size_t n = get_sessions(ccfg, scfg, ss, 2);
-	struct run r;
+	struct test_pair r;
 	if (n == 2)
 		ss[0]->ticket[ss[0]->ticket_len / 2] ^= 1;
 	bool ok = n == 2 && resume(&r, ccfg, scfg, ss[0], NULL);
-	test_ok(ok && !tls_conn_params(r.c)->resumed && tls_conn_params(r.s)->peer_chain == NULL &&
-		tls_conn_params(r.c)->peer_chain,
+	test_ok(ok && !tls_conn_params(r.cl.c)->resumed && tls_conn_params(r.sv.c)->peer_chain == NULL &&
+		tls_conn_params(r.cl.c)->peer_chain,
 		"tampered ticket -> full handshake");
-	run_free(&r);
+	test_pair_free(&r);
 	ok = n == 2 && resume(&r, ccfg, other, ss[1], NULL);
-	test_ok(ok && !tls_conn_params(r.c)->resumed, "ticket of another server's key -> full handshake");
-	run_free(&r);
+	test_ok(ok && !tls_conn_params(r.cl.c)->resumed, "ticket of another server's key -> full handshake");
+	test_pair_free(&r);
 	for (size_t i = 0; i < n; i++)
 		tls_session_free(ss[i]);
 
 	/* another SNI */
 	n = get_sessions(ccfg, scfg, ss, 1);
-	run_init(&r, ccfg, scfg);
-	tls_conn_set_server_name(r.c, "other.test");
+	test_pair_init(&r, ccfg, scfg, "server.test");
+	tls_conn_set_server_name(r.cl.c, "other.test");
 	tls_config_set_verify_peer(ccfg, false);
-	ok = n == 1 && tls_conn_set_session(r.c, ss[0]) == 0 && run_go(&r);
-	test_ok(ok && !tls_conn_params(r.c)->resumed, "ticket for another SNI -> full handshake");
+	ok = n == 1 && set_sess(r.cl.c, ss[0]) == 0 && test_pair_go(&r);
+	test_ok(ok && !tls_conn_params(r.cl.c)->resumed, "ticket for another SNI -> full handshake");
 	tls_config_set_verify_peer(ccfg, true);
-	run_free(&r);
+	test_pair_free(&r);
 	if (n)
 		tls_session_free(ss[0]);
 	tls_config_free(scfg);
@@ -402,14 +270,14 @@ static void stek_rotation(void)
 	tls_session *ss[2];
 	size_t n = get_sessions(ccfg, scfg, ss, 2);
 	tls_stek_ring_rotate(ring, srv_now / 1000);
-	struct run r;
+	struct test_pair r;
 	bool ok = n == 2 && resume(&r, ccfg, scfg, ss[0], NULL);
-	test_ok(ok && tls_conn_params(r.c)->resumed, "after one rotation the previous key opens");
-	run_free(&r);
+	test_ok(ok && tls_conn_params(r.cl.c)->resumed, "after one rotation the previous key opens");
+	test_pair_free(&r);
 	tls_stek_ring_rotate(ring, srv_now / 1000);
 	ok = n == 2 && resume(&r, ccfg, scfg, ss[1], NULL);
-	test_ok(ok && !tls_conn_params(r.c)->resumed, "key rotated out -> full handshake");
-	run_free(&r);
+	test_ok(ok && !tls_conn_params(r.cl.c)->resumed, "key rotated out -> full handshake");
+	test_pair_free(&r);
 	for (size_t i = 0; i < n; i++)
 		tls_session_free(ss[i]);
 	tls_config_free(scfg);
@@ -426,12 +294,12 @@ static void hrr_resumption(void)
 	size_t n = get_sessions(ccfg, scfg, ss, 2);
 	tls_config_set_groups(scfg, sg, 1);
 	tls_config_set_groups(ccfg, cg, 2);
-	struct run r;
+	struct test_pair r;
 	bool ok = n == 2 && resume(&r, ccfg, scfg, ss[0], NULL);
-	test_ok(ok && tls_conn_params(r.c)->resumed && tls_conn_params(r.c)->hrr &&
-		tls_conn_params(r.c)->group == TLS_GROUP_SECP256R1,
+	test_ok(ok && tls_conn_params(r.cl.c)->resumed && tls_conn_params(r.cl.c)->hrr &&
+		tls_conn_params(r.cl.c)->group == TLS_GROUP_SECP256R1,
 		"HRR + resumption: binder recomputed on ClientHello2");
-	run_free(&r);
+	test_pair_free(&r);
 	/* 0-RTT offered, then an HRR: rejected, never surfaced */
 	tls_config_set_early_data(scfg, 1024);
 	tls_config_set_groups(scfg, cg, 2);
@@ -440,10 +308,10 @@ static void hrr_resumption(void)
 	n = get_sessions(ccfg, scfg, ss, 1);
 	tls_config_set_groups(scfg, sg, 1);
 	ok = n == 1 && resume(&r, ccfg, scfg, ss[0], "early after HRR");
-	test_ok(ok && tls_conn_params(r.c)->resumed && tls_conn_params(r.c)->hrr &&
-		tls_conn_params(r.c)->early_data == TLS_EARLY_REJECTED && r.ss.early.len == 0,
+	test_ok(ok && tls_conn_params(r.cl.c)->resumed && tls_conn_params(r.cl.c)->hrr &&
+		tls_conn_params(r.cl.c)->early_data == TLS_EARLY_REJECTED && r.sv.early.len == 0,
 		"0-RTT + HRR: rejected and skipped, handshake completes");
-	run_free(&r);
+	test_pair_free(&r);
 	if (n)
 		tls_session_free(ss[0]);
 	tls_config_free(scfg);
@@ -453,12 +321,14 @@ static void hrr_resumption(void)
 struct ext_psk {
 	const char *id;
 	uint8_t key[32];
+	unsigned calls;            /* lookups so far */
 };
 
 static int find_psk(void *ctx, const uint8_t *id, size_t id_len, uint8_t *key, size_t *key_len,
 		    uint16_t *cipher)
 {
-	const struct ext_psk *p = ctx;
+	struct ext_psk *p = ctx;
+	p->calls++;
 	if (id_len != strlen(p->id) || memcmp(id, p->id, id_len) || *key_len < 32)
 		return -1;
 	memcpy(key, p->key, 32);
@@ -477,19 +347,19 @@ static void external_psk(void)
 	tls_config_set_psk_find(scfg, find_psk, &sp);
 	tls_config_set_psk(ccfg, (const uint8_t *)sp.id, strlen(sp.id), sp.key, 32,
 			   TLS_AES_128_GCM_SHA256);
-	struct run r;
+	struct test_pair r;
 	bool ok = resume(&r, ccfg, scfg, NULL, NULL);
-	const tls_params *cp = tls_conn_params(r.c);
-	test_ok(ok && cp->resumed && cp->psk_external && tls_conn_params(r.s)->psk_external &&
-		cp->group != 0 && transfer(r.c, r.s, "nvme", 4),
+	const tls_params *cp = tls_conn_params(r.cl.c);
+	test_ok(ok && cp->resumed && cp->psk_external && tls_conn_params(r.sv.c)->psk_external &&
+		cp->group != 0 && test_transfer(r.cl.c, r.sv.c, "nvme", 4),
 		"external PSK, psk_dhe_ke, server without certificate");
-	run_free(&r);
+	test_pair_free(&r);
 	tls_config_set_psk_modes(scfg, TLS_PSK_MODE_KE);
 	tls_config_set_psk_modes(ccfg, TLS_PSK_MODE_KE);
 	ok = resume(&r, ccfg, scfg, NULL, NULL);
-	test_ok(ok && tls_conn_params(r.c)->psk_external && tls_conn_params(r.c)->group == 0,
+	test_ok(ok && tls_conn_params(r.cl.c)->psk_external && tls_conn_params(r.cl.c)->group == 0,
 		"external PSK, psk_ke");
-	run_free(&r);
+	test_pair_free(&r);
 	/* wrong key: the binder fails -> decrypt_error */
 	uint8_t bad[32];
 	memcpy(bad, sp.key, 32);
@@ -497,15 +367,15 @@ static void external_psk(void)
 	tls_config_set_psk(ccfg, (const uint8_t *)sp.id, strlen(sp.id), bad, 32,
 			   TLS_AES_128_GCM_SHA256);
 	ok = resume(&r, ccfg, scfg, NULL, NULL);
-	test_ok(!ok && r.src == TLS_ERR_LOCAL(TLS_ALERT_DECRYPT_ERROR) &&
-		r.crc == TLS_ERR_PEER(TLS_ALERT_DECRYPT_ERROR),
+	test_ok(!ok && r.sv.rc == TLS_ERR_LOCAL(TLS_ALERT_DECRYPT_ERROR) &&
+		r.cl.rc == TLS_ERR_PEER(TLS_ALERT_DECRYPT_ERROR),
 		"external PSK with a wrong key -> decrypt_error");
-	run_free(&r);
+	test_pair_free(&r);
 	/* unknown identity and no certificate: no way to authenticate */
 	tls_config_set_psk(ccfg, (const uint8_t *)"who", 3, sp.key, 32, TLS_AES_128_GCM_SHA256);
 	ok = resume(&r, ccfg, scfg, NULL, NULL);
-	test_ok(!ok && r.src < 0, "unknown external identity without a certificate fails");
-	run_free(&r);
+	test_ok(!ok && r.sv.rc < 0, "unknown external identity without a certificate fails");
+	test_pair_free(&r);
 	tls_config_free(scfg);
 	tls_config_free(ccfg);
 }
@@ -526,19 +396,19 @@ static void zero_rtt(void)
 	tls_session *s = early_session(ccfg, scfg);
 	test_ok(s && s->max_early_data == 4096 && !strcmp(s->alpn, "h2"),
 		"ticket carries max_early_data 4096 and ALPN h2");
-	struct run r;
+	struct test_pair r;
 	FILE *kl = tmpfile();
-	tls_config_set_keylog(ccfg, kl);
+	tls_config_set_keylog(ccfg, test_keylog_to_file, kl);
 	advance(1500);
 	bool ok = s && resume(&r, ccfg, scfg, s, req);
-	tls_config_set_keylog(ccfg, NULL);
-	test_ok(ok && r.ss.early.len == strlen(req) && !memcmp(r.ss.early.base, req, strlen(req)),
+	tls_config_set_keylog(ccfg, NULL, NULL);
+	test_ok(ok && r.sv.early.len == strlen(req) && !memcmp(r.sv.early.base, req, strlen(req)),
 		"0-RTT accepted: the server got the early data");
-	test_ok(ok && r.ss.early_before_done, "early data delivered before confirmation");
-	test_ok(ok && tls_conn_params(r.s)->early_data == TLS_EARLY_ACCEPTED &&
-		tls_conn_params(r.c)->early_data == TLS_EARLY_ACCEPTED && tls_conn_handshake_done(r.s),
+	test_ok(ok && r.sv.early_before_done, "early data delivered before confirmation");
+	test_ok(ok && tls_conn_params(r.sv.c)->early_data == TLS_EARLY_ACCEPTED &&
+		tls_conn_params(r.cl.c)->early_data == TLS_EARLY_ACCEPTED && tls_conn_handshake_done(r.sv.c),
 		"confirmed by the client Finished; both report accepted");
-	test_ok(ok && r.cs.early_secrets == 1 && r.ss.early_secrets == 1,
+	test_ok(ok && r.cl.early_secrets == 1 && r.sv.early_secrets == 1,
 		"early traffic secret reported (epoch 1) on both sides");
 	char line[512];
 	bool found = false;
@@ -547,26 +417,26 @@ static void zero_rtt(void)
 		found = found || !strncmp(line, "CLIENT_EARLY_TRAFFIC_SECRET ", 28);
 	fclose(kl);
 	test_ok(found, "keylog has CLIENT_EARLY_TRAFFIC_SECRET");
-	test_ok(ok && transfer(r.c, r.s, "after", 5) && transfer(r.s, r.c, "ok", 2),
+	test_ok(ok && test_transfer(r.cl.c, r.sv.c, "after", 5) && test_transfer(r.sv.c, r.cl.c, "ok", 2),
 		"application data after 0-RTT");
-	run_free(&r);
+	test_pair_free(&r);
 	tls_session_free(s);
 
 	/* exact consumption: the server stops after the client Finished record */
 	s = early_session(ccfg, scfg);
-	run_init(&r, ccfg, scfg);
-	ok = s && !tls_conn_set_session(r.c, s) &&
-	     !tls_conn_set_early_data(r.c, (const uint8_t *)req, strlen(req));
-	drive(r.c, &r.s2c, &r.c2s, &r.crc);
-	drive(r.s, &r.c2s, &r.s2c, &r.src);
-	drive(r.c, &r.s2c, &r.c2s, &r.crc);
+	test_pair_init(&r, ccfg, scfg, "server.test");
+	ok = s && !set_sess(r.cl.c, s) &&
+	     !tls_conn_set_early_data(r.cl.c, (const uint8_t *)req, strlen(req));
+	test_side_feed(&r.cl, &r.s2c, &r.c2s);
+	test_side_feed(&r.sv, &r.c2s, &r.s2c);
+	test_side_feed(&r.cl, &r.s2c, &r.c2s);
 	size_t fin_len = r.c2s.len;
-	tls_conn_send(r.c, &r.c2s, "tail", 4);
+	tls_conn_send(r.cl.c, &r.c2s, "tail", 4);
 	size_t n = r.c2s.len;
-	int rc = tls_conn_handshake(r.s, &r.s2c, r.c2s.base, &n);
-	test_ok(ok && r.crc == 0 && rc == 0 && n == fin_len && r.ss.early.len == strlen(req),
+	int rc = tls_conn_handshake(r.sv.c, &r.s2c, r.c2s.base, &n);
+	test_ok(ok && r.cl.rc == 0 && rc == 0 && n == fin_len && r.sv.early.len == strlen(req),
 		"0-RTT: EndOfEarlyData + Finished consumed exactly (%zu of %zu)", n, r.c2s.len);
-	run_free(&r);
+	test_pair_free(&r);
 	tls_session_free(s);
 
 	/* rejected: the server now prefers another ALPN */
@@ -574,11 +444,11 @@ static void zero_rtt(void)
 	tls_config_set_alpn(ccfg, "h2,http/1.1");
 	tls_config_set_alpn(scfg, "http/1.1,h2");
 	ok = s && resume(&r, ccfg, scfg, s, req);
-	test_ok(ok && tls_conn_params(r.c)->resumed && r.ss.early.len == 0 &&
-		tls_conn_params(r.c)->early_data == TLS_EARLY_REJECTED &&
-		tls_conn_params(r.s)->early_data == TLS_EARLY_REJECTED,
+	test_ok(ok && tls_conn_params(r.cl.c)->resumed && r.sv.early.len == 0 &&
+		tls_conn_params(r.cl.c)->early_data == TLS_EARLY_REJECTED &&
+		tls_conn_params(r.sv.c)->early_data == TLS_EARLY_REJECTED,
 		"other ALPN: resumed, 0-RTT rejected and never surfaced");
-	run_free(&r);
+	test_pair_free(&r);
 	tls_session_free(s);
 	tls_config_set_alpn(scfg, "h2,http/1.1");
 	tls_config_set_alpn(ccfg, "h2");
@@ -587,10 +457,10 @@ static void zero_rtt(void)
 	s = early_session(ccfg, scfg);
 	srv_now += 30000;
 	ok = s && resume(&r, ccfg, scfg, s, req);
-	test_ok(ok && tls_conn_params(r.c)->resumed && r.ss.early.len == 0 &&
-		tls_conn_params(r.c)->early_data == TLS_EARLY_REJECTED,
+	test_ok(ok && tls_conn_params(r.cl.c)->resumed && r.sv.early.len == 0 &&
+		tls_conn_params(r.cl.c)->early_data == TLS_EARLY_REJECTED,
 		"ticket age off by 30 s: 0-RTT rejected, resumed");
-	run_free(&r);
+	test_pair_free(&r);
 	srv_now = cli_now;
 	tls_session_free(s);
 
@@ -598,42 +468,42 @@ static void zero_rtt(void)
 	s = early_session(ccfg, scfg);
 	tls_config_set_early_data(scfg, 0);
 	ok = s && resume(&r, ccfg, scfg, s, req);
-	test_ok(ok && r.ss.early.len == 0 && tls_conn_params(r.c)->early_data == TLS_EARLY_REJECTED,
+	test_ok(ok && r.sv.early.len == 0 && tls_conn_params(r.cl.c)->early_data == TLS_EARLY_REJECTED,
 		"0-RTT disabled: rejected");
-	run_free(&r);
+	test_pair_free(&r);
 	tls_session_free(s);
 	s = early_session(ccfg, scfg);
 	test_ok(s && s->max_early_data == 0, "tickets say no 0-RTT when disabled");
-	run_init(&r, ccfg, scfg);
-	ok = s && !tls_conn_set_session(r.c, s) &&
-	     !tls_conn_set_early_data(r.c, (const uint8_t *)req, strlen(req)) && run_go(&r);
-	test_ok(ok && tls_conn_params(r.c)->early_data == TLS_EARLY_NONE && r.cs.early_secrets == 0,
+	test_pair_init(&r, ccfg, scfg, "server.test");
+	ok = s && !set_sess(r.cl.c, s) &&
+	     !tls_conn_set_early_data(r.cl.c, (const uint8_t *)req, strlen(req)) && test_pair_go(&r);
+	test_ok(ok && tls_conn_params(r.cl.c)->early_data == TLS_EARLY_NONE && r.cl.early_secrets == 0,
 		"client does not send 0-RTT on a ticket without it");
-	run_free(&r);
+	test_pair_free(&r);
 	tls_session_free(s);
 	tls_config_set_early_data(scfg, 4096);
 
 	/* replay: the same first flight to a second server conn */
 	s = early_session(ccfg, scfg);
-	run_init(&r, ccfg, scfg);
-	ok = s && !tls_conn_set_session(r.c, s) &&
-	     !tls_conn_set_early_data(r.c, (const uint8_t *)req, strlen(req));
-	drive(r.c, &r.s2c, &r.c2s, &r.crc);
+	test_pair_init(&r, ccfg, scfg, "server.test");
+	ok = s && !set_sess(r.cl.c, s) &&
+	     !tls_conn_set_early_data(r.cl.c, (const uint8_t *)req, strlen(req));
+	test_side_feed(&r.cl, &r.s2c, &r.c2s);
 	tls_buf copy;
 	tls_buf_init(&copy, 0);
 	tls_write_bytes(&copy, r.c2s.base, r.c2s.len);
-	struct run first;
-	run_init(&first, ccfg, scfg);
-	drive(first.s, &copy, &first.s2c, &first.src);
-	test_ok(ok && first.src == TLS_WANT_INPUT && first.ss.early.len == strlen(req),
+	struct test_pair first;
+	test_pair_init(&first, ccfg, scfg, "server.test");
+	test_side_feed(&first.sv, &copy, &first.s2c);
+	test_ok(ok && first.sv.rc == TLS_WANT_INPUT && first.sv.early.len == strlen(req),
 		"first server conn accepts the 0-RTT");
-	drive(r.s, &r.c2s, &r.s2c, &r.src);
-	ok = ok && run_go(&r);
-	test_ok(ok && r.ss.early.len == 0 && tls_conn_params(r.s)->early_data == TLS_EARLY_REJECTED &&
-		tls_conn_params(r.c)->early_data == TLS_EARLY_REJECTED && tls_conn_params(r.c)->resumed,
+	test_side_feed(&r.sv, &r.c2s, &r.s2c);
+	ok = ok && test_pair_go(&r);
+	test_ok(ok && r.sv.early.len == 0 && tls_conn_params(r.sv.c)->early_data == TLS_EARLY_REJECTED &&
+		tls_conn_params(r.cl.c)->early_data == TLS_EARLY_REJECTED && tls_conn_params(r.cl.c)->resumed,
 		"replayed ClientHello: early data rejected, handshake completes");
-	run_free(&first);
-	run_free(&r);
+	test_pair_free(&first);
+	test_pair_free(&r);
 	tls_buf_free(&copy);
 	tls_session_free(s);
 
@@ -643,9 +513,9 @@ static void zero_rtt(void)
 	if (s)
 		s->max_early_data = 1000;
 	ok = s && resume(&r, ccfg, scfg, s, "this is more than sixteen bytes");
-	test_ok(!ok && r.src == TLS_ERR_LOCAL(TLS_ALERT_UNEXPECTED_MESSAGE) && r.ss.early.len == 0,
+	test_ok(!ok && r.sv.rc == TLS_ERR_LOCAL(TLS_ALERT_UNEXPECTED_MESSAGE) && r.sv.early.len == 0,
 		"early data over max_early_data -> unexpected_message");
-	run_free(&r);
+	test_pair_free(&r);
 	tls_session_free(s);
 	tls_config_free(scfg);
 	tls_config_free(ccfg);
@@ -667,7 +537,7 @@ static void session_codec(void)
 		!memcmp(d->ticket, s->ticket, s->ticket_len) && d->lifetime_s == s->lifetime_s &&
 		d->age_add == s->age_add && d->max_early_data == 100 &&
 		d->created_ms == s->created_ms && !strcmp(d->server_name, "server.test") &&
-		!strcmp(d->alpn, "h2") && !d->used,
+		!strcmp(d->alpn, "h2"),
 		"session encode/decode round trip");
 	size_t bad = 0;
 	for (size_t cut = 0; ok && cut < b.len; cut++) {
@@ -678,15 +548,11 @@ static void session_codec(void)
 		}
 	}
 	test_ok(ok && bad == 0, "every truncation of an encoded session is refused");
-	struct run r;
+	struct test_pair r;
 	ok = d && resume(&r, ccfg, scfg, d, "GET");
-	test_ok(ok && tls_conn_params(r.c)->resumed && r.ss.early.len == 3,
+	test_ok(ok && tls_conn_params(r.cl.c)->resumed && r.sv.early.len == 3,
 		"a decoded session resumes with 0-RTT");
-	run_free(&r);
-	tls_buf_reset(&b);
-	test_ok(d && d->used && tls_session_encode(d, &b) == 0 &&
-		(d = (tls_session_free(d), tls_session_decode(b.base, b.len))) && d->used,
-		"the used mark survives encoding");
+	test_pair_free(&r);
 	tls_buf_free(&b);
 	tls_session_free(s);
 	tls_session_free(d);
@@ -703,28 +569,28 @@ static void mtls_identity(void)
 	tls_chain ch;
 	test_pki_chain(&client_pki, &ch);
 	tls_config_add_cert(ccfg, &ch, test_pki_leaf_key(&client_pki));
-	struct run r;
-	run_init(&r, ccfg, scfg);
-	bool ok = run_go(&r);
+	struct test_pair r;
+	test_pair_init(&r, ccfg, scfg, "server.test");
+	bool ok = test_pair_go(&r);
 	uint8_t full_id[32];
-	const tls_params *sp = tls_conn_params(r.s);
+	const tls_params *sp = tls_conn_params(r.sv.c);
 	test_ok(ok && sp->client_id && sp->client_subject_len > 0, "mTLS: server records the client identity");
 	memcpy(full_id, sp->client_cert_sha256, 32);
-	tls_session *s = r.cs.n_sess ? tls_session_dup(r.cs.sess[0]) : NULL;
-	run_free(&r);
+	tls_session *s = got_sess(&r, 0);
+	test_pair_free(&r);
 	ok = s && resume(&r, ccfg, scfg, s, NULL);
-	sp = tls_conn_params(r.s);
+	sp = tls_conn_params(r.sv.c);
 	test_ok(ok && sp->resumed && !sp->peer_chain && sp->client_id &&
 		!memcmp(sp->client_cert_sha256, full_id, 32),
 		"resumed mTLS connection reports the original client identity");
 	/* the identity also travels into the tickets of the resumed connection */
-	tls_session *s2 = r.cs.n_sess ? tls_session_dup(r.cs.sess[0]) : NULL;
-	run_free(&r);
+	tls_session *s2 = got_sess(&r, 0);
+	test_pair_free(&r);
 	ok = s2 && resume(&r, ccfg, scfg, s2, NULL);
-	sp = tls_conn_params(r.s);
+	sp = tls_conn_params(r.sv.c);
 	test_ok(ok && sp->resumed && sp->client_id && !memcmp(sp->client_cert_sha256, full_id, 32),
 		"second-generation ticket keeps the identity");
-	run_free(&r);
+	test_pair_free(&r);
 	tls_session_free(s);
 	tls_session_free(s2);
 
@@ -736,10 +602,10 @@ static void mtls_identity(void)
 	tls_config_set_ticket_keys(scfg, ring);
 	s = early_session(ccfg, plain);
 	ok = s && resume(&r, ccfg, scfg, s, NULL);
-	sp = tls_conn_params(r.s);
+	sp = tls_conn_params(r.sv.c);
 	test_ok(ok && !sp->resumed && sp->peer_chain && sp->client_id,
 		"ticket without client identity at a server requiring one -> full handshake with cert");
-	run_free(&r);
+	test_pair_free(&r);
 	tls_session_free(s);
 	tls_config_free(plain);
 	tls_config_free(scfg);
@@ -760,22 +626,22 @@ static void key_update_limits(void)
 		"short KeyUpdate -> decode_error");
 
 	tls_config *scfg = server_cfg(), *ccfg = client_cfg();
-	struct run r;
-	run_init(&r, ccfg, scfg);
-	bool ok = run_go(&r);
+	struct test_pair r;
+	test_pair_init(&r, ccfg, scfg, "server.test");
+	bool ok = test_pair_go(&r);
 	uint64_t at = tls_aead_update_threshold(TLS_AES_128_GCM_SHA256);
-	ok = ok && tls_conn_test_set_seq(r.c, TLS_DIR_TX, at - 1) == 0 &&
-	     tls_conn_test_set_seq(r.s, TLS_DIR_RX, at - 1) == 0;
-	int before = r.cs.max_epoch[TLS_DIR_TX];
-	test_ok(ok && transfer(r.c, r.s, "one", 3) && r.cs.max_epoch[TLS_DIR_TX] == before,
+	ok = ok && tls_conn_test_set_seq(r.cl.c, TLS_DIR_TX, at - 1) == 0 &&
+	     tls_conn_test_set_seq(r.sv.c, TLS_DIR_RX, at - 1) == 0;
+	int before = r.cl.max_epoch[TLS_DIR_TX];
+	test_ok(ok && test_transfer(r.cl.c, r.sv.c, "one", 3) && r.cl.max_epoch[TLS_DIR_TX] == before,
 		"below the threshold: no KeyUpdate");
-	test_ok(ok && transfer(r.c, r.s, "two", 3) && r.cs.max_epoch[TLS_DIR_TX] == before + 1 &&
-		r.ss.max_epoch[TLS_DIR_RX] == before + 1,
+	test_ok(ok && test_transfer(r.cl.c, r.sv.c, "two", 3) && r.cl.max_epoch[TLS_DIR_TX] == before + 1 &&
+		r.sv.max_epoch[TLS_DIR_RX] == before + 1,
 		"at the threshold: KeyUpdate sent before the record, peer follows");
 	uint64_t seq = 99;
 	uint8_t sec[TLS_MAX_HASH];
 	size_t sl = sizeof(sec);
-	bool got = ok && tls_conn_traffic(r.c, TLS_DIR_TX, sec, &sl, &seq) == 0;
+	bool got = ok && tls_conn_traffic(r.cl.c, TLS_DIR_TX, sec, &sl, &seq) == 0;
 	test_ok(got && seq == 1, "new key after one record (seq %llu)", (unsigned long long)seq);
 	/* a KeyUpdate followed by more data in the same record is refused */
 	tls_buf wire, back, plain;
@@ -783,15 +649,15 @@ static void key_update_limits(void)
 	tls_buf_init(&back, 0);
 	tls_buf_init(&plain, 0);
 	const uint8_t two[10] = { 24, 0, 0, 1, 0, 24, 0, 0, 1, 0 };
-	ok = ok && tls_rl_write_sealed(r.c, &wire, TLS_CT_HANDSHAKE, two, sizeof(two)) == 0;
+	ok = ok && tls_rl_write_sealed(r.cl.c, &wire, TLS_CT_HANDSHAKE, two, sizeof(two)) == 0;
 	size_t n = wire.len;
-	int rc = tls_conn_recv(r.s, &back, &plain, wire.base, &n);
+	int rc = tls_conn_recv(r.sv.c, &back, &plain, wire.base, &n);
 	test_ok(ok && rc == TLS_ERR_LOCAL(TLS_ALERT_UNEXPECTED_MESSAGE),
 		"KeyUpdate not at the end of its record -> unexpected_message");
 	tls_buf_free(&wire);
 	tls_buf_free(&back);
 	tls_buf_free(&plain);
-	run_free(&r);
+	test_pair_free(&r);
 	tls_config_free(scfg);
 	tls_config_free(ccfg);
 }
@@ -799,26 +665,24 @@ static void key_update_limits(void)
 static void exporter(void)
 {
 	tls_config *scfg = server_cfg(), *ccfg = client_cfg();
-	struct run r;
-	run_init(&r, ccfg, scfg);
-	bool ok = run_go(&r);
+	struct test_pair r;
+	test_pair_init(&r, ccfg, scfg, "server.test");
+	bool ok = test_pair_go(&r);
 	uint8_t a[32], b[32], c2[32];
-	ok = ok && !tls_conn_export(r.c, "EXPORTER-test", (const uint8_t *)"ctx", 3, a, 32) &&
-	     !tls_conn_export(r.s, "EXPORTER-test", (const uint8_t *)"ctx", 3, b, 32) &&
-	     !tls_conn_export(r.s, "EXPORTER-test", (const uint8_t *)"ctX", 3, c2, 32);
+	ok = ok && !tls_conn_export(r.cl.c, "EXPORTER-test", (const uint8_t *)"ctx", 3, a, 32) &&
+	     !tls_conn_export(r.sv.c, "EXPORTER-test", (const uint8_t *)"ctx", 3, b, 32) &&
+	     !tls_conn_export(r.sv.c, "EXPORTER-test", (const uint8_t *)"ctX", 3, c2, 32);
 	test_ok(ok && !memcmp(a, b, 32) && memcmp(b, c2, 32), "exporter agrees, context matters");
-	run_free(&r);
+	test_pair_free(&r);
 	tls_config_free(scfg);
 	tls_config_free(ccfg);
 }
 
 /* ---- malformed PSK offers and answers ---- */
 
-/* A ClientHello record made by hand: X25519 share, optional
- * psk_key_exchange_modes and early_data, then pre_shared_key with n_ids
- * identities `id` and n_binders binders of binder_len bytes (all 0x5a). */
-static void raw_ch(tls_buf *rec, bool modes, bool early, const char *id, int n_ids,
-		   int n_binders, size_t binder_len)
+/* A ClientHello made by hand, up to its last extension: X25519 share,
+ * optional server_name, psk_key_exchange_modes and early_data. */
+static void raw_ch_head(tls_buf *m, bool modes, bool early, const char *sni)
 {
 	uint8_t pubmem[64];
 	tls_buf pub;
@@ -827,47 +691,85 @@ static void raw_ch(tls_buf *rec, bool modes, bool early, const char *id, int n_i
 	if (tls_kex_generate(&k, TLS_GROUP_X25519, &pub))
 		abort();
 	tls_kex_clear(&k);
-	tls_buf m;
-	tls_buf_init(&m, 0);
-	tls_msg_begin(&m, TLS_HS_CLIENT_HELLO);
-	tls_write_u16(&m, 0x0303);
-	tls_write_zeros(&m, 32);
-	tls_write_u8(&m, 0);
-	tls_write_u16(&m, 2);
-	tls_write_u16(&m, TLS_AES_128_GCM_SHA256);
-	tls_write_u8(&m, 1);
-	tls_write_u8(&m, 0);
-	tls_write_open(&m, 2);
-	tls_write_u16(&m, TLS_EXT_SUPPORTED_VERSIONS);
-	tls_write_u16(&m, 3);
-	tls_write_u8(&m, 2);
-	tls_write_u16(&m, 0x0304);
-	tls_write_u16(&m, TLS_EXT_SUPPORTED_GROUPS);
-	tls_write_u16(&m, 4);
-	tls_write_u16(&m, 2);
-	tls_write_u16(&m, TLS_GROUP_X25519);
-	tls_write_u16(&m, TLS_EXT_SIGNATURE_ALGORITHMS);
-	tls_write_u16(&m, 4);
-	tls_write_u16(&m, 2);
-	tls_write_u16(&m, TLS_SIG_ECDSA_SECP256R1_SHA256);
-	tls_write_u16(&m, TLS_EXT_KEY_SHARE);
-	tls_write_open(&m, 2);
-	tls_write_open(&m, 2);
-	tls_write_u16(&m, TLS_GROUP_X25519);
-	tls_write_u16(&m, (uint16_t)pub.len);
-	tls_write_bytes(&m, pub.base, pub.len);
-	tls_write_close(&m);
-	tls_write_close(&m);
+	tls_msg_begin(m, TLS_HS_CLIENT_HELLO);
+	tls_write_u16(m, 0x0303);
+	tls_write_zeros(m, 32);
+	tls_write_u8(m, 0);
+	tls_write_u16(m, 2);
+	tls_write_u16(m, TLS_AES_128_GCM_SHA256);
+	tls_write_u8(m, 1);
+	tls_write_u8(m, 0);
+	tls_write_open(m, 2);
+	tls_write_u16(m, TLS_EXT_SUPPORTED_VERSIONS);
+	tls_write_u16(m, 3);
+	tls_write_u8(m, 2);
+	tls_write_u16(m, 0x0304);
+	tls_write_u16(m, TLS_EXT_SUPPORTED_GROUPS);
+	tls_write_u16(m, 4);
+	tls_write_u16(m, 2);
+	tls_write_u16(m, TLS_GROUP_X25519);
+	tls_write_u16(m, TLS_EXT_SIGNATURE_ALGORITHMS);
+	tls_write_u16(m, 4);
+	tls_write_u16(m, 2);
+	tls_write_u16(m, TLS_SIG_ECDSA_SECP256R1_SHA256);
+	tls_write_u16(m, TLS_EXT_KEY_SHARE);
+	tls_write_open(m, 2);
+	tls_write_open(m, 2);
+	tls_write_u16(m, TLS_GROUP_X25519);
+	tls_write_u16(m, (uint16_t)pub.len);
+	tls_write_bytes(m, pub.base, pub.len);
+	tls_write_close(m);
+	tls_write_close(m);
 	if (modes) {
-		tls_write_u16(&m, TLS_EXT_PSK_KEY_EXCHANGE_MODES);
-		tls_write_u16(&m, 2);
-		tls_write_u8(&m, 1);
-		tls_write_u8(&m, TLS_PSK_DHE_KE);
+		tls_write_u16(m, TLS_EXT_PSK_KEY_EXCHANGE_MODES);
+		tls_write_u16(m, 2);
+		tls_write_u8(m, 1);
+		tls_write_u8(m, TLS_PSK_DHE_KE);
 	}
 	if (early) {
-		tls_write_u16(&m, TLS_EXT_EARLY_DATA);
-		tls_write_u16(&m, 0);
+		tls_write_u16(m, TLS_EXT_EARLY_DATA);
+		tls_write_u16(m, 0);
 	}
+	if (sni) {
+		tls_write_u16(m, TLS_EXT_SERVER_NAME);
+		tls_write_open(m, 2);
+		tls_write_open(m, 2);
+		tls_write_u8(m, 0);
+		tls_write_u16(m, (uint16_t)strlen(sni));
+		tls_write_bytes(m, sni, strlen(sni));
+		tls_write_close(m);
+		tls_write_close(m);
+	}
+}
+
+/* Closes the extensions block and the message raw_ch_head opened. */
+static void raw_ch_end(tls_buf *m)
+{
+	tls_write_close(m);
+	tls_msg_end(m);
+}
+
+/* Appends the message to rec as handshake records of at most 2^14 bytes. */
+static void raw_ch_records(tls_buf *rec, const tls_buf *m)
+{
+	for (size_t off = 0; off < m->len;) {
+		size_t n = m->len - off < 16384 ? m->len - off : 16384;
+		tls_write_u8(rec, TLS_CT_HANDSHAKE);
+		tls_write_u16(rec, 0x0301);
+		tls_write_u16(rec, (uint16_t)n);
+		tls_write_bytes(rec, m->base + off, n);
+		off += n;
+	}
+}
+
+/* raw_ch_head, then pre_shared_key with n_ids identities `id` and
+ * n_binders binders of binder_len bytes (all 0x5a). */
+static void raw_ch(tls_buf *rec, bool modes, bool early, const char *id, int n_ids,
+		   int n_binders, size_t binder_len)
+{
+	tls_buf m;
+	tls_buf_init(&m, 0);
+	raw_ch_head(&m, modes, early, NULL);
 	tls_write_u16(&m, TLS_EXT_PRE_SHARED_KEY);
 	tls_write_open(&m, 2);
 	tls_write_open(&m, 2);
@@ -885,12 +787,8 @@ static void raw_ch(tls_buf *rec, bool modes, bool early, const char *id, int n_i
 	}
 	tls_write_close(&m);
 	tls_write_close(&m);
-	tls_write_close(&m);
-	tls_msg_end(&m);
-	tls_write_u8(rec, TLS_CT_HANDSHAKE);
-	tls_write_u16(rec, 0x0301);
-	tls_write_u16(rec, (uint16_t)m.len);
-	tls_write_bytes(rec, m.base, m.len);
+	raw_ch_end(&m);
+	raw_ch_records(rec, &m);
 	tls_buf_free(&m);
 }
 
@@ -960,13 +858,13 @@ static void malformed_psk(void)
 	scfg = server_cfg();
 	tls_config *ccfg = client_cfg();
 	static const uint8_t ee_early[] = { 0x00, 0x2a, 0x00, 0x00 };
-	struct run r;
-	run_init(&r, ccfg, scfg);
-	tls_conn_test_set_extensions(r.s, TLS_HS_ENCRYPTED_EXTENSIONS, ee_early, sizeof(ee_early));
-	bool ok = run_go(&r);
-	test_ok(!ok && r.crc == TLS_ERR_LOCAL(TLS_ALERT_UNSUPPORTED_EXTENSION),
+	struct test_pair r;
+	test_pair_init(&r, ccfg, scfg, "server.test");
+	tls_conn_test_set_extensions(r.sv.c, TLS_HS_ENCRYPTED_EXTENSIONS, ee_early, sizeof(ee_early));
+	bool ok = test_pair_go(&r);
+	test_ok(!ok && r.cl.rc == TLS_ERR_LOCAL(TLS_ALERT_UNSUPPORTED_EXTENSION),
 		"early_data in EE we did not offer -> unsupported_extension");
-	run_free(&r);
+	test_pair_free(&r);
 	uint8_t sh[64];
 	tls_buf b;
 	tls_buf_init_fixed(&b, sh, sizeof(sh));
@@ -982,22 +880,134 @@ static void malformed_psk(void)
 	tls_write_u16(&b, TLS_EXT_SUPPORTED_VERSIONS);
 	tls_write_u16(&b, 2);
 	tls_write_u16(&b, 0x0304);
-	run_init(&r, ccfg, scfg);
-	tls_conn_test_set_extensions(r.s, TLS_HS_SERVER_HELLO, sh, b.len);
-	ok = run_go(&r);
-	test_ok(!ok && r.crc == TLS_ERR_LOCAL(TLS_ALERT_UNSUPPORTED_EXTENSION),
+	test_pair_init(&r, ccfg, scfg, "server.test");
+	tls_conn_test_set_extensions(r.sv.c, TLS_HS_SERVER_HELLO, sh, b.len);
+	ok = test_pair_go(&r);
+	test_ok(!ok && r.cl.rc == TLS_ERR_LOCAL(TLS_ALERT_UNSUPPORTED_EXTENSION),
 		"pre_shared_key in ServerHello without an offer -> unsupported_extension");
-	run_free(&r);
+	test_pair_free(&r);
 	tls_session *sess = early_session(ccfg, scfg);
-	run_init(&r, ccfg, scfg);
-	tls_conn_test_set_extensions(r.s, TLS_HS_SERVER_HELLO, sh, b.len);
-	ok = sess && !tls_conn_set_session(r.c, sess) && run_go(&r);
-	test_ok(!ok && r.crc == TLS_ERR_LOCAL(TLS_ALERT_ILLEGAL_PARAMETER),
+	test_pair_init(&r, ccfg, scfg, "server.test");
+	tls_conn_test_set_extensions(r.sv.c, TLS_HS_SERVER_HELLO, sh, b.len);
+	ok = sess && !set_sess(r.cl.c, sess) && test_pair_go(&r);
+	test_ok(!ok && r.cl.rc == TLS_ERR_LOCAL(TLS_ALERT_ILLEGAL_PARAMETER),
 		"server selects PSK identity 1 of 1 -> illegal_parameter");
-	run_free(&r);
+	test_pair_free(&r);
 	tls_session_free(sess);
 	tls_config_free(scfg);
 	tls_config_free(ccfg);
+}
+
+/* ---- many PSK identities (§4.2.11: the server picks any) ---- */
+
+/* A ClientHello (SNI server.test) offering n identities: forged tickets
+ * under key id `kid` (they pass every cheap check and fail authentication)
+ * and, at index `at`, sess's ticket with its real binder. */
+static void flood_ch(tls_buf *rec, const uint8_t kid[TLS_STEK_ID_LEN], size_t n, size_t at,
+		     const tls_session *sess)
+{
+	const tls_cipher *cs = tls_cipher_find(sess->cipher);
+	tls_buf m;
+	tls_buf_init(&m, 0);
+	raw_ch_head(&m, true, false, "server.test");
+	tls_write_u16(&m, TLS_EXT_PRE_SHARED_KEY);
+	tls_write_open(&m, 2);
+	tls_write_open(&m, 2);
+	for (size_t i = 0; i < n; i++) {
+		if (i == at) {
+			tls_write_u16(&m, (uint16_t)sess->ticket_len);
+			tls_write_bytes(&m, sess->ticket, sess->ticket_len);
+		} else {
+			tls_write_u16(&m, TLS_TICKET_OVERHEAD + 40);
+			tls_write_bytes(&m, kid, TLS_STEK_ID_LEN);
+			for (size_t j = TLS_STEK_ID_LEN; j < TLS_TICKET_OVERHEAD + 40; j++)
+				tls_write_u8(&m, (uint8_t)(i * 31 + j));
+		}
+		tls_write_u32(&m, 0);
+	}
+	tls_write_close(&m);
+	size_t binders_at = m.len;
+	tls_write_open(&m, 2);
+	for (size_t i = 0; i < n; i++) {
+		tls_write_u8(&m, (uint8_t)cs->hash_len);
+		tls_write_zeros(&m, cs->hash_len);
+	}
+	tls_write_close(&m);
+	tls_write_close(&m);
+	raw_ch_end(&m); /* the binder covers the final lengths */
+	tls_transcript tr;
+	tls_transcript_init(&tr);
+	uint8_t binder[TLS_MAX_HASH];
+	if (tls_psk_binder(cs, sess->psk, sess->psk_len, false, &tr, m.base, binders_at, binder))
+		abort();
+	tls_transcript_free(&tr);
+	memcpy(m.base + binders_at + 2 + at * (1 + cs->hash_len) + 1, binder, cs->hash_len);
+	raw_ch_records(rec, &m);
+	tls_buf_free(&m);
+}
+
+static void many_identities(void)
+{
+	tls_config *scfg = server_cfg(), *ccfg = client_cfg();
+	tls_stek_ring *ring = tls_stek_ring_new(1, 0);
+	tls_stek_ring_rotate(ring, srv_now / 1000);
+	tls_config_set_ticket_keys(scfg, ring);
+	struct ext_psk sp = { .id = "known" };
+	tls_config_set_psk_find(scfg, find_psk, &sp);
+	tls_session *ss[2];
+	size_t n = get_sessions(ccfg, scfg, ss, 2);
+	const uint8_t *kid = tls_stek_ring_current(ring)->id;
+	tls_buf rec;
+	tls_buf_init(&rec, 0);
+
+	/* the valid ticket last: a full handshake, at most the cap tried */
+	tls_stek_stats a, b;
+	tls_stek_ring_stats(ring, &a);
+	sp.calls = 0;
+	tls_conn *s = NULL;
+	int rc = -1;
+	if (n == 2) {
+		flood_ch(&rec, kid, 300, 299, ss[0]);
+		rc = feed_server(scfg, &rec, &s);
+	}
+	tls_stek_ring_stats(ring, &b);
+	test_ok(rc == TLS_WANT_INPUT && !tls_conn_params(s)->resumed &&
+		b.decrypts - a.decrypts <= TLS_PSK_MAX_TRIED && b.opened == a.opened &&
+		sp.calls <= TLS_PSK_MAX_TRIED,
+		"300 forged tickets, the valid one last: full handshake, %llu of 300 decrypted, "
+		"%u lookups (cap %d)", (unsigned long long)(b.decrypts - a.decrypts), sp.calls,
+		TLS_PSK_MAX_TRIED);
+	test_ok(b.tampered - a.tampered == b.decrypts - a.decrypts,
+		"the ring counts the forged tickets as tampered");
+	tls_conn_free(s);
+
+	/* the valid ticket within the cap still resumes */
+	tls_buf_reset(&rec);
+	tls_stek_ring_stats(ring, &a);
+	sp.calls = 0;
+	s = NULL;
+	rc = -1;
+	if (n == 2) {
+		flood_ch(&rec, kid, 300, TLS_PSK_MAX_TRIED - 1, ss[1]);
+		rc = feed_server(scfg, &rec, &s);
+	}
+	tls_stek_ring_stats(ring, &b);
+	test_ok(rc == TLS_WANT_INPUT && tls_conn_params(s)->resumed && b.opened - a.opened == 1 &&
+		b.decrypts - a.decrypts == TLS_PSK_MAX_TRIED && sp.calls == TLS_PSK_MAX_TRIED,
+		"the valid ticket at index %d of 300: resumed", TLS_PSK_MAX_TRIED - 1);
+	tls_conn_free(s);
+
+	/* binders are still counted for every identity */
+	tls_buf_reset(&rec);
+	raw_ch(&rec, true, false, "ticket", 300, 299, 32);
+	test_ok(feed_server(scfg, &rec, NULL) == TLS_ERR_LOCAL(TLS_ALERT_ILLEGAL_PARAMETER),
+		"300 identities, 299 binders -> illegal_parameter");
+	tls_buf_free(&rec);
+	for (size_t i = 0; i < n; i++)
+		tls_session_free(ss[i]);
+	tls_config_free(scfg);
+	tls_config_free(ccfg);
+	tls_stek_ring_free(ring);
 }
 
 /* ---- RFC 8448 §4 (resumed 0-RTT): PSK, binder, early traffic secret ---- */
@@ -1089,15 +1099,15 @@ static void rfc8448_resumption(void)
  * returns the early bytes that conn delivered. */
 static size_t early_delivered(const tls_config *scfg, const tls_buf *flight)
 {
-	struct run r;
-	run_init(&r, scfg, scfg); /* only r.s is used */
+	struct test_pair r;
+	test_pair_init(&r, scfg, scfg, NULL); /* only r.sv.c is used */
 	tls_buf in;
 	tls_buf_init(&in, 0);
 	tls_write_bytes(&in, flight->base, flight->len);
-	drive(r.s, &in, &r.s2c, &r.src);
-	size_t n = r.ss.early.len;
+	test_side_feed(&r.sv, &in, &r.s2c);
+	size_t n = r.sv.early.len;
 	tls_buf_free(&in);
-	run_free(&r);
+	test_pair_free(&r);
 	return n;
 }
 
@@ -1115,11 +1125,11 @@ static void replay_window_order(void)
 			tls_config_set_fresh_window(scfg, 60000);
 		tls_session *s = early_session(ccfg, scfg);
 		advance(1000);
-		struct run r;
-		run_init(&r, ccfg, scfg);
-		bool ok = s && !tls_conn_set_session(r.c, s) &&
-			  !tls_conn_set_early_data(r.c, (const uint8_t *)req, strlen(req));
-		drive(r.c, &r.s2c, &r.c2s, &r.crc);
+		struct test_pair r;
+		test_pair_init(&r, ccfg, scfg, "server.test");
+		bool ok = s && !set_sess(r.cl.c, s) &&
+			  !tls_conn_set_early_data(r.cl.c, (const uint8_t *)req, strlen(req));
+		test_side_feed(&r.cl, &r.s2c, &r.c2s);
 		size_t first = early_delivered(scfg, &r.c2s);
 		srv_now += 30000; /* within the 60 s freshness window */
 		size_t replay = early_delivered(scfg, &r.c2s);
@@ -1127,7 +1137,7 @@ static void replay_window_order(void)
 		test_ok(ok && first == strlen(req) && replay == 0,
 			"fresh window 60 s set %s 0-RTT: replay 30 s later rejected (first %zu, replay %zu)",
 			order ? "before" : "after", first, replay);
-		run_free(&r);
+		test_pair_free(&r);
 		tls_session_free(s);
 		tls_config_free(scfg);
 		tls_config_free(ccfg);
@@ -1184,14 +1194,14 @@ static void custom_recorder_window(void)
 		tls_config_set_early_data(scfg, 4096);
 		tls_config_set_antireplay(scfg, cases[i].ops, &sr);
 		tls_session *s = early_session(ccfg, scfg);
-		struct run r;
+		struct test_pair r;
 		bool ok = s && resume(&r, ccfg, scfg, s, req);
-		bool accepted = ok && tls_conn_params(r.s)->early_data == TLS_EARLY_ACCEPTED &&
-				r.ss.early.len == strlen(req);
-		bool rejected = ok && tls_conn_params(r.s)->early_data == TLS_EARLY_REJECTED &&
-				r.ss.early.len == 0;
+		bool accepted = ok && tls_conn_params(r.sv.c)->early_data == TLS_EARLY_ACCEPTED &&
+				r.sv.early.len == strlen(req);
+		bool rejected = ok && tls_conn_params(r.sv.c)->early_data == TLS_EARLY_REJECTED &&
+				r.sv.early.len == 0;
 		test_ok(cases[i].accept ? accepted : rejected, "custom recorder: %s", cases[i].what);
-		run_free(&r);
+		test_pair_free(&r);
 		tls_session_free(s);
 		tls_config_free(scfg);
 		tls_config_free(ccfg);
@@ -1208,14 +1218,14 @@ static void rsl_not_for_early_data(void)
 	static char big[2001];
 	memset(big, 'e', sizeof(big) - 1);
 	tls_session *s = early_session(ccfg, scfg);
-	struct run r;
+	struct test_pair r;
 	bool ok = s && resume(&r, ccfg, scfg, s, big);
-	test_ok(ok && tls_conn_params(r.s)->early_data == TLS_EARLY_ACCEPTED &&
-		r.ss.early.len == 2000,
+	test_ok(ok && tls_conn_params(r.sv.c)->early_data == TLS_EARLY_ACCEPTED &&
+		r.sv.early.len == 2000,
 		"server record_size_limit 512, 2000 bytes of 0-RTT in one record: accepted");
-	test_ok(ok && transfer(r.c, r.s, big, 2000),
+	test_ok(ok && test_transfer(r.cl.c, r.sv.c, big, 2000),
 		"after the handshake the client splits at 511 and the server takes it");
-	run_free(&r);
+	test_pair_free(&r);
 	tls_session_free(s);
 	tls_config_free(scfg);
 	tls_config_free(ccfg);
@@ -1231,11 +1241,11 @@ static void early_limit_from_ticket(void)
 	tls_config_set_early_data(scfg, 100000); /* a reload raised it */
 	if (s)
 		s->max_early_data = 1000; /* a client ignoring its ticket */
-	struct run r;
+	struct test_pair r;
 	bool ok = s && resume(&r, ccfg, scfg, s, "this is more than sixteen bytes");
-	test_ok(!ok && r.src == TLS_ERR_LOCAL(TLS_ALERT_UNEXPECTED_MESSAGE) && r.ss.early.len == 0,
+	test_ok(!ok && r.sv.rc == TLS_ERR_LOCAL(TLS_ALERT_UNEXPECTED_MESSAGE) && r.sv.early.len == 0,
 		"ticket allows 16 bytes, config now 100000: 31 bytes of 0-RTT -> unexpected_message");
-	run_free(&r);
+	test_pair_free(&r);
 	tls_session_free(s);
 	tls_config_free(scfg);
 	tls_config_free(ccfg);
@@ -1248,21 +1258,21 @@ static void session_other_sni(void)
 	tls_config_set_verify_peer(ccfg, false); /* other.test is not on the certificate */
 	tls_config_set_early_data(scfg, 4096);
 	tls_session *s = early_session(ccfg, scfg);
-	struct run r;
-	run_init(&r, ccfg, scfg);
-	tls_conn_set_server_name(r.c, "other.test");
-	bool ok = s && !tls_conn_set_session(r.c, s) &&
-		  !tls_conn_set_early_data(r.c, (const uint8_t *)"hi", 2) && run_go(&r);
-	test_ok(ok && !tls_conn_params(r.c)->resumed && r.cs.early_secrets == 0 &&
-		tls_conn_params(r.c)->early_data == TLS_EARLY_NONE,
+	struct test_pair r;
+	test_pair_init(&r, ccfg, scfg, "server.test");
+	tls_conn_set_server_name(r.cl.c, "other.test");
+	bool ok = s && !set_sess(r.cl.c, s) &&
+		  !tls_conn_set_early_data(r.cl.c, (const uint8_t *)"hi", 2) && test_pair_go(&r);
+	test_ok(ok && !tls_conn_params(r.cl.c)->resumed && r.cl.early_secrets == 0 &&
+		tls_conn_params(r.cl.c)->early_data == TLS_EARLY_NONE,
 		"session for server.test not offered (nor its 0-RTT) to other.test");
-	run_free(&r);
+	test_pair_free(&r);
 	tls_session_free(s);
 	s = early_session(ccfg, scfg);
-	run_init(&r, ccfg, scfg);
-	ok = s && !tls_conn_set_session(r.c, s) && run_go(&r);
-	test_ok(ok && tls_conn_params(r.c)->resumed, "control: the same name resumes");
-	run_free(&r);
+	test_pair_init(&r, ccfg, scfg, "server.test");
+	ok = s && !set_sess(r.cl.c, s) && test_pair_go(&r);
+	test_ok(ok && tls_conn_params(r.cl.c)->resumed, "control: the same name resumes");
+	test_pair_free(&r);
 	tls_session_free(s);
 	tls_config_free(scfg);
 	tls_config_free(ccfg);
@@ -1284,6 +1294,7 @@ int main(void)
 	key_update_limits();
 	exporter();
 	malformed_psk();
+	many_identities();
 	rfc8448_resumption();
 	replay_window_order();
 	custom_recorder_window();

@@ -22,6 +22,7 @@
 #include "tls/aead_limits.h"
 #include "tls/stek.h"
 #include "tls/ticket.h"
+#include "tls/test_hooks.h"
 
 #define NOW_S UINT64_C(1700000000)
 #define NOW_MS (NOW_S * 1000)
@@ -239,7 +240,7 @@ static void seal_raw(const tls_stek *k, const uint8_t *plain, size_t n, tls_buf 
 	tls_write_bytes(out, tag, 16);
 }
 
-static enum tls_ticket_result open_at(const tls_stek_ring *ring, const tls_buf *b, uint64_t now_ms)
+static enum tls_ticket_result open_at(tls_stek_ring *ring, const tls_buf *b, uint64_t now_ms)
 {
 	tls_ticket t;
 	enum tls_ticket_result r = tls_ticket_open(ring, b->base, b->len, now_ms, &t);
@@ -397,6 +398,46 @@ static void seal_tests(void)
 }
 
 /* ---- rotation ---- */
+/* Every open lands in one counter; decrypts count the AES-GCM work. */
+static void stats_tests(void)
+{
+	tls_stek_ring *ring = tls_stek_ring_new(0, 0), *other = tls_stek_ring_new(0, 0);
+	tls_stek_ring_rotate(ring, NOW_S);
+	tls_stek_ring_rotate(other, NOW_S);
+	tls_ticket t;
+	sample_ticket(&t, TLS_AES_128_GCM_SHA256);
+	tls_buf b, foreign, shorter;
+	tls_buf_init(&b, 0);
+	tls_buf_init(&foreign, 0);
+	tls_buf_init(&shorter, 0);
+	tls_ticket_seal(ring, &t, &b);
+	tls_ticket_seal(other, &t, &foreign);
+	tls_write_bytes(&shorter, b.base, TLS_TICKET_OVERHEAD);
+	tls_stek_stats st;
+	tls_stek_ring_stats(ring, &st);
+	test_ok(!st.opened && !st.unknown_key && !st.tampered && !st.expired && !st.malformed &&
+		!st.decrypts, "a new ring has zero stats");
+	open_at(ring, &b, NOW_MS);
+	open_at(ring, &b, NOW_MS);
+	open_at(ring, &b, NOW_MS + 86400 * 1000ull + 1);
+	open_at(ring, &foreign, NOW_MS);
+	open_at(ring, &shorter, NOW_MS);
+	b.base[b.len - 1] ^= 1;
+	open_at(ring, &b, NOW_MS);
+	tls_stek_ring_rotate(ring, NOW_S + 1);
+	tls_stek_ring_stats(ring, &st);
+	test_ok(st.opened == 2 && st.expired == 1 && st.unknown_key == 1 && st.malformed == 1 &&
+		st.tampered == 1 && st.decrypts == 4,
+		"stats: 2 opened, 1 expired, 1 unknown key, 1 malformed, 1 tampered, 4 decryptions; "
+		"kept across a rotation");
+	tls_buf_free(&b);
+	tls_buf_free(&foreign);
+	tls_buf_free(&shorter);
+	tls_ticket_clear(&t);
+	tls_stek_ring_free(ring);
+	tls_stek_ring_free(other);
+}
+
 static void rotation_tests(void)
 {
 	tls_stek_ring *ring = tls_stek_ring_new(2, 3600);
@@ -668,8 +709,14 @@ static void limit_tests(void)
 		tls_key_state(cc, UINT64_C(1) << 62) == TLS_KEY_UPDATE_DUE &&
 		tls_key_state(cc, UINT64_MAX) == TLS_KEY_EXHAUSTED,
 		"ChaCha20-Poly1305: update at 2^62, exhausted before the sequence number wraps");
-	test_ok(tls_key_state(0x1304, 0) == TLS_KEY_EXHAUSTED && tls_key_needs_update(0x1304, 0) &&
-		tls_aead_record_limit(0x1304) == 0, "an unknown suite fails closed");
+	uint16_t ccm = TLS_AES_128_CCM_SHA256;
+	test_ok(tls_aead_record_limit(ccm) == 11863283 && tls_aead_update_threshold(ccm) == 4194304 &&
+		tls_key_state(ccm, 4194303) == TLS_KEY_OK &&
+		tls_key_state(ccm, 4194304) == TLS_KEY_UPDATE_DUE &&
+		tls_key_state(ccm, 11863283) == TLS_KEY_EXHAUSTED,
+		"AES-128-CCM: limit floor(2^23.5), update at 2^22");
+	test_ok(tls_key_state(0x1305, 0) == TLS_KEY_EXHAUSTED && tls_key_needs_update(0x1305, 0) &&
+		tls_aead_record_limit(0x1305) == 0, "an unknown suite (CCM_8) fails closed");
 
 	tls_key_usage u;
 	tls_key_usage_init(&u, TLS_AES_128_GCM_SHA256);
@@ -789,6 +836,7 @@ int main(void)
 	psk_tests();
 	codec_tests();
 	seal_tests();
+	stats_tests();
 	rotation_tests();
 	file_tests();
 	age_tests();

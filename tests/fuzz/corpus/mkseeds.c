@@ -10,11 +10,16 @@
  * The RFC 8448 ClientHellos are added as server seeds as well. The
  * server_psk and client_psk seeds are resumed handshakes against the fixed
  * STEK ring, ticket, external PSK and clock of fuzz.h (with 0-RTT, a bad
- * binder, a replayed ClientHello).
+ * binder, a replayed ClientHello). The server_mtls seeds are the client's
+ * flight with (and without) a client certificate, decrypted, whole and
+ * with a broken CertificateVerify, Finished or certificate signature.
+ * The post_decode seeds are both sides' tls_post of a handshake (the
+ * client's with the server's identity, the server's with deferred tickets).
  */
 #include <stdio.h>
 
 #include "../fuzz.h"
+#include "tls/engine.h"
 #include "../../vectors/rfc8448_s3.h"
 #include "../../vectors/rfc8448_s5.h"
 #include "../../vectors/rfc8448_s7.h"
@@ -116,20 +121,18 @@ static tls_conn *psk_client(tls_config **cfg, const tls_session *session, uint8_
 	tls_conn *c = tls_conn_new(*cfg);
 	fuzz_fix_client(c);
 	if (!(hdr & 4)) {
-		tls_session *s = tls_session_dup(session);
-		if (!s || tls_conn_set_session(c, s) ||
+		if (fuzz_set_session(c, session) ||
 		    tls_conn_set_early_data(c, fuzz_early_data, sizeof(fuzz_early_data) - 1)) {
 			fprintf(stderr, "offering the session failed\n");
 			exit(1);
 		}
-		tls_session_free(s);
 	}
 	return c;
 }
 
-static void got_session(void *ctx, const tls_session *s)
+static void got_session(void *ctx, const uint8_t *blob, size_t len)
 {
-	(void)s;
+	(void)blob, (void)len;
 	(*(int *)ctx)++;
 }
 
@@ -326,6 +329,251 @@ static void psk_seeds(void)
 	tls_session_free(session);
 }
 
+/* ---- server_mtls ---- */
+
+static void chunk(tls_buf *b, uint8_t type, const uint8_t *p, size_t n)
+{
+	tls_write_u8(b, type);
+	tls_write_u16(b, (uint16_t)n);
+	tls_write_bytes(b, p, n);
+}
+
+/* The engine's client (with the client certificate when `cert`) against
+ * the server_mtls server for hdr: the client's flight after the server's,
+ * decrypted, as server_mtls input (one chunk per handshake message; a CCS
+ * record raw). */
+static void mtls_flight(uint8_t hdr, bool cert, tls_buf *chunks)
+{
+	tls_stek_ring *ring = fuzz_stek_ring();
+	tls_session *session = hdr & FUZZ_MTLS_TICKET ? fuzz_session() : NULL;
+	tls_config *ccfg, *scfg = fuzz_mtls_server_config(hdr, ring);
+	tls_conn *cl = fuzz_mtls_client(&ccfg, cert, session), *sv = tls_conn_new(scfg);
+	fuzz_fix_server(sv);
+	struct fuzz_secret key = { .dir = TLS_DIR_TX, .epoch = TLS_EPOCH_HANDSHAKE };
+	const tls_callbacks cb = { .secret = fuzz_on_secret };
+	tls_conn_set_callbacks(cl, &cb, &key);
+	tls_buf ch, sfl, cfl, want, hs;
+	tls_buf_init(&ch, 0);
+	tls_buf_init(&sfl, 0);
+	tls_buf_init(&cfl, 0);
+	tls_buf_init(&hs, 0);
+	size_t n = 0;
+	int rc = tls_conn_handshake(cl, &ch, (const uint8_t *)"", &n);
+	n = ch.len;
+	rc = rc == TLS_WANT_INPUT ? tls_conn_handshake(sv, &sfl, ch.base, &n) : rc;
+	n = sfl.len;
+	rc = rc == TLS_WANT_INPUT ? tls_conn_handshake(cl, &cfl, sfl.base, &n) : rc;
+	/* the target replays its own ClientHello: it must be this one */
+	fuzz_mtls_hello(hdr & FUZZ_MTLS_TICKET, &want);
+	if (rc != 0 || !key.got || want.len != ch.len || memcmp(want.base, ch.base, ch.len)) {
+		fprintf(stderr, "mTLS handshake %u: rc %d, ClientHello %s: %s / %s\n", hdr, rc,
+			want.len == ch.len ? "same" : "differs", tls_conn_error(cl),
+			tls_conn_error(sv));
+		exit(1);
+	}
+	tls_traffic_key tk;
+	if (tls_traffic_key_init(&tk, key.cs, key.secret))
+		exit(1);
+	tls_buf_init(chunks, 0);
+	tls_reader r = tls_reader_init(cfl.base, cfl.len);
+	while (r.left) {
+		tls_reader h = r;
+		uint8_t type = tls_read_u8(&h);
+		tls_read_u16(&h);
+		size_t len = TLS_RECORD_HEADER + (size_t)tls_read_u16(&h);
+		const uint8_t *rec = tls_read_bytes(&r, len);
+		uint8_t buf[TLS_RECORD_HEADER + TLS_MAX_PLAINTEXT + 256], itype = 0, *p;
+		size_t plen = 0;
+		if (!rec || len > sizeof(buf))
+			exit(1);
+		if (type == TLS_CT_CCS) {
+			chunk(chunks, 0x80, rec, len);
+			continue;
+		}
+		memcpy(buf, rec, len);
+		if (tls_record_open(&tk, buf, len, &itype, &p, &plen) || itype != TLS_CT_HANDSHAKE) {
+			fprintf(stderr, "mTLS handshake %u: client record does not open\n", hdr);
+			exit(1);
+		}
+		tls_write_bytes(&hs, p, plen);
+	}
+	for (tls_reader m = tls_reader_init(hs.base, hs.len); m.left;) {
+		tls_reader h = m;
+		tls_read_u8(&h);
+		size_t len = 4 + (size_t)tls_read_u24(&h);
+		const uint8_t *msg = tls_read_bytes(&m, len);
+		if (!msg || len > TLS_MAX_PLAINTEXT)
+			exit(1);
+		chunk(chunks, TLS_CT_HANDSHAKE, msg, len);
+	}
+	tls_traffic_key_clear(&tk);
+	tls_buf_free(&ch), tls_buf_free(&sfl), tls_buf_free(&cfl), tls_buf_free(&want);
+	tls_buf_free(&hs);
+	tls_conn_free(cl);
+	tls_conn_free(sv);
+	tls_config_free(ccfg);
+	tls_config_free(scfg);
+	tls_session_free(session);
+	tls_stek_ring_free(ring);
+}
+
+/* Flips byte len - back of the payload of the chunk holding handshake
+ * message hs_type. */
+static void mtls_flip(tls_buf *chunks, uint8_t hs_type, size_t back)
+{
+	tls_reader r = tls_reader_init(chunks->base, chunks->len);
+	while (r.left) {
+		uint8_t type = tls_read_u8(&r);
+		size_t len = tls_read_u16(&r);
+		const uint8_t *p = tls_read_bytes(&r, len);
+		if (p && type == TLS_CT_HANDSHAKE && len >= back && p[0] == hs_type) {
+			chunks->base[p - chunks->base + len - back] ^= 0x01;
+			return;
+		}
+	}
+	fprintf(stderr, "no handshake message %u in the mTLS flight\n", hs_type);
+	exit(1);
+}
+
+/* What the server_mtls target makes of header + chunks: the result
+ * (want_rc) and, when that is 0, the client identity and resumption. */
+static void mtls_put(const char *name, const uint8_t *hdr, size_t hlen, const tls_buf *chunks,
+		     int want_rc, bool want_id, bool want_resumed)
+{
+	tls_buf in, ch;
+	tls_buf_init(&in, 0);
+	tls_write_bytes(&in, hdr, hlen);
+	tls_write_bytes(&in, chunks->base, chunks->len);
+	tls_stek_ring *ring = fuzz_stek_ring();
+	tls_config *cfg = fuzz_mtls_server_config(hdr[0], ring);
+	fuzz_mtls_hello(hdr[0] & FUZZ_MTLS_TICKET, &ch);
+	size_t cut[3], k, size = in.len;
+	const uint8_t *data = fuzz_splits(in.base, &size, cut, &k);
+	int rc;
+	tls_conn *c = fuzz_mtls_run(cfg, &ch, data, size, cut, k, &rc);
+	const tls_params *p = tls_conn_params(c);
+	if (rc != want_rc || (rc == 0 && (!tls_conn_handshake_done(c) || p->client_id != want_id ||
+					  p->resumed != want_resumed))) {
+		fprintf(stderr, "server_mtls seed %s: rc %d (want %d), client_id %d, resumed %d: %s\n",
+			name, rc, want_rc, p->client_id, p->resumed, tls_conn_error(c));
+		exit(1);
+	}
+	put("server_mtls", name, hdr, hlen, chunks->base, chunks->len);
+	tls_conn_free(c);
+	tls_config_free(cfg);
+	tls_stek_ring_free(ring);
+	tls_buf_free(&ch);
+	tls_buf_free(&in);
+}
+
+static void mtls_seeds(void)
+{
+	static const uint8_t req[] = { 0 }, opt[] = { FUZZ_MTLS_OPTIONAL },
+		any[] = { FUZZ_MTLS_NO_VERIFY }, treq[] = { FUZZ_MTLS_TICKET },
+		topt[] = { FUZZ_MTLS_TICKET | FUZZ_MTLS_OPTIONAL };
+	const int decrypt_error = TLS_ERR_LOCAL(TLS_ALERT_DECRYPT_ERROR);
+	tls_buf f;
+
+	/* a certificate, a CertificateVerify, a Finished; whole, then split */
+	mtls_flight(0, true, &f);
+	mtls_put("cert-required", req, 1, &f, 0, true, false);
+	mtls_put("cert-optional", opt, 1, &f, 0, true, false);
+	mtls_put("cert-noverify", any, 1, &f, 0, true, false);
+	uint8_t split[] = { 2, 0, 9, (uint8_t)(f.len / 2 >> 8), (uint8_t)(f.len / 2) };
+	mtls_put("cert-required-split", split, sizeof(split), &f, 0, true, false);
+	mtls_flip(&f, TLS_HS_CERTIFICATE_VERIFY, 1);
+	mtls_put("bad-cv", req, 1, &f, decrypt_error, false, false);
+	mtls_flip(&f, TLS_HS_CERTIFICATE_VERIFY, 1);
+	mtls_flip(&f, TLS_HS_FINISHED, 1);
+	mtls_put("bad-finished", req, 1, &f, decrypt_error, false, false);
+	mtls_flip(&f, TLS_HS_FINISHED, 1);
+	/* the last byte of the certificate's signature (before the u16
+	 * extensions of its entry): refused when verified; else accepted, and
+	 * the CertificateVerify (over the original) fails */
+	mtls_flip(&f, TLS_HS_CERTIFICATE, 3);
+	mtls_put("bad-cert-signature", req, 1, &f, TLS_ERR_LOCAL(TLS_ALERT_BAD_CERTIFICATE),
+		 false, false);
+	mtls_put("bad-cert-signature-noverify", any, 1, &f, decrypt_error, false, false);
+	tls_buf_free(&f);
+
+	/* an empty Certificate */
+	mtls_flight(FUZZ_MTLS_OPTIONAL, false, &f);
+	mtls_put("nocert-required", req, 1, &f, TLS_ERR_LOCAL(TLS_ALERT_CERTIFICATE_REQUIRED),
+		 false, false);
+	mtls_put("nocert-optional", opt, 1, &f, 0, false, false);
+	tls_buf_free(&f);
+
+	/* the ticket without a client identity: a full handshake when
+	 * certificates are required, resumption (Finished only) when optional */
+	mtls_flight(FUZZ_MTLS_TICKET, true, &f);
+	mtls_put("ticket-required", treq, 1, &f, 0, true, false);
+	tls_buf_free(&f);
+	mtls_flight(FUZZ_MTLS_TICKET | FUZZ_MTLS_OPTIONAL, true, &f);
+	mtls_put("ticket-optional", topt, 1, &f, 0, false, true);
+	tls_buf_free(&f);
+}
+
+/* ---- post_decode ---- */
+
+/* A post_decode seed: the encoding of p, which must decode and re-encode
+ * to the same bytes (the target's main path). */
+static void post_put(const char *name, const tls_post *p, enum tls_role role, bool peer_id)
+{
+	tls_buf b, again;
+	tls_buf_init(&b, 0);
+	tls_buf_init(&again, 0);
+	tls_post *d = p && tls_post_encode(p, &b) == 0 ? tls_post_decode(b.base, b.len) : NULL;
+	if (!d || tls_post_encode(d, &again) || again.len != b.len ||
+	    memcmp(again.base, b.base, b.len) || tls_post_role(d) != role ||
+	    tls_post_peer_id(d, NULL, NULL, NULL) != peer_id) {
+		fprintf(stderr, "post_decode seed %s does not round-trip\n", name);
+		exit(1);
+	}
+	put("post_decode", name, k0, 0, b.base, b.len);
+	tls_post_free(d);
+	tls_buf_free(&b);
+	tls_buf_free(&again);
+}
+
+static void post_seeds(void)
+{
+	tls_config *ccfg = fuzz_client_config(), *scfg = fuzz_server_config();
+	tls_config_set_alpn(ccfg, "h2");
+	tls_config_set_alpn(scfg, "h2");
+	tls_conn *cl = tls_conn_new(ccfg), *sv = tls_conn_new(scfg);
+	fuzz_fix_client(cl);
+	fuzz_fix_server(sv);
+	tls_conn_defer_tickets(sv);
+	tls_buf ch, sfl, cfl, spost;
+	tls_buf_init(&ch, 0);
+	tls_buf_init(&sfl, 0);
+	tls_buf_init(&cfl, 0);
+	tls_buf_init(&spost, 0);
+	size_t n = 0;
+	int rc = tls_conn_handshake(cl, &ch, (const uint8_t *)"", &n);
+	n = ch.len;
+	rc = rc == TLS_WANT_INPUT ? tls_conn_handshake(sv, &sfl, ch.base, &n) : rc;
+	n = sfl.len;
+	rc = rc == TLS_WANT_INPUT ? tls_conn_handshake(cl, &cfl, sfl.base, &n) : rc;
+	n = cfl.len;
+	rc = rc == 0 ? tls_conn_handshake(sv, &spost, cfl.base, &n) : rc;
+	if (rc != 0 || spost.len) {
+		fprintf(stderr, "post handshake: rc %d, %zu bytes after the server's end\n", rc,
+			spost.len);
+		exit(1);
+	}
+	tls_post *cp = tls_conn_post(cl), *sp = tls_conn_post(sv);
+	post_put("client", cp, TLS_CLIENT, true);
+	post_put("server", sp, TLS_SERVER, false);
+	tls_post_free(cp);
+	tls_post_free(sp);
+	tls_buf_free(&ch), tls_buf_free(&sfl), tls_buf_free(&cfl), tls_buf_free(&spost);
+	tls_conn_free(cl);
+	tls_conn_free(sv);
+	tls_config_free(ccfg);
+	tls_config_free(scfg);
+}
+
 int main(int argc, char **argv)
 {
 	dir = argc > 1 ? argv[1] : "tests/fuzz/corpus";
@@ -375,5 +623,7 @@ int main(int argc, char **argv)
 	put("records", "keyupdate-data-close", recs, sizeof(recs), NULL, 0);
 
 	psk_seeds();
+	mtls_seeds();
+	post_seeds();
 	return 0;
 }
