@@ -1,4 +1,5 @@
 #include "testkeys.h"
+#include "tls/tls.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,4 +161,27 @@ void test_pki_free(struct test_pki *p)
 	EVP_PKEY_free(p->leaf_key);
 	EVP_PKEY_free(p->ca_key);
 	memset(p, 0, sizeof(*p));
+}
+
+tls_config *test_server_config(const struct test_pki *p)
+{
+	tls_config *cfg = tls_config_new(TLS_SERVER);
+	tls_chain chain;
+	test_pki_chain(p, &chain);
+	if (!cfg || tls_config_add_cert(cfg, &chain, test_pki_leaf_key(p)) != 0) {
+		fprintf(stderr, "test: cannot add the test certificate\n");
+		abort();
+	}
+	return cfg;
+}
+
+tls_config *test_client_config(const struct test_pki *trust)
+{
+	tls_config *cfg = tls_config_new(TLS_CLIENT);
+	char err[256];
+	if (!cfg || tls_config_load_ca(cfg, trust->ca_path, err, sizeof(err)) != 0) {
+		fprintf(stderr, "test: load CA: %s\n", err);
+		abort();
+	}
+	return cfg;
 }

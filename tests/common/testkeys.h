@@ -56,4 +56,9 @@ void test_pki_chain(const struct test_pki *p, tls_chain *out);
 EVP_PKEY *test_pki_leaf_key(const struct test_pki *p);
 void test_pki_free(struct test_pki *p);
 
+/* A server config with p's leaf certificate, a client config trusting p's
+ * CA; both abort on failure (a broken test PKI is a bug). */
+tls_config *test_server_config(const struct test_pki *p);
+tls_config *test_client_config(const struct test_pki *trust);
+
 #endif

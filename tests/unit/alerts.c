@@ -45,29 +45,6 @@ static struct test_pki pki;       /* the server's certificate */
 static struct test_pki other_pki; /* a CA the client does not trust */
 static uint8_t x25519_pub[32];    /* a valid share for hand-made ClientHellos */
 
-static tls_config *server_config(const struct test_pki *p)
-{
-	tls_config *cfg = tls_config_new(TLS_SERVER);
-	tls_chain chain;
-	test_pki_chain(p, &chain);
-	if (tls_config_add_cert(cfg, &chain, test_pki_leaf_key(p)) != 0) {
-		fprintf(stderr, "alerts: cannot add the test certificate\n");
-		abort();
-	}
-	return cfg;
-}
-
-static tls_config *client_config(const struct test_pki *trust)
-{
-	tls_config *cfg = tls_config_new(TLS_CLIENT);
-	char err[256];
-	if (tls_config_load_ca(cfg, trust->ca_path, err, sizeof(err)) != 0) {
-		fprintf(stderr, "alerts: load CA: %s\n", err);
-		abort();
-	}
-	return cfg;
-}
-
 /* ---- alert checks ---- */
 
 static void expect_alert(const char *name, struct test_side *s, int rc, int alert)
@@ -236,7 +213,7 @@ static void ch_records(const struct ch *h, tls_buf *rec)
 static void server_raw_case(const char *name, const uint8_t *in, size_t len, int alert,
 			    tls_config *cfg)
 {
-	tls_config *own = cfg ? NULL : server_config(&pki);
+	tls_config *own = cfg ? NULL : test_server_config(&pki);
 	struct test_side sv;
 	test_side_init(&sv, cfg ? cfg : own);
 	int rc = test_side_hs(&sv, in, len, NULL);
@@ -261,7 +238,7 @@ static void client_hello_tests(void)
 
 	/* Positive controls: the default hand-made hello is accepted, and a
 	 * supported group without a share gets a HelloRetryRequest. */
-	tls_config *cfg = server_config(&pki);
+	tls_config *cfg = test_server_config(&pki);
 	struct test_side sv;
 	ch_default(&h);
 	ch_append(&h, 0xfafa, "", 0); /* unknown (GREASE) extension: ignored */
@@ -349,7 +326,7 @@ static void client_hello_tests(void)
 		ch_default(&h);
 		ch_records(&h, &rec);
 		rec.base[2] = 0;
-		cfg = server_config(&pki);
+		cfg = test_server_config(&pki);
 		test_side_init(&sv, cfg);
 		rc = test_side_hs(&sv, rec.base, rec.len, NULL);
 		test_ok(rc == TLS_WANT_INPUT && sv.out.len > 0 && sv.out.base[0] == 22,
@@ -368,7 +345,7 @@ static void client_hello_tests(void)
 	ch_default(&h);
 	memset(tmp, 0, 2000);
 	ch_append(&h, EXT_PADDING, tmp, 2000);
-	cfg = server_config(&pki);
+	cfg = test_server_config(&pki);
 	tls_config_set_max_handshake(cfg, 1024);
 	server_ch_case("ClientHello over the 1024-byte message cap", &h,
 		       TLS_ALERT_ILLEGAL_PARAMETER, cfg);
@@ -484,7 +461,7 @@ static void client_hello_tests(void)
 		static const uint8_t alpn[] = { 0, 4, 3, 'f', 'o', 'o' };
 		ch_append(&h, EXT_ALPN, alpn, sizeof(alpn));
 	}
-	cfg = server_config(&pki);
+	cfg = test_server_config(&pki);
 	tls_config_set_alpn(cfg, "h2,http/1.1");
 	server_ch_case("ALPN without overlap", &h, TLS_ALERT_NO_APPLICATION_PROTOCOL, cfg);
 	tls_config_free(cfg);
@@ -496,8 +473,8 @@ static void client_hello_tests(void)
  * keep their own references), the client sending "server.test". */
 static void pair_new(struct test_pair *p, tls_config *ccfg, tls_config *scfg)
 {
-	tls_config *c = ccfg ? ccfg : client_config(&pki);
-	tls_config *s = scfg ? scfg : server_config(&pki);
+	tls_config *c = ccfg ? ccfg : test_client_config(&pki);
+	tls_config *s = scfg ? scfg : test_server_config(&pki);
 	test_pair_init(p, c, s, "server.test");
 	tls_config_free(c);
 	tls_config_free(s);
@@ -715,7 +692,7 @@ static void hrr_record(const struct test_pair *p, uint16_t group, tls_buf *rec)
 static void client_hrr_case(const char *name, uint16_t group, int alert)
 {
 	struct test_pair p;
-	tls_config *ccfg = client_config(&pki);
+	tls_config *ccfg = test_client_config(&pki);
 	static const uint16_t groups[] = { TLS_GROUP_X25519, TLS_GROUP_SECP256R1 };
 	tls_config_set_groups(ccfg, groups, 2);
 	tls_config_set_key_share_groups(ccfg, groups, 1);
@@ -734,7 +711,7 @@ static void client_hrr_case(const char *name, uint16_t group, int alert)
 /* Server: ClientHello1 without a share gets an HRR; then ClientHello2. */
 static void server_ch2_case(const char *name, bool cookie, bool change, int alert)
 {
-	tls_config *cfg = server_config(&pki);
+	tls_config *cfg = test_server_config(&pki);
 	struct test_side sv;
 	struct ch h;
 	uint8_t tmp[600];
@@ -863,7 +840,7 @@ static void handshake_tests(void)
 	server_hello_case("ServerHello legacy_version 0x0300 (D.5)", NULL, &e,
 			  TLS_ALERT_PROTOCOL_VERSION);
 	{
-		tls_config *ccfg = client_config(&pki);
+		tls_config *ccfg = test_client_config(&pki);
 		static const uint16_t only128[] = { TLS_AES_128_GCM_SHA256 };
 		tls_config_set_ciphers(ccfg, only128, 1);
 		e = (struct sh_edit){ .cipher = TLS_AES_256_GCM_SHA384 };
@@ -885,7 +862,7 @@ static void handshake_tests(void)
 
 	/* HelloRetryRequest twice */
 	{
-		tls_config *ccfg = client_config(&pki), *scfg = server_config(&pki);
+		tls_config *ccfg = test_client_config(&pki), *scfg = test_server_config(&pki);
 		static const uint16_t cgroups[] = { TLS_GROUP_X25519, TLS_GROUP_SECP256R1 };
 		static const uint16_t sgroups[] = { TLS_GROUP_SECP256R1 };
 		tls_config_set_groups(ccfg, cgroups, 2);
@@ -914,12 +891,12 @@ static void handshake_tests(void)
 			tls_config *ccfg, *scfg;
 			int alert;
 		} cases[] = {
-			{ "server certificate from an untrusted CA", client_config(&other_pki),
-			  server_config(&pki), TLS_ALERT_UNKNOWN_CA },
-			{ "expired server certificate", client_config(&expired),
-			  server_config(&expired), TLS_ALERT_CERTIFICATE_EXPIRED },
-			{ "server certificate for another name", client_config(&noname),
-			  server_config(&noname), TLS_ALERT_BAD_CERTIFICATE },
+			{ "server certificate from an untrusted CA", test_client_config(&other_pki),
+			  test_server_config(&pki), TLS_ALERT_UNKNOWN_CA },
+			{ "expired server certificate", test_client_config(&expired),
+			  test_server_config(&expired), TLS_ALERT_CERTIFICATE_EXPIRED },
+			{ "server certificate for another name", test_client_config(&noname),
+			  test_server_config(&noname), TLS_ALERT_BAD_CERTIFICATE },
 		};
 		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 			pair_new(&p, cases[i].ccfg, cases[i].scfg);
@@ -933,7 +910,7 @@ static void handshake_tests(void)
 
 	/* Client certificate required, none sent */
 	{
-		tls_config *scfg = server_config(&pki);
+		tls_config *scfg = test_server_config(&pki);
 		char err[256];
 		tls_config_load_ca(scfg, pki.ca_path, err, sizeof(err));
 		tls_config_set_client_auth(scfg, TLS_CLIENT_AUTH_REQUIRE);
@@ -951,7 +928,7 @@ static void handshake_tests(void)
 	/* Client certificates the server must refuse */
 	for (int i = 0; i < 2; i++) {
 		const struct test_pki *who = i == 0 ? &other_pki : &pki;
-		tls_config *scfg = server_config(&pki), *ccfg = client_config(&pki);
+		tls_config *scfg = test_server_config(&pki), *ccfg = test_client_config(&pki);
 		char err[256];
 		tls_config_load_ca(scfg, pki.ca_path, err, sizeof(err));
 		tls_config_set_client_auth(scfg, TLS_CLIENT_AUTH_REQUIRE);
@@ -1000,7 +977,7 @@ static void handshake_tests(void)
 
 	/* CCS with a wrong value, in the middle of a compat-mode handshake */
 	{
-		tls_config *ccfg = client_config(&pki);
+		tls_config *ccfg = test_client_config(&pki);
 		tls_config_set_compat_mode(ccfg, true);
 		pair_new(&p, ccfg, NULL);
 		rc = test_pair_flights(&p, 2);
@@ -1138,7 +1115,7 @@ static void key_update_tests(void)
  * between them. */
 static void interleave_case(const char *name, const uint8_t *mid, size_t mid_len)
 {
-	tls_config *scfg = server_config(&pki), *ccfg = client_config(&pki);
+	tls_config *scfg = test_server_config(&pki), *ccfg = test_client_config(&pki);
 	static const uint16_t p256[] = { TLS_GROUP_SECP256R1 };
 	tls_config_set_groups(scfg, p256, 1);
 	tls_config_set_compat_mode(ccfg, false);
@@ -1313,7 +1290,7 @@ static void group_ch_case(const char *name, uint16_t group, const uint8_t *pub, 
 {
 	struct ch h;
 	uint8_t tmp[600];
-	tls_config *cfg = server_config(&pki);
+	tls_config *cfg = test_server_config(&pki);
 	tls_config_set_groups(cfg, &group, 1);
 	ch_default(&h);
 	ch_put(&h, EXT_SUPPORTED_GROUPS, tmp, u16_list(tmp, 2, &group, 1));
@@ -1338,7 +1315,7 @@ static void group_ch_case(const char *name, uint16_t group, const uint8_t *pub, 
  * is replaced by `pub`. */
 static void group_sh_case(const char *name, uint16_t group, const uint8_t *pub, size_t len)
 {
-	tls_config *ccfg = client_config(&pki), *scfg = server_config(&pki);
+	tls_config *ccfg = test_client_config(&pki), *scfg = test_server_config(&pki);
 	tls_config_set_groups(ccfg, &group, 1);
 	tls_config_set_groups(scfg, &group, 1);
 	struct test_pair p;

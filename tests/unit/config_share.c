@@ -18,25 +18,6 @@
 
 static struct test_pki pki;
 
-static tls_config *server_config(void)
-{
-	tls_config *cfg = tls_config_new(TLS_SERVER);
-	tls_chain chain;
-	test_pki_chain(&pki, &chain);
-	if (tls_config_add_cert(cfg, &chain, test_pki_leaf_key(&pki)) != 0)
-		abort();
-	return cfg;
-}
-
-static tls_config *client_config(void)
-{
-	tls_config *cfg = tls_config_new(TLS_CLIENT);
-	char err[200];
-	if (tls_config_load_ca(cfg, pki.ca_path, err, sizeof(err)) != 0)
-		abort();
-	return cfg;
-}
-
 /* A whole handshake in memory; 0 when both sides finished and the client
  * read the server's tickets. Counts the tickets (session blobs). */
 static int handshake(const tls_config *scfg, const tls_config *ccfg, size_t *tickets)
@@ -54,7 +35,7 @@ static int handshake(const tls_config *scfg, const tls_config *ccfg, size_t *tic
 
 static void references(void)
 {
-	tls_config *scfg = server_config(), *ccfg = client_config();
+	tls_config *scfg = test_server_config(&pki), *ccfg = test_client_config(&pki);
 	tls_conn *sv = tls_conn_new(scfg), *cl = tls_conn_new(ccfg);
 	tls_conn_set_server_name(cl, "server.test");
 	tls_buf a, b;
@@ -80,7 +61,7 @@ static void references(void)
 	tls_buf_free(&a);
 	tls_buf_free(&b);
 
-	scfg = server_config();
+	scfg = test_server_config(&pki);
 	tls_config *again = tls_config_ref(scfg);
 	tls_config_freeze(scfg);
 	static const uint16_t one[] = { TLS_AES_128_GCM_SHA256 };
@@ -91,7 +72,7 @@ static void references(void)
 			tls_config_set_max_handshake(scfg, 4096) == -1,
 		"a frozen config refuses every setter");
 	tls_config_free(scfg);
-	ccfg = client_config();
+	ccfg = test_client_config(&pki);
 	test_ok(handshake(again, ccfg, NULL) == 0,
 		"and still serves after one of its two references is dropped");
 	tls_config_free(again);
@@ -134,7 +115,7 @@ static void *rotate_thread(void *arg)
 
 static void threads(void)
 {
-	tls_config *scfg = server_config(), *ccfg = client_config();
+	tls_config *scfg = test_server_config(&pki), *ccfg = test_client_config(&pki);
 	tls_config_set_tickets(scfg, 2, 3600);
 	tls_config_freeze(scfg);
 	tls_config_freeze(ccfg);
@@ -230,7 +211,7 @@ static void trust_reload(void)
 {
 	struct test_pki other;
 	test_pki_make(&other, TESTKEY_P256, "server.test", 0);
-	tls_config *a = server_config();
+	tls_config *a = test_server_config(&pki);
 	tls_config *b = tls_config_new(TLS_SERVER);
 	tls_chain chain;
 	test_pki_chain(&other, &chain);

@@ -12,25 +12,6 @@
 
 static struct test_pki pki;
 
-static tls_config *server_config(void)
-{
-	tls_config *cfg = tls_config_new(TLS_SERVER);
-	tls_chain chain;
-	test_pki_chain(&pki, &chain);
-	if (tls_config_add_cert(cfg, &chain, test_pki_leaf_key(&pki)) != 0)
-		abort();
-	return cfg;
-}
-
-static tls_config *client_config(void)
-{
-	tls_config *cfg = tls_config_new(TLS_CLIENT);
-	char err[200];
-	if (tls_config_load_ca(cfg, pki.ca_path, err, sizeof(err)) != 0)
-		abort();
-	return cfg;
-}
-
 static tls_conn *client_conn(tls_config *cfg)
 {
 	tls_conn *c = tls_conn_new(cfg);
@@ -99,7 +80,7 @@ static void exact_reads(void)
 
 	/* Server: the client's second flight arrives with its first request
 	 * glued behind it in one segment; exact reads leave the request. */
-	tls_config *scfg = server_config(), *ccfg = client_config();
+	tls_config *scfg = test_server_config(&pki), *ccfg = test_client_config(&pki);
 	tls_conn *sv = tls_conn_new(scfg), *cl = client_conn(ccfg);
 	tls_buf cout, sout;
 	tls_buf_init(&cout, 0);
@@ -168,7 +149,7 @@ static bool split_at(const tls_buf *b, size_t off)
 
 static void out_epochs(void)
 {
-	tls_config *scfg = server_config(), *ccfg = client_config();
+	tls_config *scfg = test_server_config(&pki), *ccfg = test_client_config(&pki);
 	tls_config_set_tickets(scfg, 2, 3600);
 	tls_conn *sv = tls_conn_new(scfg), *cl = client_conn(ccfg);
 	tls_buf cout, sout;
@@ -239,7 +220,7 @@ static void alerts(void)
 {
 	/* the server's signature fails: its ServerHello goes back, the alert
 	 * is all the client gets, in the clear */
-	tls_config *scfg = server_config(), *ccfg = client_config();
+	tls_config *scfg = test_server_config(&pki), *ccfg = test_client_config(&pki);
 	tls_config_set_signer(scfg, failing_signer, NULL);
 	tls_conn *sv = tls_conn_new(scfg), *cl = client_conn(ccfg);
 	tls_buf cout, sout;
@@ -262,7 +243,7 @@ static void alerts(void)
 	tls_config_free(scfg);
 
 	/* tls_conn_send_alert before any key, under handshake keys, after */
-	scfg = server_config();
+	scfg = test_server_config(&pki);
 	sv = tls_conn_new(scfg);
 	cl = client_conn(ccfg);
 	tls_buf_reset(&cout);
