@@ -15,6 +15,7 @@
 #ifndef TLS_ENGINE_H
 #define TLS_ENGINE_H
 
+#include <stdint.h>
 #include <string.h>
 
 #include "tls/ticket.h"
@@ -117,27 +118,45 @@ static inline bool tls_exts_has(const tls_exts *e, enum tls_xi i)
 	return (e->present & TLS_XBIT(i)) != 0;
 }
 
-/* A set of 16-bit code points (extension types, groups): membership and
- * duplicate checks in constant time, so a peer's list of any length is
- * checked in linear time. 8 KiB: keep it on the stack of one parse. */
+/* A set of 16-bit code points (extension types, groups) that a peer lists:
+ * a short list is kept as it is and scanned; past TLS_U16_SMALL values it
+ * moves into a 64K-bit map, so a list of any length costs linear time and
+ * a typical one no 8 KiB clear. Keep it on the stack of one parse. */
+#define TLS_U16_SMALL 32
 typedef struct tls_u16_set {
-	uint64_t w[65536 / 64];
+	size_t n;                  /* values in small[]; SIZE_MAX once in bits[] */
+	uint16_t small[TLS_U16_SMALL];
+	uint64_t bits[65536 / 64];
 } tls_u16_set;
 static inline void tls_u16_set_clear(tls_u16_set *s)
 {
-	memset(s, 0, sizeof(*s));
+	s->n = 0;
 }
 static inline bool tls_u16_set_has(const tls_u16_set *s, uint16_t v)
 {
-	return (s->w[v >> 6] >> (v & 63)) & 1;
+	if (s->n == SIZE_MAX)
+		return (s->bits[v >> 6] >> (v & 63)) & 1;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->small[i] == v)
+			return true;
+	return false;
 }
 /* Adds v; false when it was there already. */
 static inline bool tls_u16_set_add(tls_u16_set *s, uint16_t v)
 {
-	uint64_t bit = (uint64_t)1 << (v & 63);
-	bool fresh = !(s->w[v >> 6] & bit);
-	s->w[v >> 6] |= bit;
-	return fresh;
+	if (tls_u16_set_has(s, v))
+		return false;
+	if (s->n == TLS_U16_SMALL) {
+		memset(s->bits, 0, sizeof(s->bits));
+		for (size_t i = 0; i < TLS_U16_SMALL; i++)
+			s->bits[s->small[i] >> 6] |= (uint64_t)1 << (s->small[i] & 63);
+		s->n = SIZE_MAX;
+	}
+	if (s->n == SIZE_MAX)
+		s->bits[v >> 6] |= (uint64_t)1 << (v & 63);
+	else
+		s->small[s->n++] = v;
+	return true;
 }
 
 /* ---- configuration ---- */
@@ -354,7 +373,8 @@ struct tls_conn {
 	uint32_t early_max;        /* server: 0-RTT limit of the accepted ticket (and config) */
 	uint8_t res_master[TLS_MAX_HASH]; /* kept after the handshake for tickets */
 	uint8_t exp_master[TLS_MAX_HASH];
-	bool masters;
+	bool masters;              /* exp_master derived */
+	bool res_ready;            /* res_master derived (a server: only if it may issue tickets) */
 
 	/* server */
 	unsigned psk_peer_modes;   /* TLS_PSK_MODE_* the client listed */
@@ -533,8 +553,9 @@ int tls_psk_binder(const tls_cipher *cs, const uint8_t *psk, size_t psk_len, boo
 /* Derives client_early_traffic_secret from the PSK and Hash(ClientHello)
  * (the transcript, which must hold exactly the ClientHello). */
 int tls_psk_early_secret(tls_conn *c, const uint8_t *ch_hash);
-/* Derives res/exp master secrets from the keysched (stage 3) and transcript. */
-int tls_derive_masters(tls_conn *c, const uint8_t *exp_hash);
+/* Derives the exporter master secret (over c->fin_hash) and, when res_hash
+ * is given, the resumption master secret over it (c->res_ready). */
+int tls_derive_masters(tls_conn *c, const uint8_t *res_hash);
 /* RFC 8446 §7.5 exporter from an exporter_master_secret (tls_conn_export
  * and tls_post_export). 0 or -1. */
 int tls_export_secret(const tls_cipher *cs, const uint8_t *exp_master, const char *label,

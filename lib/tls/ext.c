@@ -60,13 +60,12 @@ static bool is_response(enum tls_ext_ctx ctx)
 
 /* Any number of extensions is legal (§4.1.2 bounds only the block's
  * length). Known types are checked for duplicates through out->present;
- * unknown ones (ignored in requests) through a set of every type, filled in
- * only once an unknown type shows up. */
+ * unknown ones (ignored in requests) through a set of their types. */
 int tls_exts_parse(tls_reader *block, enum tls_ext_ctx ctx, uint32_t offered, tls_exts *out,
 		   const char **why)
 {
 	tls_u16_set unknown;
-	bool unknown_init = false;
+	tls_u16_set_clear(&unknown);
 	memset(out, 0, sizeof(*out));
 	while (block->left && !block->err) {
 		uint16_t type = tls_read_u16(block);
@@ -82,10 +81,6 @@ int tls_exts_parse(tls_reader *block, enum tls_ext_ctx ctx, uint32_t offered, tl
 			if (is_response(ctx)) {
 				*why = "unsolicited extension";
 				return TLS_ALERT_UNSUPPORTED_EXTENSION;
-			}
-			if (!unknown_init) {
-				tls_u16_set_clear(&unknown);
-				unknown_init = true;
 			}
 			if (!tls_u16_set_add(&unknown, type)) {
 				*why = "duplicate extension";

@@ -131,7 +131,7 @@ tls_post *tls_conn_post(const tls_conn *c)
 	p->dir[TLS_DIR_TX].epoch = (uint64_t)c->tx_epoch;
 	memcpy(p->exp_master, c->exp_master, hl);
 	/* a server wipes it after inline tickets (tls_server_send_tickets) */
-	p->has_res = c->role == TLS_CLIENT || c->defer_tickets;
+	p->has_res = c->res_ready && (c->role == TLS_CLIENT || c->defer_tickets);
 	if (p->has_res)
 		memcpy(p->res_master, c->res_master, hl);
 	/* client: the SNI as sent (none for an IP literal), which its

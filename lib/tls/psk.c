@@ -48,10 +48,11 @@ int tls_psk_early_secret(tls_conn *c, const uint8_t *ch_hash)
 
 int tls_derive_masters(tls_conn *c, const uint8_t *res_hash)
 {
-	if (tls_keysched_derive(&c->ks, "res master", res_hash, c->res_master) ||
+	if ((res_hash && tls_keysched_derive(&c->ks, "res master", res_hash, c->res_master)) ||
 	    tls_keysched_derive(&c->ks, "exp master", c->fin_hash, c->exp_master))
 		return -1;
 	c->masters = true;
+	c->res_ready = res_hash != NULL;
 	return 0;
 }
 
@@ -149,7 +150,7 @@ static bool conn_nst_src(const tls_conn *c, struct tls_nst_src *src)
 	/* §4.2.9: only tickets the client said it can use */
 	src->modes = c->psk_peer_modes & cfg->psk_modes;
 	/* a client certificate whose identity could not be recorded */
-	if (!c->masters || !src->modes || (c->peer_chain.n && !c->params.client_id))
+	if (!c->res_ready || !src->modes || (c->peer_chain.n && !c->params.client_id))
 		return false;
 	src->cs = c->cs;
 	src->res_master = c->res_master;
@@ -264,7 +265,7 @@ int tls_client_ticket(tls_conn *c, tls_buf *out, tls_reader *r)
 	const char *sni = c->server_name && (c->ch_offered & TLS_XBIT(TLS_XI_SERVER_NAME))
 		? c->server_name : NULL;
 	/* nobody listening: the ticket is only checked */
-	bool keep = c->cb.session && c->masters;
+	bool keep = c->cb.session && c->res_ready;
 	int alert = tls_nst_parse(c->cs, keep ? c->res_master : NULL, r, tls_config_now_ms(c->cfg),
 				  sni, c->alpn, &s, &why);
 	if (alert)

@@ -450,8 +450,12 @@ static int handle_client_finished(tls_conn *c, tls_buf *out, tls_reader *r, cons
 	if (alert)
 		return tls_fail(c, out, alert, alert == TLS_ALERT_DECRYPT_ERROR ? "bad Finished"
 										 : "malformed Finished");
-	if (tls_msg_transcript(c, msg, len) != 0 || tls_transcript_hash(&c->tr, hash) != 0 ||
-	    tls_derive_masters(c, hash) != 0 ||
+	/* The resumption secret (over the transcript with the client Finished)
+	 * only matters to a server that may issue tickets (§4.6.1). */
+	bool tickets = c->cfg->n_tickets && c->cfg->ring && (c->psk_peer_modes & c->cfg->psk_modes);
+	if ((tickets && (tls_msg_transcript(c, msg, len) != 0 ||
+			 tls_transcript_hash(&c->tr, hash) != 0)) ||
+	    tls_derive_masters(c, tickets ? hash : NULL) != 0 ||
 	    tls_set_secret(c, TLS_DIR_RX, TLS_EPOCH_APPLICATION, c->pending_rx) != 0)
 		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "key schedule failed");
 	OPENSSL_cleanse(c->pending_rx, sizeof(c->pending_rx));
