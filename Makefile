@@ -149,9 +149,11 @@ $(SEEDS_BIN): $(BUILD)/obj/tests/fuzz/corpus/mkseeds.o $(TEST_COMMON_OBJ) $(TEST
 FUZZ_CC ?= clang
 FUZZ_FLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE $(TEST_BUILD_CFLAGS) -Iinclude -Ilib -Itests/common $(PKG_CFLAGS) \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRC) $(TEST_HOOKS_SRC) $(TEST_COMMON_SRC) $(wildcard lib/tls/*.h tests/common/*.h tests/fuzz/*.h)
+# From lib/ only the handoff parser: lib/ktls*.c would pull in libmnl.
+FUZZ_LIB_SRC := $(wildcard lib/handoff.c)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRC) $(TEST_HOOKS_SRC) $(FUZZ_LIB_SRC) $(TEST_COMMON_SRC) $(wildcard lib/*.h lib/tls/*.h tests/common/*.h tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(ENGINE_SRC) $(TEST_HOOKS_SRC) $(TEST_COMMON_SRC) $(LIBCRYPTO)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(ENGINE_SRC) $(TEST_HOOKS_SRC) $(FUZZ_LIB_SRC) $(TEST_COMMON_SRC) $(LIBCRYPTO)
 fuzz-build: $(FUZZ_BIN)
 
 deps:

@@ -3,7 +3,7 @@
  * Run by hand from the repository root when the engine's output changes:
  *
  *   cc -std=gnu11 -D_GNU_SOURCE -Iinclude -Ilib -Itests/common \
- *      tests/fuzz/corpus/mkseeds.c tests/common/test.c lib/tls/[a-z]*.c -lcrypto \
+ *      tests/fuzz/corpus/mkseeds.c tests/common/test.c lib/tls/[a-z]*.c lib/handoff.c -lcrypto \
  *      -o /tmp/mkseeds &&
  *   /tmp/mkseeds tests/fuzz/corpus
  *
@@ -15,11 +15,14 @@
  * with a broken CertificateVerify, Finished or certificate signature.
  * The post_decode seeds are both sides' tls_post of a handshake (the
  * client's with the server's identity, the server's with deferred tickets).
+ * The handoff seeds are one message of each type with the attributes the
+ * protocol gives it (lib/handoff.h), the DONE one with a real tls_post.
  */
 #include <stdio.h>
 
 #include "../fuzz.h"
 #include "tls/engine.h"
+#include "handoff.h"
 #include "../../vectors/rfc8448_s3.h"
 #include "../../vectors/rfc8448_s5.h"
 #include "../../vectors/rfc8448_s7.h"
@@ -574,6 +577,117 @@ static void post_seeds(void)
 	tls_config_free(scfg);
 }
 
+/* ---- handoff ---- */
+
+/* A handoff seed: the message must parse with exactly the attributes put. */
+static void handoff_put(const char *name, tls_buf *b, uint32_t want_present)
+{
+	struct handoff_msg m;
+	const char *why = "";
+	if (handoff_end(b) || handoff_parse(b->base, b->len, &m, &why) ||
+	    m.present != want_present) {
+		fprintf(stderr, "handoff seed %s does not parse as built: %s\n", name, why);
+		exit(1);
+	}
+	put("handoff", name, k0, 0, b->base, b->len);
+}
+
+#define BIT(a) (1u << HANDOFF_A_##a)
+
+static void handoff_seeds(void)
+{
+	/* a real tls_post for DONE and CONFIRMED */
+	tls_buf post;
+	tls_buf_init(&post, 0);
+	{
+		tls_config *ccfg = fuzz_client_config(), *scfg = fuzz_server_config();
+		tls_conn *cl = tls_conn_new(ccfg), *sv = tls_conn_new(scfg);
+		fuzz_fix_client(cl);
+		fuzz_fix_server(sv);
+		tls_buf a, b2, c;
+		tls_buf_init(&a, 0), tls_buf_init(&b2, 0), tls_buf_init(&c, 0);
+		size_t n = 0;
+		int rc = tls_conn_handshake(cl, &a, (const uint8_t *)"", &n);
+		n = a.len;
+		rc = rc == TLS_WANT_INPUT ? tls_conn_handshake(sv, &b2, a.base, &n) : rc;
+		n = b2.len;
+		rc = rc == TLS_WANT_INPUT ? tls_conn_handshake(cl, &c, b2.base, &n) : rc;
+		tls_post *p = rc == 0 ? tls_conn_post(cl) : NULL;
+		if (!p || tls_post_encode(p, &post)) {
+			fprintf(stderr, "handoff seeds: no tls_post\n");
+			exit(1);
+		}
+		tls_post_free(p);
+		tls_buf_free(&a), tls_buf_free(&b2), tls_buf_free(&c);
+		tls_conn_free(cl);
+		tls_conn_free(sv);
+		tls_config_free(ccfg);
+		tls_config_free(scfg);
+	}
+	uint8_t id[32], ticket[64], nst[40];
+	fuzz_fill(id, sizeof(id), 0xc0);
+	fuzz_fill(ticket, sizeof(ticket), 0x30);
+	fuzz_fill(nst, sizeof(nst), 0x04);
+	static const uint8_t early[] = "GET / HTTP/1.1\r\nHost: fuzz.test\r\n\r\n";
+	tls_buf b;
+	tls_buf_init(&b, 0);
+
+	handoff_begin(&b, HANDOFF_ACCEPT, 1);
+	handoff_put_str(&b, HANDOFF_A_ALPN, "h2,http/1.1");
+	handoff_put_u32(&b, HANDOFF_A_TIMEOUT_MS, 10000);
+	handoff_put("accept", &b, BIT(ALPN) | BIT(TIMEOUT_MS));
+
+	handoff_begin(&b, HANDOFF_CONNECT, 2);
+	handoff_put_str(&b, HANDOFF_A_SERVER_NAME, "fuzz.test");
+	handoff_put_str(&b, HANDOFF_A_ALPN, "h2");
+	handoff_put_u16(&b, HANDOFF_A_PORT, 443);
+	handoff_put_u8(&b, HANDOFF_A_VERIFY, HANDOFF_VERIFY_PEER | HANDOFF_VERIFY_NAME);
+	handoff_put_bytes(&b, HANDOFF_A_EARLY_DATA, early, sizeof(early) - 1);
+	handoff_put_u32(&b, HANDOFF_A_TIMEOUT_MS, 5000);
+	handoff_put("connect", &b, BIT(SERVER_NAME) | BIT(ALPN) | BIT(PORT) | BIT(VERIFY) |
+				   BIT(EARLY_DATA) | BIT(TIMEOUT_MS));
+
+	handoff_begin(&b, HANDOFF_STORE_TICKET, 3);
+	handoff_put_bytes(&b, HANDOFF_A_TICKET, ticket, sizeof(ticket));
+	handoff_put_str(&b, HANDOFF_A_SERVER_NAME, "fuzz.test");
+	handoff_put_u16(&b, HANDOFF_A_PORT, 443);
+	handoff_put_str(&b, HANDOFF_A_ALPN, "h2");
+	handoff_put("store-ticket", &b, BIT(TICKET) | BIT(SERVER_NAME) | BIT(PORT) | BIT(ALPN));
+
+	handoff_begin(&b, HANDOFF_DONE, 1);
+	handoff_put_bytes(&b, HANDOFF_A_POST, post.base, post.len);
+	handoff_put_u16(&b, HANDOFF_A_CIPHER, TLS_AES_128_GCM_SHA256);
+	handoff_put_u16(&b, HANDOFF_A_GROUP, 0x001d);
+	handoff_put_u16(&b, HANDOFF_A_SIG_SCHEME, 0x0807);
+	handoff_put_str(&b, HANDOFF_A_SERVER_NAME, "fuzz.test");
+	handoff_put_str(&b, HANDOFF_A_ALPN, "h2");
+	handoff_put_u8(&b, HANDOFF_A_RESUMED, 1);
+	handoff_put_u8(&b, HANDOFF_A_HRR, 0);
+	handoff_put_u8(&b, HANDOFF_A_EARLY_STATE, HANDOFF_EARLY_ACCEPTED);
+	handoff_put_bytes(&b, HANDOFF_A_EARLY_DATA, early, sizeof(early) - 1);
+	handoff_put_bytes(&b, HANDOFF_A_PEER_ID, id, sizeof(id));
+	handoff_put_u8(&b, HANDOFF_A_KTLS, HANDOFF_KTLS_TX);
+	handoff_put("done", &b, BIT(POST) | BIT(CIPHER) | BIT(GROUP) | BIT(SIG_SCHEME) |
+				BIT(SERVER_NAME) | BIT(ALPN) | BIT(RESUMED) | BIT(HRR) |
+				BIT(EARLY_STATE) | BIT(EARLY_DATA) | BIT(PEER_ID) | BIT(KTLS));
+
+	handoff_begin(&b, HANDOFF_CONFIRMED, 1);
+	handoff_put_bytes(&b, HANDOFF_A_POST, post.base, post.len);
+	handoff_put_bytes(&b, HANDOFF_A_NST, nst, sizeof(nst));
+	handoff_put("confirmed", &b, BIT(POST) | BIT(NST));
+
+	handoff_begin(&b, HANDOFF_FAILED, 2);
+	handoff_put_u32(&b, HANDOFF_A_REASON, HANDOFF_R_TLS);
+	handoff_put_u8(&b, HANDOFF_A_ALERT, 40);
+	handoff_put_str(&b, HANDOFF_A_TEXT, "no shared key exchange group");
+	handoff_put("failed", &b, BIT(REASON) | BIT(ALERT) | BIT(TEXT));
+
+	handoff_begin(&b, HANDOFF_BUSY, 3);
+	handoff_put("busy", &b, 0);
+	tls_buf_free(&b);
+	tls_buf_free(&post);
+}
+
 int main(int argc, char **argv)
 {
 	dir = argc > 1 ? argv[1] : "tests/fuzz/corpus";
@@ -625,5 +739,6 @@ int main(int argc, char **argv)
 	psk_seeds();
 	mtls_seeds();
 	post_seeds();
+	handoff_seeds();
 	return 0;
 }
