@@ -27,6 +27,7 @@ LIBCRYPTO := $(shell $(PKG_CONFIG) --libs libcrypto 2>/dev/null || echo -lcrypto
 LIBURING := $(shell $(PKG_CONFIG) --libs liburing 2>/dev/null || echo -luring)
 LIBMNL := $(shell $(PKG_CONFIG) --libs libmnl 2>/dev/null || echo -lmnl)
 LIBSSL := $(shell $(PKG_CONFIG) --libs libssl 2>/dev/null || echo -lssl)
+LIBINIH := $(shell $(PKG_CONFIG) --libs inih 2>/dev/null || echo -linih)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wno-unused-parameter
@@ -113,7 +114,7 @@ $(LIB_SO): $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libhandshake.so.0 $(ALL_LDFLAGS) -o $@ $(filter-out %/ktls_diag.o,$^) $(LIBCRYPTO)
 
 $(BUILD)/handshaked: $(call obj,$(DAEMON_SRC)) $(LIB_A)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBURING) $(LIBMNL) $(LIBCRYPTO)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBURING) $(LIBMNL) $(LIBINIH) $(LIBCRYPTO)
 
 $(BUILD)/handshakectl: $(call obj,$(CTL_SRC)) $(LIB_A)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBCRYPTO)
@@ -122,6 +123,13 @@ $(BUILD)/handshakectl: $(call obj,$(CTL_SRC)) $(LIB_A)
 $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(TEST_COMMON_OBJ) $(TEST_LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBSSL) $(LIBCRYPTO) $(LIBMNL) -lpthread
+
+# The daemon's config parser, linked alone into its unit test.
+DAEMON_CONFIG_OBJ := $(call obj,handshaked/config.c handshaked/log.c)
+$(BUILD)/tests/unit/daemon_config: $(BUILD)/obj/tests/unit/daemon_config.o $(DAEMON_CONFIG_OBJ) \
+		$(TEST_COMMON_OBJ) $(TEST_LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBINIH) $(LIBSSL) $(LIBCRYPTO) $(LIBMNL) -lpthread
 
 $(BUILD)/tests/peer: $(call obj,$(PEER_SRC)) $(TEST_COMMON_OBJ) $(TEST_LIB_A)
 	@mkdir -p $(dir $@)
@@ -194,6 +202,8 @@ install: all
 	$(foreach h,$(wildcard include/handshake/*.h),install -m 0644 $(h) $(DESTDIR)$(PREFIX)/include/handshake/;)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' libhandshake.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libhandshake.pc
 	$(foreach m,$(wildcard man/*.8),install -m 0644 $(m) $(DESTDIR)$(PREFIX)/share/man/man8/;)
+	install -d $(DESTDIR)$(PREFIX)/share/man/man3
+	$(foreach m,$(wildcard man/*.3),install -m 0644 $(m) $(DESTDIR)$(PREFIX)/share/man/man3/;)
 
 clean:
 	rm -rf build build-san

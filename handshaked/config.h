@@ -1,0 +1,69 @@
+/* The daemon's configuration: built-in defaults, then the INI file (-c),
+ * then command-line flags, in that order; a SIGHUP does the same again.
+ * Kept free of the loop so the unit test links it alone. */
+#ifndef HANDSHAKED_CONFIG_H
+#define HANDSHAKED_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include <handshake/tls.h>
+
+#define CFG_MAX_CERTS 16
+#define CFG_MAX_IDS 32
+#define CFG_WHERE 300              /* "FILE:LINE" or "--cert" */
+
+#define CFG_DEFAULT_MODE 0660
+#define CFG_DEFAULT_DEADLINE_MS 10000
+#define CFG_DEFAULT_MAX_INFLIGHT 1024
+#define CFG_DEFAULT_TICKETS 2
+#define CFG_DEFAULT_LIFETIME 7200
+
+struct cfg_cert {
+	char *cert, *key;
+	char where[CFG_WHERE];     /* where cert was given, for errors */
+};
+
+struct dconfig {
+	char *file;                /* -c FILE, or NULL */
+	char *handoff_path;
+	unsigned handoff_mode;
+	uid_t allow_uid[CFG_MAX_IDS];
+	size_t n_uid;              /* 0: the daemon's own uid and root */
+	gid_t allow_gid[CFG_MAX_IDS];
+	size_t n_gid;
+	struct cfg_cert certs[CFG_MAX_CERTS];
+	size_t n_certs;
+	char *alpn;
+	char *client_ca;
+	enum tls_client_auth client_auth;
+	unsigned tickets;
+	uint32_t ticket_lifetime;  /* seconds */
+	char *ticket_key_file;
+	uint32_t early_max;        /* 0-RTT bytes, 0: off */
+	uint32_t deadline_ms;
+	unsigned max_inflight;
+	size_t max_handshake;      /* 0: the engine's default */
+	int log_level;             /* enum log_level */
+	bool check_only;           /* -t */
+	bool help;                 /* --help */
+};
+
+/* Fills c from defaults, the file named by -c (if any) and the flags in
+ * argv[1..argc). 0, or -1 with err holding "FILE:LINE: reason" (or
+ * "FILE: reason", "--flag: reason"). c is usable for config_free either way. */
+int config_load(struct dconfig *c, int argc, char **argv, char *err, size_t errlen);
+void config_free(struct dconfig *c);
+void config_usage(FILE *f);
+
+/* One frozen server tls_config from c: certificates loaded, tickets
+ * sealed with ring (borrowed; NULL: the config's own), 0-RTT recorded by
+ * ops/ctx (borrowed, ops->destroy must be NULL; NULL: the config's own).
+ * NULL with err set on failure. */
+tls_config *config_build_tls(const struct dconfig *c, tls_stek_ring *ring,
+			     const struct tls_antireplay_ops *ops, void *ctx, char *err, size_t errlen);
+
+#endif

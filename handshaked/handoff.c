@@ -1,0 +1,401 @@
+/* The handoff socket, server side: applications connect to a
+ * SOCK_SEQPACKET socket and send requests with the TCP socket attached
+ * (lib/handoff.h). Each request is checked (peer credentials, the fd,
+ * limits) before a handshake starts; every refusal is a reply, never a
+ * dropped request. Reads go through the ring; replies are non-blocking
+ * sends (an application that does not read its replies loses them, it
+ * cannot stall the loop). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "ktls.h"
+#include "log.h"
+
+int app_listen(struct loop *l)
+{
+	const struct dconfig *c = &l->d->cfg;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", c->handoff_path);
+	/* a stale socket from an earlier run; anything else is not ours */
+	if (lstat(sa.sun_path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_msg(LOG_ERR, "%s exists and is not a socket", sa.sun_path);
+			return -1;
+		}
+		unlink(sa.sun_path);
+	}
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    chmod(sa.sun_path, c->handoff_mode) < 0 || listen(fd, 128) < 0) {
+		log_msg(LOG_ERR, "handoff socket %s: %s", sa.sun_path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	l->listen_fd = fd;
+	l->accept_op = (struct op){ OP_ACCEPT, l };
+	struct io_uring_sqe *sqe = loop_sqe(l);
+	io_uring_prep_accept(sqe, fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	io_uring_sqe_set_data(sqe, &l->accept_op);
+	log_msg(LOG_INFO, "listening on %s (mode %04o)", sa.sun_path, c->handoff_mode);
+	return 0;
+}
+
+void app_stop_listening(struct loop *l)
+{
+	struct io_uring_sqe *sqe;
+
+	if (l->listen_fd < 0)
+		return;
+	sqe = loop_sqe(l);
+	io_uring_prep_cancel(sqe, &l->accept_op, 0);
+	io_uring_sqe_set_data64(sqe, 0);
+	close(l->listen_fd);
+	l->listen_fd = -1;
+	unlink(l->d->cfg.handoff_path);
+}
+
+static void post_recv(struct app *a)
+{
+	struct io_uring_sqe *sqe = loop_sqe(a->l);
+
+	memset(&a->msg, 0, sizeof(a->msg));
+	a->iov.iov_base = a->buf;
+	a->iov.iov_len = sizeof(a->buf);
+	a->msg.msg_iov = &a->iov;
+	a->msg.msg_iovlen = 1;
+	a->msg.msg_control = a->cmsg.buf;
+	a->msg.msg_controllen = sizeof(a->cmsg.buf);
+	io_uring_prep_recvmsg(sqe, a->fd, &a->msg, MSG_CMSG_CLOEXEC);
+	io_uring_sqe_set_data(sqe, &a->recv_op);
+	a->recv_pending = true;
+}
+
+static void app_free(struct app *a)
+{
+	struct loop *l = a->l;
+
+	if (a->prev)
+		a->prev->next = a->next;
+	else
+		l->apps = a->next;
+	if (a->next)
+		a->next->prev = a->prev;
+	close(a->fd);
+	free(a);
+}
+
+static void maybe_free(struct app *a)
+{
+	if (a->closing && !a->recv_pending && !a->sessions)
+		app_free(a);
+}
+
+void app_session_gone(struct app *a, struct session *s)
+{
+	(void)s;
+	maybe_free(a);
+}
+
+/* The application is gone (EOF, error, or the daemon exits): its
+ * handshakes in flight are aborted and their sockets closed. */
+static void app_close(struct app *a, const char *why)
+{
+	struct session *s, *next;
+
+	if (a->closing)
+		return;
+	a->closing = true;
+	if (a->sessions)
+		log_msg(LOG_INFO, "application pid %d closed the handoff connection (%s)", (int)a->pid, why);
+	/* keep a alive while its sessions unlink themselves */
+	a->recv_pending = true;
+	for (s = a->sessions; s; s = next) {
+		next = session_next_in_app(s);
+		session_abort(s, "the application closed its handoff connection");
+	}
+	a->recv_pending = false;
+	maybe_free(a);
+}
+
+void app_on_accept(struct loop *l, int res)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct app *a;
+
+	if (l->listen_fd < 0) {        /* stopping: a late completion */
+		if (res >= 0)
+			close(res);
+		return;
+	}
+	if (res >= 0) {
+		if (!(a = calloc(1, sizeof(*a)))) {
+			log_msg(LOG_ERR, "out of memory for an application connection");
+			close(res);
+		} else {
+			a->l = l;
+			a->fd = res;
+			a->recv_op = (struct op){ OP_APP_RECV, a };
+			if (getsockopt(res, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+				a->uid = cred.uid;
+				a->gid = cred.gid;
+				a->pid = cred.pid;
+			} else {
+				a->uid = (uid_t)-1;  /* unknown: never allowed */
+				a->gid = (gid_t)-1;
+			}
+			a->next = l->apps;
+			if (l->apps)
+				l->apps->prev = a;
+			l->apps = a;
+			post_recv(a);
+			log_msg(LOG_DEBUG, "application pid %d uid %u connected", (int)a->pid, (unsigned)a->uid);
+		}
+	} else if (res != -EINTR && res != -ECONNABORTED) {
+		log_msg(LOG_WARN, "accept on the handoff socket: %s", strerror(-res));
+	}
+	struct io_uring_sqe *sqe = loop_sqe(l);
+	io_uring_prep_accept(sqe, l->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	io_uring_sqe_set_data(sqe, &l->accept_op);
+}
+
+void app_reply(struct app *a, const tls_buf *msg)
+{
+	if (!a || a->closing)
+		return;
+	if (handoff_send(a->fd, msg, -1) != 0)
+		log_msg(LOG_WARN, "reply to application pid %d lost: %s", (int)a->pid, strerror(errno));
+}
+
+void app_reply_failed(struct app *a, uint32_t id, enum handoff_reason r, uint8_t alert,
+		      const char *text)
+{
+	tls_buf m;
+
+	if (!a || a->closing)
+		return;
+	tls_buf_init(&m, HANDOFF_MAX_MSG);
+	handoff_begin(&m, HANDOFF_FAILED, id);
+	handoff_put_u32(&m, HANDOFF_A_REASON, r);
+	handoff_put_u8(&m, HANDOFF_A_ALERT, alert);
+	if (text) {
+		char t[HANDOFF_MAX_STR + 1];
+		snprintf(t, sizeof(t), "%s", text);  /* long texts are cut, not dropped */
+		handoff_put_str(&m, HANDOFF_A_TEXT, t);
+	}
+	if (handoff_end(&m) == 0 && !m.err)
+		app_reply(a, &m);
+	tls_buf_free(&m);
+}
+
+static void reply_busy(struct app *a, uint32_t id)
+{
+	tls_buf m;
+
+	tls_buf_init(&m, HANDOFF_MAX_MSG);
+	handoff_begin(&m, HANDOFF_BUSY, id);
+	if (handoff_end(&m) == 0 && !m.err)
+		app_reply(a, &m);
+	tls_buf_free(&m);
+}
+
+static bool allowed(const struct loop *l, const struct app *a)
+{
+	const struct dconfig *c = &l->d->cfg;
+
+	if (a->uid == (uid_t)-1)
+		return false;
+	if (!c->n_uid && !c->n_gid)
+		return a->uid == 0 || a->uid == l->d->self_uid;
+	for (size_t i = 0; i < c->n_uid; i++)
+		if (c->allow_uid[i] == a->uid)
+			return true;
+	for (size_t i = 0; i < c->n_gid; i++)
+		if (c->allow_gid[i] == a->gid)
+			return true;
+	return false;
+}
+
+/* NULL when fd is a connected TCP socket without a ULP, else why not. */
+static const char *bad_socket(int fd, char *why, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char ulp[32] = "";
+	int v;
+	socklen_t vl = sizeof(v);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &vl) < 0) {
+		snprintf(why, len, "not a socket (%s)", strerror(errno));
+		return why;
+	}
+	if (v != AF_INET && v != AF_INET6)
+		return "not an IPv4 or IPv6 socket";
+	vl = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &vl) < 0 || v != SOCK_STREAM)
+		return "not a stream socket";
+	vl = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &vl) < 0 || v != IPPROTO_TCP)
+		return "not a TCP socket";
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return "not connected";
+	vl = sizeof(ulp) - 1;
+	if (getsockopt(fd, IPPROTO_TCP, TCP_ULP, ulp, &vl) == 0 && ulp[0]) {
+		snprintf(why, len, "the socket already has the ULP \"%s\"", ulp);
+		return why;
+	}
+	return NULL;
+}
+
+static void peer_name(int fd, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+		getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
+			    NI_NUMERICHOST | NI_NUMERICSERV);
+	snprintf(buf, len, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
+}
+
+/* The attached fd (the first SCM_RIGHTS one; any others are closed). */
+static int take_fd(struct app *a)
+{
+	int fd = -1;
+
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&a->msg); cm; cm = CMSG_NXTHDR(&a->msg, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int f;
+			memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (fd < 0)
+				fd = f;
+			else
+				close(f);
+		}
+	}
+	return fd;
+}
+
+static void on_accept_request(struct app *a, const struct handoff_msg *m, int fd)
+{
+	struct loop *l = a->l;
+	const struct dconfig *c = &l->d->cfg;
+	uint32_t timeout = c->deadline_ms, t;
+	char why[200], peer[64];
+	const char *bad;
+
+	if (fd < 0) {
+		app_reply_failed(a, m->id, HANDOFF_R_MALFORMED, 0, "ACCEPT without a socket attached");
+		return;
+	}
+	if ((bad = bad_socket(fd, why, sizeof(why)))) {
+		log_msg(LOG_WARN, "request from pid %d refused: %s", (int)a->pid, bad);
+		app_reply_failed(a, m->id, HANDOFF_R_BAD_SOCKET, 0, bad);
+		close(fd);
+		return;
+	}
+	if (l->inflight >= c->max_inflight) {
+		log_msg(LOG_WARN, "busy: %u handshakes in flight", l->inflight);
+		reply_busy(a, m->id);
+		close(fd);
+		return;
+	}
+	/* the application may ask for less time than the daemon allows */
+	if (handoff_get_u32(m, HANDOFF_A_TIMEOUT_MS, &t) == 0 && t > 0 && t < timeout)
+		timeout = t;
+	peer_name(fd, peer, sizeof(peer));
+	if (session_start(l, a, m->id, fd, timeout, peer) != 0) {
+		app_reply_failed(a, m->id, HANDOFF_R_INTERNAL, 0, "out of memory");
+		close(fd);
+	}
+}
+
+static void on_request(struct app *a, size_t len, int fd)
+{
+	struct handoff_msg m;
+	const char *why = NULL;
+
+	/* the parse fills in m.id from any whole header, even when it refuses
+	 * the rest: a malformed request still gets its answer */
+	int bad = handoff_parse(a->buf, len, &m, &why);
+	if (a->msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+		app_reply_failed(a, m.id, HANDOFF_R_MALFORMED, 0, "message or control data truncated");
+		goto drop;
+	}
+	if (bad) {
+		app_reply_failed(a, m.id, HANDOFF_R_MALFORMED, 0, why ? why : "malformed message");
+		goto drop;
+	}
+	if (!allowed(a->l, a)) {
+		log_msg(LOG_WARN, "request from pid %d uid %u gid %u denied", (int)a->pid, (unsigned)a->uid,
+			(unsigned)a->gid);
+		app_reply_failed(a, m.id, HANDOFF_R_DENIED, 0, "this user may not use handshaked");
+		goto drop;
+	}
+	if (a->l->stopping) {
+		app_reply_failed(a, m.id, HANDOFF_R_SHUTDOWN, 0, "handshaked is stopping");
+		goto drop;
+	}
+	switch (m.type) {
+	case HANDOFF_ACCEPT:
+		on_accept_request(a, &m, fd);
+		return;
+	case HANDOFF_CONNECT:
+	case HANDOFF_STORE_TICKET:
+		app_reply_failed(a, m.id, HANDOFF_R_INTERNAL, 0, "the client role is not implemented yet");
+		goto drop;
+	default:
+		app_reply_failed(a, m.id, HANDOFF_R_MALFORMED, 0, "not a request type");
+		goto drop;
+	}
+drop:
+	if (fd >= 0)
+		close(fd);
+}
+
+void app_on_recv(struct app *a, int res)
+{
+	int fd;
+
+	a->recv_pending = false;
+	if (a->closing) {
+		if (res > 0 && (fd = take_fd(a)) >= 0)
+			close(fd);
+		maybe_free(a);
+		return;
+	}
+	if (res <= 0) {
+		app_close(a, res == 0 ? "end of stream" : strerror(-res));
+		return;
+	}
+	fd = take_fd(a);
+	on_request(a, (size_t)res, fd);
+	if (!a->closing)
+		post_recv(a);
+}
+
+/* At exit, after the ring is gone (nothing of ours is pending in it),
+ * with no handshake in flight. */
+void app_close_all(struct loop *l)
+{
+	while (l->apps)
+		app_free(l->apps);
+}

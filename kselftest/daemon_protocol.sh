@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# handshaked's handoff protocol end to end without libhandshake (kTLS: run by
+# kselftest/run, in the VM where the host has none): kselftest/handoff-client.py
+# hands accepted TCP sockets to the daemon with SCM_RIGHTS and prints its
+# replies; openssl s_client is the TLS peer; data crosses kTLS both ways.
+# Also: resumption and 0-RTT (DONE then CONFIRMED), a silent client cut at
+# the deadline, garbage, a pipe instead of a socket, the application leaving
+# mid-handshake, SIGHUP and SIGTERM.
+WAIT_SECONDS=${WAIT_SECONDS:-30}  # TCG is slow
+. "$(dirname "$0")/../tests/tcp/lib.sh"
+require openssl
+PY=/usr/bin/python3
+[ -x "$BUILD/handshaked" ] || { echo "not ok 1 - $BUILD/handshaked is built"; echo "1..1"; exit 1; }
+if ! grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null &&
+	! { [ "$(id -u)" = 0 ] && modprobe -q tls 2>/dev/null &&
+		grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp; }; then
+	echo "ok 1 - handshaked protocol # SKIP no kTLS on Linux $(uname -r)"
+	echo "1..1"
+	exit 0
+fi
+B=$BUILD
+C=$CERTS
+SOCK=$T/handoff.sock
+PORT=$(free_port)
+pass() { ok 0 "$*"; }
+nok() { ok 1 "$*"; }
+
+$B/handshaked --handoff "$SOCK" --cert $C/p256.pem --key $C/p256.key --alpn http/1.1 \
+	--early-data 16384 --deadline-ms 2000 --log-level debug 2>$T/daemon.log &
+DPID=$!
+PIDS+=("$DPID")
+for i in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+
+# 1. full handshake, data both ways through kTLS
+timeout 40 $PY kselftest/handoff-client.py "$SOCK" $PORT 3 >$T/client.log 2>&1 &
+CPID=$!
+listening() { for i in $(seq 100); do grep -q listening $1 2>/dev/null && return; sleep 0.1; done; }
+listening $T/client.log
+(printf 'ping from s_client\nQUIT\n'; sleep 2) | timeout 20 openssl s_client -connect 127.0.0.1:$PORT \
+	-CAfile $C/ca.pem -servername localhost -alpn http/1.1 -sess_out $T/sess -quiet >$T/s1.out 2>$T/s1.err
+grep -q 'hello from handoff-client over kTLS' $T/s1.out && pass "s_client read the application's data through kTLS" \
+	|| nok "s_client did not get the data"
+# 2. resumption (ticket sent through kTLS by the daemon)
+(printf 'again\nQUIT\n'; sleep 2) | timeout 20 openssl s_client -connect 127.0.0.1:$PORT \
+	-CAfile $C/ca.pem -servername localhost -sess_in $T/sess -quiet >$T/s2.out 2>$T/s2.err
+# 3. 0-RTT: the early bytes come in the DONE reply, then CONFIRMED
+printf 'early bytes\n' > $T/early
+(sleep 1; printf 'after\nQUIT\n'; sleep 2) | timeout 20 openssl s_client -connect 127.0.0.1:$PORT \
+	-CAfile $C/ca.pem -servername localhost -alpn http/1.1 -sess_in $T/sess -early_data $T/early \
+	-quiet >$T/s3.out 2>$T/s3.err
+wait $CPID
+grep -F "'EARLY_STATE': 1, 'EARLY_DATA'" $T/client.log | grep -qF 'early bytes' \
+	&& pass "0-RTT accepted, early bytes in DONE" \
+	|| nok "0-RTT"
+grep -q "^reply CONFIRMED" $T/client.log && pass "CONFIRMED after the 0-RTT DONE" || nok "no CONFIRMED"
+grep -q "received b'after" $T/client.log && pass "data after 0-RTT through kTLS" || nok "data after 0-RTT"
+grep -q "received b'ping from s_client" $T/client.log && pass "the application read s_client's data through kTLS" \
+	|| nok "application did not read the data"
+grep -q "'RESUMED': 1" $T/client.log && pass "second connection resumed with the daemon's ticket" \
+	|| nok "no resumption"
+
+# 3. slowloris: connect and say nothing -> FAILED TIMEOUT at the deadline
+timeout 30 $PY kselftest/handoff-client.py "$SOCK" $((PORT+1)) 1 >$T/c3.log 2>&1 &
+CPID=$!
+listening $T/c3.log
+$PY -c "import socket,time; s=socket.create_connection(('127.0.0.1',$((PORT+1)))); s.send(b'\x16\x03'); time.sleep(4)"
+wait $CPID
+grep -q "'REASON': 6" $T/c3.log && pass "silent client cut at the deadline (TIMEOUT)" || nok "no timeout"
+
+# 4. garbage -> FAILED TLS with an alert
+timeout 30 $PY kselftest/handoff-client.py "$SOCK" $((PORT+2)) 1 >$T/c4.log 2>&1 &
+CPID=$!
+listening $T/c4.log
+$PY -c "import socket,time; s=socket.create_connection(('127.0.0.1',$((PORT+2)))); s.send(b'GET / HTTP/1.0\r\n\r\n'); time.sleep(1)"
+wait $CPID
+grep -q "'REASON': 4" $T/c4.log && pass "garbage refused with FAILED TLS" || nok "garbage"
+
+# 5. a pipe instead of a TCP socket -> BAD_SOCKET
+timeout 30 $PY kselftest/handoff-client.py "$SOCK" 0 --raw >$T/c5.log 2>&1
+grep -q "'REASON': 2" $T/c5.log && pass "a pipe refused with BAD_SOCKET" || nok "pipe"
+
+# 6. the application closes its handoff connection mid-handshake
+timeout 30 $PY kselftest/handoff-client.py "$SOCK" $((PORT+3)) 1 --abandon >$T/c6.log 2>&1 &
+CPID=$!
+listening $T/c6.log
+$PY -c "import socket,time; s=socket.create_connection(('127.0.0.1',$((PORT+3)))); s.settimeout(5); print('peer got', repr(s.recv(100)))" >$T/c6p.log 2>&1
+wait $CPID
+grep -q "peer got b''" $T/c6p.log && grep -q "aborted: the application closed" $T/daemon.log \
+	&& pass "application gone mid-handshake: aborted, socket closed" || nok "abandon"
+
+# 7. SIGHUP reload, then SIGTERM exits 0
+kill -HUP $DPID; sleep 0.3
+grep -q 'configuration reloaded' $T/daemon.log && pass "SIGHUP reloaded" || nok "reload"
+kill -TERM $DPID
+for i in $(seq 50); do kill -0 $DPID 2>/dev/null || break; sleep 0.1; done
+kill -0 $DPID 2>/dev/null && { nok "daemon still running after SIGTERM"; kill -KILL $DPID; }
+wait $DPID; rc=$?
+[ $rc = 0 ] && pass "SIGTERM: exit 0" || nok "SIGTERM exit $rc"
+
+[ "$FAILED" -eq 0 ] || diag $T/daemon.log $T/client.log $T/s1.err $T/s2.err $T/s3.err $T/c3.log \
+	$T/c4.log $T/c5.log $T/c6.log $T/c6p.log
+finish

@@ -1,0 +1,97 @@
+#!/usr/bin/python3
+"""A minimal application of handshaked, without libhandshake: listens on
+TCP, sends each accepted socket to the daemon with an ACCEPT request
+(lib/handoff.h wire format, SCM_RIGHTS), prints the reply's attributes, and
+on DONE talks through kernel TLS with plain send/recv: it sends one line,
+then reads what the client sent until EOF or LINES lines.
+
+  handoff-client.py HANDOFF_SOCK PORT [COUNT] [--timeout-ms N] [--raw]
+
+--abandon: close the handoff connection right after the request.
+--raw: send the request for a socket without accepting TCP first (a pipe),
+to see the daemon refuse it. Prints one 'reply ...' line per request."""
+import os, socket, struct, sys
+
+ATTR = {1: 'SERVER_NAME', 2: 'ALPN', 3: 'EARLY_DATA', 4: 'POST', 5: 'RESUMED', 6: 'EARLY_STATE',
+        7: 'CIPHER', 8: 'GROUP', 9: 'SIG_SCHEME', 10: 'REASON', 11: 'ALERT', 12: 'TEXT',
+        15: 'PEER_ID', 16: 'HRR', 20: 'KTLS'}
+TYPES = {0x81: 'DONE', 0x82: 'CONFIRMED', 0x83: 'FAILED', 0x84: 'BUSY'}
+
+
+def request(rid, attrs=b''):
+    return b'HO' + bytes([1, 1]) + struct.pack('>II', rid, len(attrs)) + attrs
+
+
+def parse(msg):
+    typ, rid, blen = msg[3], *struct.unpack('>II', msg[4:12])
+    out, p = {}, 12
+    while p < 12 + blen:
+        t, l = struct.unpack('>HH', msg[p:p + 4])
+        v = msg[p + 4:p + 4 + l]
+        p += 4 + l
+        name = ATTR.get(t, str(t))
+        if name in ('SERVER_NAME', 'ALPN', 'TEXT'):
+            v = v.decode()
+        elif name in ('POST', 'PEER_ID'):
+            v = '<%d bytes>' % len(v)
+        elif name == 'EARLY_DATA':
+            v = repr(bytes(v))
+        elif l in (1, 2, 4):
+            v = int.from_bytes(v, 'big')
+        out[name] = v
+    return TYPES.get(typ, hex(typ)), rid, out
+
+
+def main():
+    path, port = sys.argv[1], int(sys.argv[2])
+    count = int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3].isdigit() else 1
+    attrs = b''
+    if '--timeout-ms' in sys.argv:
+        ms = int(sys.argv[sys.argv.index('--timeout-ms') + 1])
+        attrs += struct.pack('>HHI', 17, 4, ms)
+    ho = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    ho.connect(path)
+    if '--raw' in sys.argv:
+        r, w = os.pipe()
+        socket.send_fds(ho, [request(7, attrs)], [r])
+        print('reply', *parse(ho.recv(65536)), flush=True)
+        return
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(('127.0.0.1', port))
+    ls.listen(16)
+    print('listening', port, flush=True)
+    for i in range(count):
+        c, _ = ls.accept()
+        socket.send_fds(ho, [request(100 + i, attrs)], [c.fileno()])
+        if '--abandon' in sys.argv:  # the application goes away mid-handshake
+            c.close()
+            ho.close()
+            print('abandoned', flush=True)
+            return
+        typ, rid, a = parse(ho.recv(65536))
+        print('reply', typ, rid, a, flush=True)
+        if typ == 'DONE' and a.get('EARLY_STATE') == 1:
+            print('reply', *parse(ho.recv(65536)), flush=True)
+        if typ != 'DONE':
+            c.close()
+            continue
+        # kTLS: plain send/recv are records now
+        c.sendall(b'hello from handoff-client over kTLS\n')
+        got = b''
+        c.settimeout(10)
+        try:
+            while True:
+                d = c.recv(4096)
+                if not d:
+                    break
+                got += d
+                if b'QUIT' in got:
+                    break
+        except OSError as e:
+            print('recv:', e, flush=True)
+        print('received', repr(got), flush=True)
+        c.close()
+
+
+main()
