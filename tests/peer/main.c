@@ -6,6 +6,7 @@
  *               [--ktls] [--file F] [--tickets N] [--early-data BYTES]
  *               [--ticket-keys F] [--psk ID:HEXKEY] [--record-limit N]
  *               [--ocsp F]
+ *   peer server --handoff PATH --listen ADDR:PORT [--echo] [--file F]
  *   peer client HOST:PORT [--servername N] [--ca F] [--alpn LIST]
  *               [--cert F --key F] [--ciphers LIST] [--groups LIST]
  *               [--keyupdate] [--keylog F] [--ktls] [--glue]
@@ -13,6 +14,9 @@
  *               [--record-limit N]
  *
  * --ktls: after the handshake the records are the kernel's (ktls_io.c).
+ * --handoff PATH: handshaked runs each handshake (libhandshake's
+ * hs_server_accept on its socket PATH) and installs kTLS; certificates,
+ * tickets and early data are the daemon's configuration (handoff_io.c).
  * --file F: the HTTP body is F (sent with sendfile(2) under kTLS).
  * --glue: the client sends its first stdin chunk in the same write as its
  * Finished. --sess-out saves the server's tickets, --sess-in offers one,
@@ -53,6 +57,7 @@ __attribute__((noreturn)) static void usage(void)
 		"                   [--echo] [--ciphers LIST] [--groups LIST] [--keylog F]\n"
 		"                   [--ktls] [--file F] [--tickets N] [--early-data BYTES] [--ticket-keys F]\n"
 		"                   [--psk ID:HEXKEY] [--record-limit N] [--ocsp F]\n"
+		"       peer server --handoff PATH --listen ADDR:PORT [--echo] [--file F]\n"
 		"       peer client HOST:PORT [--servername N] [--ca F] [--alpn LIST] [--cert F --key F]\n"
 		"                   [--ciphers LIST] [--groups LIST] [--keyupdate] [--keylog F]\n"
 		"                   [--ktls] [--glue] [--sess-in F] [--sess-out F] [--early F]\n"
@@ -329,6 +334,8 @@ int main(int argc, char **argv)
 			o.early = v;
 		else if ((v = opt(argc, argv, &i, "--psk")))
 			o.psk = v;
+		else if (server && (v = opt(argc, argv, &i, "--handoff")))
+			o.handoff = v;
 		else if (server && (v = opt(argc, argv, &i, "--ocsp")))
 			o.ocsp = v;
 		else if ((v = opt(argc, argv, &i, "--record-limit"))) {
@@ -341,7 +348,7 @@ int main(int argc, char **argv)
 		else
 			usage();
 	}
-	if (!o.addr || (server && o.n_cert == 0 && !o.psk))
+	if (!o.addr || (server && o.n_cert == 0 && !o.psk && !o.handoff))
 		usage();
 	/* A peer that vanishes must not kill us. */
 	signal(SIGPIPE, SIG_IGN);

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "handshake.h"
 #include "tls/tls.h"
 
 #define PEER_MAX_CERTS 8
@@ -32,6 +33,7 @@ struct peer_opts {
 	const char *psk;           /* IDENTITY:HEXKEY, an external PSK (both roles) */
 	unsigned long record_limit; /* RFC 8449 record_size_limit to offer (0: none) */
 	const char *ocsp;          /* server: DER OCSP response stapled to the last --cert */
+	const char *handoff;       /* server: handshakes by handshaked on this socket */
 };
 
 int peer_server(const struct peer_opts *o, const tls_config *cfg);
@@ -155,5 +157,19 @@ int kio_send_file(struct peer_kio *k, const void *head, size_t head_len, int fd,
 int kio_key_update(struct peer_kio *k, bool request_peer);
 int kio_close(struct peer_kio *k);
 const char *kio_strerror(const struct peer_kio *k, int r, char *buf, size_t len);
+
+/* ---- handoff_io.c: the daemon as back end (libhandshake) ---- */
+
+#define PEER_HS_ERR (-3)           /* an hs_* call failed, hs_last_error says why */
+
+/* hs_server_accept through o->handoff; logs "handoff done" and the
+ * resumption line, or "WHO failed: handoff: ...". 0 or -1. */
+int hio_accept(const struct peer_opts *o, int fd, const char *who, hs_conn **out);
+/* As io_describe, from hs_info. */
+const char *hio_describe(const hs_conn *h, char *buf, size_t len);
+/* As kio_recv, through hs_recv: 0 (data appended, or none when !wait),
+ * TLS_CLOSED, PEER_EOF or PEER_HS_ERR. */
+int hio_recv(hs_conn *h, tls_buf *plain, bool wait);
+const char *hio_strerror(const hs_conn *h, int r, char *buf, size_t len);
 
 #endif

@@ -2,7 +2,9 @@
  * a handshake, then either an echo of everything it sends (--echo) or one
  * HTTP/1.0 answer (the body names the negotiated parameters, or is the
  * --file), then close_notify. With --ktls the records after the handshake
- * are the kernel's and the body goes out with sendfile(2). One line per
+ * are the kernel's and the body goes out with sendfile(2); with --handoff the
+ * handshake is handshaked's and records are read with hs_recv (libhandshake),
+ * sent as under --ktls. One line per
  * connection goes to stderr, also for clients that fail: the server carries
  * on with the next one. */
 #include <arpa/inet.h>
@@ -63,7 +65,8 @@ static int open_body(const struct peer_opts *o, const char *desc, size_t *len)
 /* One connection's HTTP exchange over either record layer. */
 struct conn {
 	struct peer_io *io;
-	struct peer_kio *k;        /* non-NULL: on kTLS */
+	struct peer_kio *k;        /* non-NULL: on kTLS (sending only, with h) */
+	hs_conn *h;                /* non-NULL: handed back by handshaked */
 	int deferred;              /* an end seen behind data not yet returned */
 };
 
@@ -75,6 +78,8 @@ static int c_recv(struct conn *c, tls_buf *plain)
 	c->deferred = 0;
 	if (r)
 		return r;
+	if (c->h)
+		return hio_recv(c->h, plain, true);
 	return c->k ? kio_recv(c->k, plain, true) : io_recv(c->io, plain);
 }
 
@@ -87,7 +92,9 @@ static int c_recv_all(struct conn *c, tls_buf *plain)
 	int r = c_recv(c, plain);
 	while (r == 0 && plain->len < ECHO_MAX) {
 		size_t before = plain->len;
-		int more = c->k ? kio_recv(c->k, plain, false) : io_recv_some(c->io, plain, false);
+		int more = c->h ? hio_recv(c->h, plain, false)
+			   : c->k ? kio_recv(c->k, plain, false)
+				  : io_recv_some(c->io, plain, false);
 		if (more) {
 			c->deferred = more;
 			break;
@@ -105,6 +112,8 @@ static int c_send(struct conn *c, const void *data, size_t len)
 
 static int c_close(struct conn *c)
 {
+	if (c->h)
+		return hs_shutdown(c->h) == 0 ? 0 : PEER_HS_ERR;
 	return c->k ? kio_close(c->k) : io_close(c->io);
 }
 
@@ -151,6 +160,16 @@ static int key_update_asked(struct conn *c, const tls_buf *req, const char **ref
 	*refused = NULL;
 	if (req->len < 14 || memcmp(req->base, "GET /keyupdate", 14) != 0)
 		return 0;
+	if (c->h) {
+		if (hs_key_update(c->h, true) == 0)
+			return 0;
+		if (hs_last_error(c->h)->reason != HS_R_REKEY_UNSUPPORTED)
+			return PEER_HS_ERR;
+		*refused = "TLS 1.3 rekey needs Linux 6.14";
+		fprintf(stderr, "peer: GET /keyupdate refused: %s (%s)\n", *refused,
+			hs_last_error(c->h)->text);
+		return 0;
+	}
 	if (!c->k)
 		return io_key_update(c->io, true);
 	r = kio_key_update(c->k, true);
@@ -221,6 +240,39 @@ static int http(struct conn *c, const struct peer_opts *o, const char *desc, tls
 		r = c_recv(c, req);
 	} while (r == 0);
 	return r;
+}
+
+/* --handoff: the handshake is the daemon's, the rest as under --ktls. */
+static void serve_handoff(const struct peer_opts *o, int fd, const char *who)
+{
+	char desc[512], why[300];
+	struct peer_kio k;         /* its send side only: kio_send, kio_send_file */
+	struct conn conn = { .k = &k };
+	const struct hs_error *e;
+	tls_buf plain;
+	int r;
+
+	memset(&k, 0, sizeof(k));
+	k.fd = fd;
+	if (hio_accept(o, fd, who, &conn.h) != 0)
+		return;
+	tls_buf_init(&plain, 0);
+	hio_describe(conn.h, desc, sizeof(desc));
+	r = o->echo ? echo(&conn, &plain) : http(&conn, o, desc, &plain);
+	if (hs_info(conn.h)->early == HS_EARLY_ACCEPTED)  /* hs_recv waited for it */
+		fprintf(stderr, "peer: %s 0-RTT confirmed=%s\n", who,
+			hs_info(conn.h)->confirmed ? "yes" : "no");
+	if (r == PEER_IO_ERR)
+		snprintf(why, sizeof(why), "socket: %s", strerror(k.io_errno));
+	else
+		hio_strerror(conn.h, r, why, sizeof(why));
+	fprintf(stderr, "peer: %s ok %s ku_tx=%u ku_rx=%u end=%s\n", who, desc,
+		hs_info(conn.h)->key_updates_tx, hs_info(conn.h)->key_updates_rx, why);
+	e = hs_last_error(conn.h);
+	if (r == PEER_HS_ERR && (e->reason == HS_R_ALERT_SENT || e->reason == HS_R_REKEY_UNSUPPORTED))
+		io_drain_after_alert(fd, true, who);
+	tls_buf_free(&plain);
+	hs_free(conn.h);
 }
 
 static void serve(const struct peer_opts *o, const tls_config *cfg, int fd, const char *who)
@@ -349,7 +401,10 @@ int peer_server(const struct peer_opts *o, const tls_config *cfg)
 		}
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		serve(o, cfg, fd, addr_name(&sa, name, sizeof(name)));
+		if (o->handoff)
+			serve_handoff(o, fd, addr_name(&sa, name, sizeof(name)));
+		else
+			serve(o, cfg, fd, addr_name(&sa, name, sizeof(name)));
 		close(fd);
 	}
 	close(lfd);
