@@ -20,6 +20,7 @@
  * removal whose completion nobody needs); kind says whose it is. */
 enum op_kind {
 	OP_ACCEPT,                 /* owner: struct loop */
+	OP_ACCEPT_RETRY,           /* the pause after an accept that ran out of fds */
 	OP_SIGNAL,
 	OP_TIMER,
 	OP_APP_RECV,               /* owner: struct app */
@@ -52,9 +53,9 @@ struct loop {
 	struct daemon *d;
 	int listen_fd;
 	int sig_fd;
-	struct op accept_op, sig_op, timer_op;
+	struct op accept_op, accept_retry_op, sig_op, timer_op;
 	struct signalfd_siginfo siginfo;
-	struct __kernel_timespec timer_ts;
+	struct __kernel_timespec timer_ts, accept_retry_ts;
 	struct app *apps;          /* connected applications */
 	unsigned inflight;         /* sessions alive */
 	bool stopping;             /* SIGTERM: no new requests, drain */
@@ -94,6 +95,8 @@ void daemon_reload(struct daemon *d);
 /* handoff.c: the handoff socket, server side */
 int app_listen(struct loop *l);
 void app_on_accept(struct loop *l, int res);
+/* (Re)arms the accept on the handoff socket (after a pause, see app_on_accept). */
+void app_arm_accept(struct loop *l);
 void app_on_recv(struct app *a, int res);
 void app_stop_listening(struct loop *l);
 void app_close_all(struct loop *l);

@@ -47,9 +47,7 @@ int app_listen(struct loop *l)
 	}
 	l->listen_fd = fd;
 	l->accept_op = (struct op){ OP_ACCEPT, l };
-	struct io_uring_sqe *sqe = loop_sqe(l);
-	io_uring_prep_accept(sqe, fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	io_uring_sqe_set_data(sqe, &l->accept_op);
+	app_arm_accept(l);
 	log_msg(LOG_INFO, "listening on %s (mode %04o)", sa.sun_path, c->handoff_mode);
 	return 0;
 }
@@ -167,7 +165,24 @@ void app_on_accept(struct loop *l, int res)
 		}
 	} else if (res != -EINTR && res != -ECONNABORTED) {
 		log_msg(LOG_WARN, "accept on the handoff socket: %s", strerror(-res));
+		if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
+			/* out of fds or memory: accepting again at once would spin;
+			 * pause 100 ms (handshakes in flight free fds meanwhile) */
+			l->accept_retry_op = (struct op){ OP_ACCEPT_RETRY, l };
+			l->accept_retry_ts = (struct __kernel_timespec){ .tv_nsec = 100000000 };
+			struct io_uring_sqe *sqe = loop_sqe(l);
+			io_uring_prep_timeout(sqe, &l->accept_retry_ts, 0, 0);
+			io_uring_sqe_set_data(sqe, &l->accept_retry_op);
+			return;
+		}
 	}
+	app_arm_accept(l);
+}
+
+void app_arm_accept(struct loop *l)
+{
+	if (l->listen_fd < 0)
+		return;
 	struct io_uring_sqe *sqe = loop_sqe(l);
 	io_uring_prep_accept(sqe, l->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	io_uring_sqe_set_data(sqe, &l->accept_op);

@@ -117,6 +117,9 @@ static void dispatch(struct loop *l, struct op *op, int res)
 	case OP_ACCEPT:
 		app_on_accept(l, res);
 		break;
+	case OP_ACCEPT_RETRY:
+		app_arm_accept(l);
+		break;
 	case OP_SIGNAL:
 		on_signal(l, res);
 		break;

@@ -88,7 +88,30 @@ wait $CPID
 grep -q "peer got b''" $T/c6p.log && grep -q "aborted: the application closed" $T/daemon.log \
 	&& pass "application gone mid-handshake: aborted, socket closed" || nok "abandon"
 
-# 7. SIGHUP reload, then SIGTERM exits 0
+# 7. out of fds: a daemon limited to 24 fds, 40 applications connect; the
+# failing accept pauses (no busy loop: a bounded number of log lines) and
+# the daemon serves again once they leave
+SOCK2=$T/handoff2.sock
+(ulimit -n 24; exec $B/handshaked --handoff "$SOCK2" --cert $C/p256.pem --key $C/p256.key \
+	--log-level info 2>$T/daemon2.log) &
+D2=$!
+PIDS+=("$D2")
+for i in $(seq 50); do [ -S "$SOCK2" ] && break; sleep 0.1; done
+$PY -c "
+import socket, time
+s = []
+for i in range(40):
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); c.connect('$SOCK2'); s.append(c)
+time.sleep(2)
+" >$T/c8.log 2>&1
+emfile=$(grep -c 'Too many open files' $T/daemon2.log)
+timeout 30 $PY kselftest/handoff-client.py "$SOCK2" 0 --raw >$T/c8b.log 2>&1
+[ "$emfile" -ge 1 ] && [ "$emfile" -le 60 ] && grep -q "'REASON': 2" $T/c8b.log &&
+	pass "out of fds: accept pauses ($emfile log lines in 2 s, no spin), then serves again" ||
+	nok "out of fds: $emfile accept errors logged; served again: $(grep -c "'REASON'" $T/c8b.log)"
+kill -TERM $D2 2>/dev/null; wait $D2 2>/dev/null
+
+# 8. SIGHUP reload, then SIGTERM exits 0
 kill -HUP $DPID; sleep 0.3
 grep -q 'configuration reloaded' $T/daemon.log && pass "SIGHUP reloaded" || nok "reload"
 kill -TERM $DPID
@@ -98,5 +121,5 @@ wait $DPID; rc=$?
 [ $rc = 0 ] && pass "SIGTERM: exit 0" || nok "SIGTERM exit $rc"
 
 [ "$FAILED" -eq 0 ] || diag $T/daemon.log $T/client.log $T/s1.err $T/s2.err $T/s3.err $T/c3.log \
-	$T/c4.log $T/c5.log $T/c6.log $T/c6p.log
+	$T/c4.log $T/c5.log $T/c6.log $T/c6p.log $T/daemon2.log $T/c8.log $T/c8b.log
 finish
