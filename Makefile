@@ -131,6 +131,12 @@ $(BUILD)/tests/unit/daemon_config: $(BUILD)/obj/tests/unit/daemon_config.o $(DAE
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBINIH) $(LIBSSL) $(LIBCRYPTO) $(LIBMNL) -lpthread
 
+# The daemon's client ticket cache, linked alone into its unit test.
+$(BUILD)/tests/unit/ticket_cache: $(BUILD)/obj/tests/unit/ticket_cache.o $(call obj,handshaked/tickets.c) \
+		$(TEST_COMMON_OBJ) $(TEST_LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBSSL) $(LIBCRYPTO) $(LIBMNL) -lpthread
+
 $(BUILD)/tests/peer: $(call obj,$(PEER_SRC)) $(TEST_COMMON_OBJ) $(TEST_LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBMNL) $(LIBCRYPTO)

@@ -229,6 +229,22 @@ static int apply(struct dconfig *c, const char *section, const char *name, const
 		NUM(10, 100, 3600 * 1000, c->deadline_ms, "deadline_ms");
 	if (IS("limits", "max_inflight"))
 		NUM(10, 1, 1000000, c->max_inflight, "max_inflight");
+	if (IS("limits", "max_per_app"))
+		NUM(10, 1, 1000000, c->max_per_app, "max_per_app");
+	if (IS("limits", "loops"))
+		NUM(10, 1, CFG_MAX_LOOPS, c->loops, "loops");
+	if (IS("control", "path")) {
+		if (!*v || strlen(v) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+			seterr(err, len, "control path: empty or longer than %zu bytes",
+			       sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+			return -1;
+		}
+		return set_str(&c->control_path, v);
+	}
+	if (IS("client", "ca_file"))
+		return set_str(&c->server_ca, v);
+	if (IS("client", "ticket_cache"))
+		NUM(10, 1, 1000000, c->ticket_cache, "client ticket_cache (entries)");
 	if (IS("limits", "max_handshake"))
 		NUM(10, 1024, 16777215, c->max_handshake, "max_handshake (bytes)");
 	if (IS("log", "level")) {
@@ -331,6 +347,11 @@ static const struct flag {
 	{ "deadline-ms", "limits", "deadline_ms", false },
 	{ "max-inflight", "limits", "max_inflight", false },
 	{ "max-handshake", "limits", "max_handshake", false },
+	{ "max-per-app", "limits", "max_per_app", false },
+	{ "loops", "limits", "loops", false },
+	{ "control", "control", "path", false },
+	{ "client-ca-file", "client", "ca_file", false },
+	{ "ticket-cache", "client", "ticket_cache", false },
 	{ "log-level", "log", "level", false },
 };
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
@@ -342,7 +363,9 @@ void config_usage(FILE *f)
 		"                  [--alpn LIST] [--client-ca F --client-auth none|optional|require]\n"
 		"                  [--tickets N] [--ticket-lifetime S] [--ticket-keys FILE]\n"
 		"                  [--early-data BYTES] [--deadline-ms N] [--max-inflight N]\n"
-		"                  [--max-handshake BYTES] [--allow-uid UID]... [--allow-gid GID]...\n"
+		"                  [--max-handshake BYTES] [--max-per-app N] [--loops N]\n"
+		"                  [--control PATH] [--allow-uid UID]... [--allow-gid GID]...\n"
+		"                  [--client-ca-file F] [--ticket-cache N]\n"
 		"                  [--mode OCTAL] [--log-level error|warn|info|debug] [--help]\n"
 		"  -c FILE   INI configuration (docs/handshaked.conf.md); flags override it\n"
 		"  -t        check the configuration (and load the certificates), then exit\n");
@@ -357,6 +380,9 @@ static void defaults(struct dconfig *c)
 	c->ticket_lifetime = CFG_DEFAULT_LIFETIME;
 	c->deadline_ms = CFG_DEFAULT_DEADLINE_MS;
 	c->max_inflight = CFG_DEFAULT_MAX_INFLIGHT;
+	c->max_per_app = CFG_DEFAULT_MAX_PER_APP;
+	c->ticket_cache = CFG_DEFAULT_TICKET_CACHE;
+	c->loops = 1;
 	c->log_level = LOG_INFO;
 }
 
@@ -379,6 +405,10 @@ static int validate(const struct dconfig *c, char *err, size_t errlen)
 			       c->certs[i].cert);
 			return -1;
 		}
+	if (c->control_path && strcmp(c->control_path, c->handoff_path) == 0) {
+		seterr(err, errlen, "%s: the control socket cannot be the handoff socket", src);
+		return -1;
+	}
 	if (c->client_auth != TLS_CLIENT_AUTH_NONE && !c->client_ca) {
 		seterr(err, errlen, "%s: client_auth %s needs client_ca", src,
 		       c->client_auth == TLS_CLIENT_AUTH_REQUIRE ? "require" : "optional");
@@ -474,7 +504,23 @@ int config_load(struct dconfig *c, int argc, char **argv, char *err, size_t errl
 	}
 	if (c->help)
 		return 0;
-	return validate(c, err, errlen);
+	if (validate(c, err, errlen) != 0)
+		return -1;
+	/* the control socket defaults to a name next to the handoff socket */
+	if (!c->control_path) {
+		size_t n = strlen(c->handoff_path) + sizeof(".ctl");
+		if (n > sizeof(((struct sockaddr_un *)0)->sun_path)) {
+			seterr(err, errlen, "%s: handoff path too long to name the control socket after it; "
+			       "set [control] path", c->file ? c->file : "handshaked");
+			return -1;
+		}
+		if (!(c->control_path = malloc(n))) {
+			seterr(err, errlen, "out of memory");
+			return -1;
+		}
+		snprintf(c->control_path, n, "%s.ctl", c->handoff_path);
+	}
+	return 0;
 }
 
 void config_free(struct dconfig *c)
@@ -482,8 +528,10 @@ void config_free(struct dconfig *c)
 	clear_certs(c);
 	free(c->file);
 	free(c->handoff_path);
+	free(c->control_path);
 	free(c->alpn);
 	free(c->client_ca);
+	free(c->server_ca);
 	free(c->ticket_key_file);
 	memset(c, 0, sizeof(*c));
 }

@@ -19,8 +19,11 @@
 #define CFG_DEFAULT_MODE 0660
 #define CFG_DEFAULT_DEADLINE_MS 10000
 #define CFG_DEFAULT_MAX_INFLIGHT 1024
+#define CFG_DEFAULT_MAX_PER_APP 256
+#define CFG_MAX_LOOPS 64
 #define CFG_DEFAULT_TICKETS 2
 #define CFG_DEFAULT_LIFETIME 7200
+#define CFG_DEFAULT_TICKET_CACHE 1024
 
 struct cfg_cert {
 	char *cert, *key;
@@ -30,6 +33,7 @@ struct cfg_cert {
 struct dconfig {
 	char *file;                /* -c FILE, or NULL */
 	char *handoff_path;
+	char *control_path;        /* NULL: handoff_path + ".ctl" (config_load fills it) */
 	unsigned handoff_mode;
 	uid_t allow_uid[CFG_MAX_IDS];
 	size_t n_uid;              /* 0: the daemon's own uid and root */
@@ -46,7 +50,11 @@ struct dconfig {
 	uint32_t early_max;        /* 0-RTT bytes, 0: off */
 	uint32_t deadline_ms;
 	unsigned max_inflight;
+	unsigned max_per_app;      /* in flight per handoff connection */
+	unsigned loops;            /* threads, each with its own ring */
 	size_t max_handshake;      /* 0: the engine's default */
+	char *server_ca;           /* client role: CA file for servers; NULL: the system store */
+	size_t ticket_cache;       /* client role: cached tickets (fixed at start) */
 	int log_level;             /* enum log_level */
 	bool check_only;           /* -t */
 	bool help;                 /* --help */

@@ -1,10 +1,13 @@
-/* The daemon's shared state: one loop (an io_uring ring with everything
- * it drives), the applications connected to the handoff socket, and the
- * handshakes in flight. Daemon-internal; see ../shared/DESIGN.md. */
+/* The daemon's shared state: N loops (threads, each an io_uring ring with
+ * everything it drives), the applications connected to the handoff
+ * socket, and the handshakes in flight. The main thread supervises
+ * (supervisor.c): signals, the control socket, ticket-key rotation.
+ * Daemon-internal; see ../shared/DESIGN.md. */
 #ifndef HANDSHAKED_DAEMON_H
 #define HANDSHAKED_DAEMON_H
 
 #include <liburing.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/signalfd.h>
@@ -15,47 +18,74 @@
 
 #include "config.h"
 #include "handoff.h"
+#include "stats.h"
 
 /* Every SQE's user_data points at one of these (0: a cancel or timeout
  * removal whose completion nobody needs); kind says whose it is. */
 enum op_kind {
 	OP_ACCEPT,                 /* owner: struct loop */
 	OP_ACCEPT_RETRY,           /* the pause after an accept that ran out of fds */
-	OP_SIGNAL,
-	OP_TIMER,
+	OP_WAKE,                   /* the loop's eventfd: the supervisor has news (stop) */
 	OP_APP_RECV,               /* owner: struct app */
 	OP_S_RECV,                 /* owner: struct session */
 	OP_S_SEND,
 	OP_S_TIMEOUT,
+	OP_C_RECV,                 /* owner: struct csession (client.c) */
+	OP_C_SEND,
+	OP_C_TIMEOUT,
 };
+
+/* Client tls_configs: no verification, the chain, the chain and name. */
+#define CLIENT_CONFIGS 3
 
 struct op {
 	enum op_kind kind;
 	void *owner;
 };
 
-/* What outlives a reload and is shared by every loop. */
+struct loop;
+
+/* What outlives a reload and is shared by every loop. cfg and tls change
+ * only under the write side of lock; each loop holds the read side while
+ * it handles a batch of completions, so a reload waits for the batch and
+ * never frees what a handler is reading. */
 struct daemon {
 	int argc;
 	char **argv;               /* kept for SIGHUP: defaults, file, flags again */
+	pthread_rwlock_t lock;
+	pthread_mutex_t reload_lock; /* one reload at a time (SIGHUP, control) */
 	struct dconfig cfg;
 	tls_config *tls;           /* current; each handshake holds its own reference */
+	struct loop *loops;
+	unsigned n_loops;
+	int listen_fd;             /* the handoff socket; each loop accepts on a dup */
+	int sup_fd;                /* eventfd: a loop ended (the supervisor stops the rest) */
+	int ctl_fd;                /* the control socket (control.c) */
+	bool stopping;             /* atomic: SIGTERM, no new requests */
+	struct stats stats;
 	tls_stek_ring *stek;
 	tls_replay_cache *replay;  /* made on first need, shared by every config */
+	tls_config *client_tls[CLIENT_CONFIGS]; /* client role, per VERIFY mode (client.c) */
+	struct tcache *tickets;    /* client role: sessions to resume (tickets.h) */
 	uid_t self_uid;
 };
 
 struct app;
 struct session;
+struct csession;
+struct tcache;
 
 struct loop {
 	struct io_uring ring;
 	struct daemon *d;
+	unsigned index;
+	pthread_t thread;
+	int rc;                    /* loop_run's */
 	int listen_fd;
-	int sig_fd;
-	struct op accept_op, accept_retry_op, sig_op, timer_op;
-	struct signalfd_siginfo siginfo;
-	struct __kernel_timespec timer_ts, accept_retry_ts;
+	int wake_fd;               /* eventfd written by the supervisor */
+	uint64_t wake_val;
+	struct op accept_op, accept_retry_op, wake_op;
+	struct __kernel_timespec accept_retry_ts;
 	struct app *apps;          /* connected applications */
 	unsigned inflight;         /* sessions alive */
 	bool stopping;             /* SIGTERM: no new requests, drain */
@@ -73,6 +103,8 @@ struct app {
 	bool recv_pending;
 	bool closing;              /* EOF seen: freed once nothing is pending */
 	struct session *sessions;  /* its handshakes in flight */
+	struct csession *csessions; /* its CONNECTs in flight */
+	unsigned inflight;         /* of them, against max_per_app */
 	struct msghdr msg;
 	struct iovec iov;
 	union {
@@ -83,16 +115,30 @@ struct app {
 };
 
 /* loop.c */
-int loop_init(struct loop *l, struct daemon *d);
+int loop_init(struct loop *l, struct daemon *d, unsigned index);
 int loop_run(struct loop *l);
 void loop_free(struct loop *l);
+/* Tells the loop to look at d->stopping (any thread). */
+void loop_wake(struct loop *l);
 /* An SQE, submitting first when the ring is full (never NULL: the ring
  * is drained by submission). */
 struct io_uring_sqe *loop_sqe(struct loop *l);
-/* SIGHUP: a new configuration; on error the old one stays. */
-void daemon_reload(struct daemon *d);
+/* main.c. SIGHUP or the control socket: a new configuration; on error
+ * the old one stays and err says why (-1). Not from a loop thread. */
+int daemon_reload(struct daemon *d, char *err, size_t len);
+
+/* supervisor.c: the main thread once the loops run; returns when they
+ * all ended (0: drained after SIGTERM, -1: a loop failed). */
+int supervise(struct daemon *d);
+
+/* control.c: the control socket (docs/handshakectl.md) */
+int control_listen(struct daemon *d);
+/* Serves one client (already accepted) with short timeouts. */
+void control_serve(struct daemon *d, int fd);
 
 /* handoff.c: the handoff socket, server side */
+/* Creates d->listen_fd (main thread, before the loops). */
+int handoff_listen(struct daemon *d);
 int app_listen(struct loop *l);
 void app_on_accept(struct loop *l, int res);
 /* (Re)arms the accept on the handoff socket (after a pause, see app_on_accept). */
@@ -113,5 +159,21 @@ void session_on_op(struct session *s, enum op_kind kind, int res);
 /* The application went away: abort without a reply. */
 void session_abort(struct session *s, const char *why);
 struct session *session_next_in_app(const struct session *s);
+
+/* client.c: the client role (CONNECT, STORE_TICKET) */
+/* Builds d->client_tls from c (and the ticket cache on first use) and
+ * swaps them in, under d->lock when reload; on error the old ones stay
+ * and err says why (-1). */
+int client_setup(struct daemon *d, const struct dconfig *c, bool reload, char *err, size_t len);
+void client_teardown(struct daemon *d);
+/* 0: started (every later outcome is a reply); -1: nothing started, the
+ * caller replies FAILED *reason with why and closes fd. */
+int client_start(struct loop *l, struct app *a, const struct handoff_msg *m, int fd, uint32_t timeout_ms,
+		 const char *peer, enum handoff_reason *reason, char *why, size_t why_len);
+void client_on_op(struct csession *s, enum op_kind kind, int res);
+void client_abort(struct csession *s, const char *why);
+struct csession *client_next_in_app(const struct csession *s);
+/* STORE_TICKET: into the cache; no reply (the library does not wait). */
+void client_store_ticket(struct loop *l, const struct handoff_msg *m);
 
 #endif

@@ -7,6 +7,7 @@
  * cannot stall the loop). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -21,9 +22,9 @@
 #include "ktls.h"
 #include "log.h"
 
-int app_listen(struct loop *l)
+int handoff_listen(struct daemon *d)
 {
-	const struct dconfig *c = &l->d->cfg;
+	const struct dconfig *c = &d->cfg;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
 	int fd;
@@ -45,10 +46,20 @@ int app_listen(struct loop *l)
 			close(fd);
 		return -1;
 	}
-	l->listen_fd = fd;
+	d->listen_fd = fd;
+	log_msg(LOG_INFO, "listening on %s (mode %04o)", sa.sun_path, c->handoff_mode);
+	return 0;
+}
+
+/* Each loop accepts on its own dup: closing it stops that loop only. */
+int app_listen(struct loop *l)
+{
+	if ((l->listen_fd = fcntl(l->d->listen_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		log_msg(LOG_ERR, "handoff socket: dup: %s", strerror(errno));
+		return -1;
+	}
 	l->accept_op = (struct op){ OP_ACCEPT, l };
 	app_arm_accept(l);
-	log_msg(LOG_INFO, "listening on %s (mode %04o)", sa.sun_path, c->handoff_mode);
 	return 0;
 }
 
@@ -63,7 +74,6 @@ void app_stop_listening(struct loop *l)
 	io_uring_sqe_set_data64(sqe, 0);
 	close(l->listen_fd);
 	l->listen_fd = -1;
-	unlink(l->d->cfg.handoff_path);
 }
 
 static void post_recv(struct app *a)
@@ -98,13 +108,17 @@ static void app_free(struct app *a)
 
 static void maybe_free(struct app *a)
 {
-	if (a->closing && !a->recv_pending && !a->sessions)
+	if (a->closing && !a->recv_pending && !a->sessions && !a->csessions)
 		app_free(a);
 }
 
 void app_session_gone(struct app *a, struct session *s)
 {
 	(void)s;
+	if (a->inflight) {
+		a->inflight--;
+		stats_finished(&a->l->d->stats);
+	}
 	maybe_free(a);
 }
 
@@ -123,7 +137,13 @@ static void app_close(struct app *a, const char *why)
 	a->recv_pending = true;
 	for (s = a->sessions; s; s = next) {
 		next = session_next_in_app(s);
+		stats_aborted(&a->l->d->stats);
 		session_abort(s, "the application closed its handoff connection");
+	}
+	for (struct csession *cs = a->csessions, *cnext; cs; cs = cnext) {
+		cnext = client_next_in_app(cs);
+		stats_aborted(&a->l->d->stats);
+		client_abort(cs, "the application closed its handoff connection");
 	}
 	a->recv_pending = false;
 	maybe_free(a);
@@ -201,6 +221,8 @@ void app_reply_failed(struct app *a, uint32_t id, enum handoff_reason r, uint8_t
 {
 	tls_buf m;
 
+	if (a)  /* counted even when nobody hears it */
+		stats_failed(&a->l->d->stats, r);
 	if (!a || a->closing)
 		return;
 	tls_buf_init(&m, HANDOFF_MAX_MSG);
@@ -221,6 +243,7 @@ static void reply_busy(struct app *a, uint32_t id)
 {
 	tls_buf m;
 
+	stats_busy(&a->l->d->stats);
 	tls_buf_init(&m, HANDOFF_MAX_MSG);
 	handoff_begin(&m, HANDOFF_BUSY, id);
 	if (handoff_end(&m) == 0 && !m.err)
@@ -318,7 +341,9 @@ static void on_accept_request(struct app *a, const struct handoff_msg *m, int fd
 	const char *bad;
 
 	if (fd < 0) {
-		app_reply_failed(a, m->id, HANDOFF_R_MALFORMED, 0, "ACCEPT without a socket attached");
+		app_reply_failed(a, m->id, HANDOFF_R_MALFORMED, 0,
+				 m->type == HANDOFF_CONNECT ? "CONNECT without a socket attached"
+							    : "ACCEPT without a socket attached");
 		return;
 	}
 	if ((bad = bad_socket(fd, why, sizeof(why)))) {
@@ -327,8 +352,12 @@ static void on_accept_request(struct app *a, const struct handoff_msg *m, int fd
 		close(fd);
 		return;
 	}
-	if (l->inflight >= c->max_inflight) {
-		log_msg(LOG_WARN, "busy: %u handshakes in flight", l->inflight);
+	/* across loops the check and the start are not one step: the limit
+	 * may be passed by at most one request per other loop */
+	int64_t all = stats_inflight(&l->d->stats);
+	if (all >= (int64_t)c->max_inflight || a->inflight >= c->max_per_app) {
+		log_msg(LOG_WARN, "busy: %lld handshakes in flight, %u for application pid %d", (long long)all,
+			a->inflight, (int)a->pid);
 		reply_busy(a, m->id);
 		close(fd);
 		return;
@@ -337,10 +366,26 @@ static void on_accept_request(struct app *a, const struct handoff_msg *m, int fd
 	if (handoff_get_u32(m, HANDOFF_A_TIMEOUT_MS, &t) == 0 && t > 0 && t < timeout)
 		timeout = t;
 	peer_name(fd, peer, sizeof(peer));
+	if (m->type == HANDOFF_CONNECT) {  /* client role: client.c */
+		enum handoff_reason r;
+		/* counted first: a handshake that fails at once gives it back */
+		a->inflight++;
+		stats_started(&l->d->stats, l->index);
+		if (client_start(l, a, m, fd, timeout, peer, &r, why, sizeof(why)) != 0) {
+			a->inflight--;
+			stats_finished(&l->d->stats);
+			app_reply_failed(a, m->id, r, 0, why);
+			close(fd);
+		}
+		return;
+	}
 	if (session_start(l, a, m->id, fd, timeout, peer) != 0) {
 		app_reply_failed(a, m->id, HANDOFF_R_INTERNAL, 0, "out of memory");
 		close(fd);
+		return;
 	}
+	a->inflight++;             /* app_session_gone takes it back */
+	stats_started(&l->d->stats, l->index);
 }
 
 static void on_request(struct app *a, size_t len, int fd)
@@ -351,6 +396,7 @@ static void on_request(struct app *a, size_t len, int fd)
 	/* the parse fills in m.id from any whole header, even when it refuses
 	 * the rest: a malformed request still gets its answer */
 	int bad = handoff_parse(a->buf, len, &m, &why);
+	stats_request(&a->l->d->stats, a->l->index);
 	if (a->msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
 		app_reply_failed(a, m.id, HANDOFF_R_MALFORMED, 0, "message or control data truncated");
 		goto drop;
@@ -374,8 +420,10 @@ static void on_request(struct app *a, size_t len, int fd)
 		on_accept_request(a, &m, fd);
 		return;
 	case HANDOFF_CONNECT:
+		on_accept_request(a, &m, fd);
+		return;
 	case HANDOFF_STORE_TICKET:
-		app_reply_failed(a, m.id, HANDOFF_R_INTERNAL, 0, "the client role is not implemented yet");
+		client_store_ticket(a->l, &m);  /* no reply: the library does not wait */
 		goto drop;
 	default:
 		app_reply_failed(a, m.id, HANDOFF_R_MALFORMED, 0, "not a request type");

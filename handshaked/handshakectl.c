@@ -1,9 +1,12 @@
-/* handshakectl: operator commands that do not need the running daemon.
+/* handshakectl: operator commands.
  *
+ *   handshakectl status|stats [--prometheus]|reload|rotate-tickets [--socket PATH]
  *   handshakectl ticket-keys new FILE [--count N] [--force]
  *   handshakectl ticket-keys show FILE
  *   handshakectl ticket-keys rotate FILE [--keep N]
  *
+ * The first group talks to the running daemon over its control socket
+ * (docs/handshakectl.md); ticket-keys works on files alone.
  * Session ticket key files are described in lib/tls/stek.h and
  * docs/ticket-keys.md. `show` never prints key material.
  */
@@ -13,18 +16,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tls/stek.h"
 
 #define EXIT_USAGE 2
+#define DEFAULT_CONTROL "/run/handshaked/handoff.sock.ctl"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: handshakectl ticket-keys new FILE [--count N] [--force]\n"
+		"usage: handshakectl status|stats [--prometheus]|reload|rotate-tickets [--socket PATH]\n"
+		"       handshakectl ticket-keys new FILE [--count N] [--force]\n"
 		"       handshakectl ticket-keys show FILE\n"
 		"       handshakectl ticket-keys rotate FILE [--keep N]\n"
+		"\n"
+		"The running daemon, over its control socket (default " DEFAULT_CONTROL ",\n"
+		"[control] path in handshaked.conf):\n"
+		"  status          state, loops, in-flight handshakes, configuration\n"
+		"  stats           counters as a table; --prometheus: Prometheus text format\n"
+		"  reload          reload the configuration (as SIGHUP, but reports errors)\n"
+		"  rotate-tickets  a fresh session ticket key (in-memory keys only)\n"
 		"\n"
 		"Session ticket encryption keys shared by handshaked instances.\n"
 		"  new     write a file of N (default 1, at most %d) fresh random keys, mode 0600;\n"
@@ -220,6 +235,71 @@ static int ticket_keys(int argc, char **argv)
 	return cmd_rotate(path, keep);
 }
 
+/* One command line to the control socket; the answer's first line is
+ * "ok" or "error: why", the rest goes to stdout. */
+static int control(const char *cmd, int argc, char **argv)
+{
+	const char *path = DEFAULT_CONTROL;
+	bool prom = false;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char line[64], buf[4096], head[512];
+	size_t hlen = 0;
+	bool in_head = true;
+	int fd;
+	ssize_t n;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc)
+			path = argv[++i];
+		else if (strncmp(argv[i], "--socket=", 9) == 0)
+			path = argv[i] + 9;
+		else if (strcmp(argv[i], "--prometheus") == 0 && strcmp(cmd, "stats") == 0)
+			prom = true;
+		else
+			return usage_error("%s: unexpected argument \"%s\"", cmd, argv[i]);
+	}
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return usage_error("--socket: path too long");
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	snprintf(line, sizeof(line), "%s%s\n", cmd, prom ? " prometheus" : "");
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fprintf(stderr, "handshakectl: %s: %s (is handshaked running? --socket PATH)\n", path,
+			strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	if (write(fd, line, strlen(line)) != (ssize_t)strlen(line)) {
+		fprintf(stderr, "handshakectl: %s: %s\n", path, strerror(errno));
+		close(fd);
+		return 1;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		char *p = buf;
+		size_t len = (size_t)n;
+		if (in_head) {             /* collect the status line */
+			char *nl = memchr(p, '\n', len);
+			size_t take = nl ? (size_t)(nl - p) + 1 : len;
+			if (hlen + take < sizeof(head)) {
+				memcpy(head + hlen, p, take);
+				hlen += take;
+			}
+			p += take;
+			len -= take;
+			if (nl)
+				in_head = false;
+		}
+		fwrite(p, 1, len, stdout);
+	}
+	close(fd);
+	head[hlen] = 0;
+	if (strcmp(head, "ok\n") == 0)
+		return 0;
+	fprintf(stderr, "handshakectl: %s", hlen ? head : "no answer from the daemon\n");
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
@@ -231,5 +311,8 @@ int main(int argc, char **argv)
 		return usage_error("no command");
 	if (strcmp(argv[1], "ticket-keys") == 0)
 		return ticket_keys(argc - 2, argv + 2);
+	if (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "stats") == 0 || strcmp(argv[1], "reload") == 0 ||
+	    strcmp(argv[1], "rotate-tickets") == 0)
+		return control(argv[1], argc - 2, argv + 2);
 	return usage_error("unknown command \"%s\"", argv[1]);
 }

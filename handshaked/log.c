@@ -18,9 +18,10 @@ static const struct {
 	[LOG_DEBUG] = { "debug", 7 },
 };
 
+/* set by a reload while the loops log: relaxed atomics, no torn reads */
 void log_set_level(enum log_level level)
 {
-	max_level = level;
+	__atomic_store_n(&max_level, level, __ATOMIC_RELAXED);
 }
 
 int log_level_parse(const char *name)
@@ -36,7 +37,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	char line[1024];
 	va_list ap;
 
-	if (level > max_level)
+	if (level > __atomic_load_n(&max_level, __ATOMIC_RELAXED))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);

@@ -1,21 +1,21 @@
-/* The event loop: one io_uring ring drives the handoff socket, every
- * handshake's recv/send and deadline, the signals (signalfd) and the
- * ticket-key rotation timer. Nothing in it blocks: socket I/O goes
- * through the ring, replies are non-blocking sends. The state lives in
- * struct loop so that N loops (threads) can each own one later. */
+/* The event loop: one io_uring ring drives the handoff socket (an accept
+ * on this loop's dup of it: the kernel hands each connection to one
+ * waiting loop), the applications' requests and every handshake's
+ * recv/send and deadline. Nothing in it blocks: socket I/O goes through
+ * the ring, replies are non-blocking sends. --loops N runs N of these,
+ * one per thread; signals, the control socket and the ticket-key timer
+ * belong to the supervisor (main thread), which wakes a loop through its
+ * eventfd. */
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
-#include <time.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "daemon.h"
 #include "log.h"
 
 #define RING_ENTRIES 256
-#define ROTATE_CHECK_S 60          /* how often the STEK ring is looked at */
 
 struct io_uring_sqe *loop_sqe(struct loop *l)
 {
@@ -27,88 +27,60 @@ struct io_uring_sqe *loop_sqe(struct loop *l)
 	return sqe;
 }
 
-static void arm_signal(struct loop *l)
+static void arm_wake(struct loop *l)
 {
 	struct io_uring_sqe *sqe = loop_sqe(l);
-	io_uring_prep_read(sqe, l->sig_fd, &l->siginfo, sizeof(l->siginfo), 0);
-	io_uring_sqe_set_data(sqe, &l->sig_op);
+	io_uring_prep_read(sqe, l->wake_fd, &l->wake_val, sizeof(l->wake_val), 0);
+	io_uring_sqe_set_data(sqe, &l->wake_op);
 }
 
-static void arm_timer(struct loop *l)
+void loop_wake(struct loop *l)
 {
-	struct io_uring_sqe *sqe = loop_sqe(l);
-	l->timer_ts.tv_sec = ROTATE_CHECK_S;
-	l->timer_ts.tv_nsec = 0;
-	io_uring_prep_timeout(sqe, &l->timer_ts, 0, 0);
-	io_uring_sqe_set_data(sqe, &l->timer_op);
+	uint64_t one = 1;
+	if (write(l->wake_fd, &one, sizeof(one)) < 0)
+		log_msg(LOG_ERR, "waking loop %u: %s", l->index, strerror(errno));
 }
 
-static void rotate_tickets(struct loop *l)
+int loop_init(struct loop *l, struct daemon *d, unsigned index)
 {
-	int r = tls_stek_ring_maybe_rotate(l->d->stek, (uint64_t)time(NULL));
-	if (r > 0)
-		log_msg(LOG_INFO, "session ticket key rotated");
-	else if (r < 0)
-		log_msg(LOG_ERR, "session ticket key rotation failed (random generator)");
-}
-
-int loop_init(struct loop *l, struct daemon *d)
-{
-	sigset_t set;
 	int r;
 
 	memset(l, 0, sizeof(*l));
 	l->d = d;
+	l->index = index;
 	l->listen_fd = -1;
-	l->sig_fd = -1;
 	if ((r = io_uring_queue_init(RING_ENTRIES, &l->ring, 0)) < 0) {
 		log_msg(LOG_ERR, "io_uring: %s", strerror(-r));
 		return -1;
 	}
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 ||
-	    (l->sig_fd = signalfd(-1, &set, SFD_CLOEXEC)) < 0) {
-		log_msg(LOG_ERR, "signalfd: %s", strerror(errno));
+	if ((l->wake_fd = eventfd(0, EFD_CLOEXEC)) < 0) {
+		log_msg(LOG_ERR, "eventfd: %s", strerror(errno));
 		io_uring_queue_exit(&l->ring);
 		return -1;
 	}
-	l->sig_op = (struct op){ OP_SIGNAL, l };
-	l->timer_op = (struct op){ OP_TIMER, l };
+	l->wake_op = (struct op){ OP_WAKE, l };
 	if (app_listen(l) != 0) {
-		close(l->sig_fd);
+		close(l->wake_fd);
 		io_uring_queue_exit(&l->ring);
 		return -1;
 	}
-	arm_signal(l);
-	arm_timer(l);
+	arm_wake(l);
 	return 0;
 }
 
-static void on_signal(struct loop *l, int res)
+static void on_wake(struct loop *l, int res)
 {
-	if (res != sizeof(l->siginfo)) {
-		log_msg(LOG_ERR, "signalfd read: %s", res < 0 ? strerror(-res) : "short read");
-		l->stopping = true;
-		return;
-	}
-	switch (l->siginfo.ssi_signo) {
-	case SIGHUP:
-		log_msg(LOG_INFO, "SIGHUP: reloading the configuration");
-		daemon_reload(l->d);
-		break;
-	case SIGTERM:
-	case SIGINT:
-		if (!l->stopping)
-			log_msg(LOG_INFO, "%s: no new requests; %u handshakes in flight finish first",
-				l->siginfo.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT", l->inflight);
+	if (res < 0 && res != -EINTR && res != -EAGAIN) {
+		log_msg(LOG_ERR, "loop %u: eventfd read: %s", l->index, strerror(-res));
 		l->stopping = true;
 		app_stop_listening(l);
-		break;
+		return;
 	}
-	arm_signal(l);
+	if (__atomic_load_n(&l->d->stopping, __ATOMIC_ACQUIRE) && !l->stopping) {
+		l->stopping = true;
+		app_stop_listening(l);
+	}
+	arm_wake(l);
 }
 
 static void dispatch(struct loop *l, struct op *op, int res)
@@ -120,12 +92,8 @@ static void dispatch(struct loop *l, struct op *op, int res)
 	case OP_ACCEPT_RETRY:
 		app_arm_accept(l);
 		break;
-	case OP_SIGNAL:
-		on_signal(l, res);
-		break;
-	case OP_TIMER:
-		rotate_tickets(l);
-		arm_timer(l);
+	case OP_WAKE:
+		on_wake(l, res);
 		break;
 	case OP_APP_RECV:
 		app_on_recv(op->owner, res);
@@ -134,6 +102,11 @@ static void dispatch(struct loop *l, struct op *op, int res)
 	case OP_S_SEND:
 	case OP_S_TIMEOUT:
 		session_on_op(op->owner, op->kind, res);
+		break;
+	case OP_C_RECV:
+	case OP_C_SEND:
+	case OP_C_TIMEOUT:
+		client_on_op(op->owner, op->kind, res);
 		break;
 	}
 }
@@ -149,6 +122,8 @@ int loop_run(struct loop *l)
 			log_msg(LOG_ERR, "io_uring_submit_and_wait: %s", strerror(-r));
 			return -1;
 		}
+		/* the configuration cannot change under a batch (daemon.h) */
+		pthread_rwlock_rdlock(&l->d->lock);
 		/* one at a time: a handler may queue SQEs and even submit */
 		while (io_uring_peek_cqe(&l->ring, &cqe) == 0) {
 			struct op *op = io_uring_cqe_get_data(cqe);
@@ -157,6 +132,7 @@ int loop_run(struct loop *l)
 			if (op)
 				dispatch(l, op, res);
 		}
+		pthread_rwlock_unlock(&l->d->lock);
 	}
 	return 0;
 }
@@ -167,6 +143,6 @@ void loop_free(struct loop *l)
 	/* the ring first: nothing may still point into the apps' buffers */
 	io_uring_queue_exit(&l->ring);
 	app_close_all(l);
-	if (l->sig_fd >= 0)
-		close(l->sig_fd);
+	if (l->wake_fd >= 0)
+		close(l->wake_fd);
 }

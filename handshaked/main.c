@@ -1,10 +1,13 @@
 /* handshaked: TLS 1.3 handshakes for kernel TLS, for other processes.
  * Reads the configuration, owns what outlives a reload (the session
- * ticket keys, the 0-RTT anti-replay recorder), and runs the loop. */
+ * ticket keys, the 0-RTT anti-replay recorder), starts the loops (one
+ * thread each) and supervises them. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,39 +60,135 @@ static tls_config *build(struct daemon *d, const struct dconfig *c, char *err, s
 	return config_build_tls(c, d->stek, d->replay ? &replay_ops : NULL, d->replay, err, len);
 }
 
-void daemon_reload(struct daemon *d)
+/* The slow part (files, certificates) runs outside the lock; the loops
+ * wait only for the swap. */
+int daemon_reload(struct daemon *d, char *err, size_t len)
 {
 	struct dconfig c;
-	char err[1024];
-	tls_config *t = NULL;
+	tls_config *t = NULL, *old;
 
-	if (config_load(&c, d->argc, d->argv, err, sizeof(err)) != 0 ||
-	    load_ticket_keys(d, &c, err, sizeof(err)) != 0 ||
-	    !(t = build(d, &c, err, sizeof(err)))) {
+	pthread_mutex_lock(&d->reload_lock);
+	if (config_load(&c, d->argc, d->argv, err, len) != 0 || load_ticket_keys(d, &c, err, len) != 0 ||
+	    !(t = build(d, &c, err, len)) || client_setup(d, &c, true, err, len) != 0) {
 		log_msg(LOG_ERR, "reload failed, the old configuration stays: %s", err);
+		tls_config_free(t);
 		config_free(&c);
-		return;
+		stats_reload(&d->stats, false);
+		pthread_mutex_unlock(&d->reload_lock);
+		return -1;
 	}
 	if (strcmp(c.handoff_path, d->cfg.handoff_path) != 0 || c.handoff_mode != d->cfg.handoff_mode)
 		log_msg(LOG_WARN, "reload: the handoff socket changes only on restart (still %s)",
 			d->cfg.handoff_path);
-	/* keep the socket we are listening on */
+	if (strcmp(c.control_path, d->cfg.control_path) != 0 || c.loops != d->cfg.loops)
+		log_msg(LOG_WARN, "reload: the control socket and the number of loops change only on restart");
+	/* keep the sockets we are listening on, and the loops we run */
 	free(c.handoff_path);
+	free(c.control_path);
+	pthread_rwlock_wrlock(&d->lock);
 	c.handoff_path = d->cfg.handoff_path;
-	d->cfg.handoff_path = NULL;
+	c.control_path = d->cfg.control_path;
+	d->cfg.handoff_path = d->cfg.control_path = NULL;
 	c.handoff_mode = d->cfg.handoff_mode;
+	c.loops = d->cfg.loops;
 	config_free(&d->cfg);
 	d->cfg = c;
-	tls_config_free(d->tls);   /* handshakes under way keep their reference */
+	old = d->tls;
 	d->tls = t;
 	log_set_level(d->cfg.log_level);
+	pthread_rwlock_unlock(&d->lock);
+	tls_config_free(old);      /* handshakes under way keep their reference */
+	stats_reload(&d->stats, true);
 	log_msg(LOG_INFO, "configuration reloaded: %zu certificates", d->cfg.n_certs);
+	pthread_mutex_unlock(&d->reload_lock);
+	return 0;
+}
+
+static void *loop_thread(void *arg)
+{
+	struct loop *l = arg;
+	uint64_t one = 1;
+
+	l->rc = loop_run(l);
+	/* the supervisor stops the others if this one ended on its own */
+	if (write(l->d->sup_fd, &one, sizeof(one)) < 0)
+		log_msg(LOG_ERR, "loop %u: telling the supervisor: %s", l->index, strerror(errno));
+	return NULL;
+}
+
+/* Starts the loops and supervises them; 0 when all drained cleanly. */
+static int run(struct daemon *d)
+{
+	unsigned n = d->cfg.loops, started = 0, made = 0;
+	pthread_rwlockattr_t ra;
+	sigset_t set;
+	int rc = -1;
+
+	/* a reload must not wait behind a steady stream of batches */
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&d->lock, &ra);
+	pthread_rwlockattr_destroy(&ra);
+	pthread_mutex_init(&d->reload_lock, NULL);
+	/* blocked before any thread starts: only the supervisor's signalfd sees them */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (!(d->loops = calloc(n, sizeof(*d->loops))) || handoff_listen(d) != 0 || control_listen(d) != 0)
+		goto out;
+	if ((d->sup_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+		log_msg(LOG_ERR, "eventfd: %s", strerror(errno));
+		goto out;
+	}
+	for (; made < n; made++)
+		if (loop_init(&d->loops[made], d, made) != 0)
+			goto out;
+	for (; started < n; started++) {
+		int e = pthread_create(&d->loops[started].thread, NULL, loop_thread, &d->loops[started]);
+		if (e) {
+			log_msg(LOG_ERR, "starting loop %u: %s", started, strerror(e));
+			break;
+		}
+	}
+	d->n_loops = started;
+	if (started == n) {
+		log_msg(LOG_INFO, "ready: %u loops, %zu certificates, deadline %u ms, max %u in flight (%u per application), "
+			"tickets %u, 0-RTT %u bytes", n, d->cfg.n_certs, d->cfg.deadline_ms, d->cfg.max_inflight,
+			d->cfg.max_per_app, d->cfg.tickets, d->cfg.early_max);
+		rc = supervise(d);
+	} else {
+		__atomic_store_n(&d->stopping, true, __ATOMIC_RELEASE);
+		for (unsigned i = 0; i < started; i++)
+			loop_wake(&d->loops[i]);
+	}
+	for (unsigned i = 0; i < started; i++) {
+		pthread_join(d->loops[i].thread, NULL);
+		if (d->loops[i].rc != 0)
+			rc = -1;
+	}
+out:
+	for (unsigned i = 0; i < made; i++)
+		loop_free(&d->loops[i]);
+	free(d->loops);
+	if (d->listen_fd >= 0) {
+		close(d->listen_fd);
+		unlink(d->cfg.handoff_path);
+	}
+	if (d->ctl_fd >= 0) {
+		close(d->ctl_fd);
+		unlink(d->cfg.control_path);
+	}
+	if (d->sup_fd >= 0)
+		close(d->sup_fd);
+	return rc;
 }
 
 int main(int argc, char **argv)
 {
-	struct daemon d = { .argc = argc, .argv = argv, .self_uid = getuid() };
-	struct loop l;
+	struct daemon d = { .argc = argc, .argv = argv, .self_uid = getuid(), .listen_fd = -1, .sup_fd = -1,
+			  .ctl_fd = -1 };
 	char err[1024];
 	int rc = 1;
 
@@ -105,7 +204,8 @@ int main(int argc, char **argv)
 	}
 	log_set_level(d.cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);
-	if (load_ticket_keys(&d, &d.cfg, err, sizeof(err)) != 0 || !(d.tls = build(&d, &d.cfg, err, sizeof(err)))) {
+	if (load_ticket_keys(&d, &d.cfg, err, sizeof(err)) != 0 || !(d.tls = build(&d, &d.cfg, err, sizeof(err))) ||
+	    client_setup(&d, &d.cfg, false, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s\n", err);
 		goto out;
 	}
@@ -114,14 +214,11 @@ int main(int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
-	if (loop_init(&l, &d) != 0)
-		goto out;
-	log_msg(LOG_INFO, "ready: %zu certificates, deadline %u ms, max %u in flight, tickets %u, 0-RTT %u bytes",
-		d.cfg.n_certs, d.cfg.deadline_ms, d.cfg.max_inflight, d.cfg.tickets, d.cfg.early_max);
-	rc = loop_run(&l) == 0 ? 0 : 1;
-	loop_free(&l);
+	stats_init(&d.stats);
+	rc = run(&d) == 0 ? 0 : 1;
 	log_msg(LOG_INFO, "stopped");
 out:
+	client_teardown(&d);
 	tls_config_free(d.tls);
 	tls_replay_cache_free(d.replay);
 	tls_stek_ring_free(d.stek);

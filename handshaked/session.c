@@ -7,7 +7,18 @@
  * at the engine's sequence numbers, the deferred NewSessionTickets
  * through kTLS as one handshake record (record-type cmsg), then DONE to
  * the application and the daemon's copy of the fd is closed. A deadline
- * (an io_uring timeout) cuts off slow or silent clients. */
+ * (an io_uring timeout) cuts off slow or silent clients.
+ *
+ * 0-RTT accepted: once the server flight is out and the early data read so
+ * far (a non-blocking read finds no next record), kTLS TX goes on at the
+ * server's application secret (from the secret callback: seq 0) and an
+ * early DONE (EARLY_STATE accepted, EARLY_DATA unconfirmed, KTLS=TX, no
+ * POST) lets the application answer at once (0.5-RTT). The daemon reads on
+ * (EndOfEarlyData, the client's Finished, record-exact), installs RX and
+ * replies CONFIRMED with POST and the NewSessionTickets (NST) for the
+ * library to send. From the early DONE on the application owns TX and the
+ * daemon never writes to the socket (one writer per socket): a failure is
+ * a FAILED reply only, no alert to the peer; the application closes. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -35,6 +46,7 @@ struct session {
 	struct app *app;           /* NULL once the application is gone */
 	struct session *next, *prev; /* in app->sessions */
 	uint32_t id;
+	uint64_t t0;               /* stats_now_us() at the start: the latency histogram */
 	int fd;
 	char peer[64];
 	tls_conn *conn;
@@ -55,6 +67,15 @@ struct session {
 	tls_post *post;
 	uint8_t ktls;              /* HANDOFF_KTLS_* installed */
 	bool abort;
+	/* 0-RTT early hand-back */
+	bool early_rx;             /* the engine took the client's early key */
+	bool eoed;                 /* EndOfEarlyData read (handshake RX key after it) */
+	bool probing;              /* the pending recv is MSG_DONTWAIT */
+	bool handed;               /* early DONE sent: the application owns TX */
+	size_t early_sent;         /* of early, in the early DONE */
+	const tls_cipher *cs;
+	size_t tx_ap_len;          /* 0 until the server's application secret */
+	uint8_t tx_ap[TLS_MAX_SECRET];
 };
 
 struct session *session_next_in_app(const struct session *s)
@@ -66,6 +87,24 @@ static void on_early_data(void *ctx, const uint8_t *data, size_t len)
 {
 	struct session *s = ctx;
 	tls_write_bytes(&s->early, data, len);
+}
+
+/* tls_conn_traffic works only after the handshake: the early hand-back
+ * takes our application TX secret (seq 0) when the engine makes it. */
+static void on_secret(void *ctx, enum tls_dir dir, int epoch, const tls_cipher *cs,
+		      const uint8_t *secret, size_t len)
+{
+	struct session *s = ctx;
+
+	if (dir == TLS_DIR_RX && epoch == TLS_EPOCH_EARLY)
+		s->early_rx = true;
+	else if (dir == TLS_DIR_RX && epoch == TLS_EPOCH_HANDSHAKE && s->early_rx)
+		s->eoed = true;
+	else if (dir == TLS_DIR_TX && epoch == TLS_EPOCH_APPLICATION && len <= sizeof(s->tx_ap)) {
+		memcpy(s->tx_ap, secret, len);
+		s->tx_ap_len = len;
+		s->cs = cs;
+	}
 }
 
 /* Out of the application's list; the app may go with its last session. */
@@ -99,6 +138,7 @@ static void maybe_free(struct session *s)
 	tls_buf_free(&s->out);
 	tls_buf_free(&s->early);
 	tls_buf_free(&s->tickets);
+	OPENSSL_cleanse(s->tx_ap, sizeof(s->tx_ap));
 	free(s);
 }
 
@@ -145,7 +185,7 @@ void session_abort(struct session *s, const char *why)
 	finish(s);
 }
 
-static void post_recv(struct session *s, size_t need)
+static void post_recv_flags(struct session *s, size_t need, int flags)
 {
 	uint8_t *p = tls_buf_reserve(&s->in, need);
 	struct io_uring_sqe *sqe;
@@ -155,10 +195,29 @@ static void post_recv(struct session *s, size_t need)
 		return;
 	}
 	sqe = loop_sqe(s->l);
-	io_uring_prep_recv(sqe, s->fd, p, need, 0);
+	io_uring_prep_recv(sqe, s->fd, p, need, flags);
 	io_uring_sqe_set_data(sqe, &s->rx_op);
 	s->pending++;
 	s->state = S_READ;
+	s->probing = flags & MSG_DONTWAIT;
+}
+
+static void post_recv(struct session *s, size_t need)
+{
+	post_recv_flags(s, need, 0);
+}
+
+/* The next record. With 0-RTT accepted, our flight sent and some early
+ * data (or its end) read, at a record boundary: a non-blocking read, whose
+ * EAGAIN means the client has nothing more for now -> early hand-back. */
+static void next_read(struct session *s)
+{
+	size_t need = tls_record_need(s->in.base, s->in.len);
+
+	if (s->early_rx && s->tx_ap_len && !s->handed && !s->in.len && (s->early.len || s->eoed))
+		post_recv_flags(s, need, MSG_DONTWAIT);
+	else
+		post_recv(s, need);
 }
 
 static void post_send(struct session *s, const tls_buf *b)
@@ -199,7 +258,12 @@ static void engine_failed(struct session *s)
 	char text[300];
 	int r = s->result;
 
-	if (TLS_IS_LOCAL_ERR(r)) {
+	if (TLS_IS_LOCAL_ERR(r) && s->handed) {
+		/* the application owns TX since the early DONE: no alert */
+		snprintf(text, sizeof(text), "alert %s not sent (after the early hand-back): %s",
+			 tls_alert_name(TLS_ERR_ALERT(r)), tls_conn_error(s->conn));
+		fail(s, HANDOFF_R_TLS, 0, text);
+	} else if (TLS_IS_LOCAL_ERR(r)) {
 		snprintf(text, sizeof(text), "alert %s sent: %s", tls_alert_name(TLS_ERR_ALERT(r)),
 			 tls_conn_error(s->conn));
 		fail(s, HANDOFF_R_TLS, (uint8_t)TLS_ERR_ALERT(r), text);
@@ -214,6 +278,7 @@ static void engine_failed(struct session *s)
 
 static void reply_done(struct session *s);
 static void handshake_done(struct session *s);
+static void confirm_done(struct session *s);
 
 /* Feeds whatever whole records are buffered, then sends the engine's
  * output or reads the next record. */
@@ -226,6 +291,13 @@ static void drive(struct session *s)
 	if (s->out.err) {
 		fail(s, HANDOFF_R_INTERNAL, 0, "out of memory");
 		return;
+	}
+	if (s->handed && s->out.len) { /* only an alert: the socket is not ours to write */
+		tls_buf_reset(&s->out);
+		if (s->result == 0 || s->result == TLS_WANT_INPUT) {
+			fail(s, HANDOFF_R_INTERNAL, 0, "the engine wrote after the early hand-back");
+			return;
+		}
 	}
 	if (s->out.len) {              /* a flight, or the alert: send it first */
 		s->sent = 0;
@@ -246,7 +318,7 @@ static void drive(struct session *s)
 		fail(s, HANDOFF_R_INTERNAL, 0, "the engine left a whole record unread");
 		return;
 	}
-	post_recv(s, need);
+	next_read(s);
 }
 
 static const char *ktls_why(enum ktls_err e, int err, const char *what, char *buf, size_t len)
@@ -270,6 +342,10 @@ static void handshake_done(struct session *s)
 	unsigned owed, made = 0;
 	int r = 0;
 
+	if (s->handed) {
+		confirm_done(s);
+		return;
+	}
 	if (tls_conn_traffic(s->conn, TLS_DIR_TX, tx, &tx_len, &tx_seq) != 0 ||
 	    tls_conn_traffic(s->conn, TLS_DIR_RX, rx, &rx_len, &rx_seq) != 0 ||
 	    !(s->post = tls_conn_post(s->conn))) {
@@ -310,6 +386,131 @@ out:
 	OPENSSL_cleanse(rx, sizeof(rx));
 }
 
+/* DONE's attributes but POST and EARLY_DATA. */
+static void put_params(const struct session *s, tls_buf *m, uint8_t early)
+{
+	const tls_params *p = tls_conn_params(s->conn);
+
+	handoff_put_u16(m, HANDOFF_A_CIPHER, tls_cipher_id(p->cipher));
+	handoff_put_u16(m, HANDOFF_A_GROUP, p->group);
+	handoff_put_u16(m, HANDOFF_A_SIG_SCHEME, p->sig_scheme);
+	if (p->server_name)
+		handoff_put_str(m, HANDOFF_A_SERVER_NAME, p->server_name);
+	if (p->alpn)
+		handoff_put_str(m, HANDOFF_A_ALPN, p->alpn);
+	handoff_put_u8(m, HANDOFF_A_RESUMED, p->resumed);
+	handoff_put_u8(m, HANDOFF_A_HRR, p->hrr);
+	if (p->client_id)
+		handoff_put_bytes(m, HANDOFF_A_PEER_ID, p->client_cert_sha256, 32);
+	handoff_put_u8(m, HANDOFF_A_KTLS, s->ktls);
+	handoff_put_u8(m, HANDOFF_A_EARLY_STATE, early);
+}
+
+/* 0-RTT, before the client's Finished: TX at our application secret
+ * (seq 0: the tickets are deferred, nothing went under it yet), then DONE
+ * with the unconfirmed early bytes. From here on the daemon only reads. */
+static void reply_early(struct session *s)
+{
+	const tls_params *p = tls_conn_params(s->conn);
+	uint16_t want = p->peer_record_limit < 16385 ? ktls_max_payload_for_limit(p->peer_record_limit) : 0;
+	enum ktls_err e;
+	char why[300];
+	tls_buf m;
+
+	e = ktls_install(s->fd, KTLS_DIR_TX, s->cs, s->tx_ap, 0);
+	OPENSSL_cleanse(s->tx_ap, sizeof(s->tx_ap));  /* the kernel has it now */
+	if (e != KTLS_OK) {
+		fail(s, HANDOFF_R_KTLS, 0, ktls_why(e, errno, "kTLS TX", why, sizeof(why)));
+		return;
+	}
+	s->ktls |= HANDOFF_KTLS_TX;
+	if (want && (e = ktls_set_tx_max_payload(s->fd, want)) != KTLS_OK) {
+		fail(s, HANDOFF_R_KTLS, 0, ktls_why(e, errno, "kTLS record size limit", why, sizeof(why)));
+		return;
+	}
+	tls_buf_init(&m, HANDOFF_MAX_MSG);
+	handoff_begin(&m, HANDOFF_DONE, s->id);
+	put_params(s, &m, HANDOFF_EARLY_ACCEPTED);
+	if (s->early.len)
+		handoff_put_bytes(&m, HANDOFF_A_EARLY_DATA, s->early.base, s->early.len);
+	if (handoff_end(&m) != 0 || m.err) {
+		tls_buf_free(&m);
+		fail(s, HANDOFF_R_INTERNAL, 0, "the early DONE reply does not fit one message");
+		return;
+	}
+	app_reply(s->app, &m);
+	tls_buf_free(&m);          /* wipes the early bytes' copy */
+	s->handed = true;
+	s->early_sent = s->early.len;
+	log_msg(LOG_INFO, "handshake with %s: 0-RTT accepted, %zu early bytes handed back before the client's Finished",
+		s->peer, s->early_sent);
+}
+
+/* The client's Finished after an early hand-back: RX at the engine's
+ * sequence, then CONFIRMED with POST and the tickets for the library to
+ * send (the daemon does not write to a socket the application holds). */
+static void confirm_done(struct session *s)
+{
+	const tls_params *p = tls_conn_params(s->conn);
+	uint8_t rx[TLS_MAX_SECRET];
+	size_t rx_len = sizeof(rx);
+	uint64_t rx_seq = 0;
+	unsigned owed, made = 0;
+	tls_buf m, post;
+	enum ktls_err e;
+	char why[300];
+	int r = 0;
+
+	if (tls_conn_traffic(s->conn, TLS_DIR_RX, rx, &rx_len, &rx_seq) != 0 ||
+	    !(s->post = tls_conn_post(s->conn))) {
+		OPENSSL_cleanse(rx, sizeof(rx));
+		fail(s, HANDOFF_R_INTERNAL, 0, "no application secrets from the engine");
+		return;
+	}
+	e = ktls_install(s->fd, KTLS_DIR_RX, p->cipher, rx, rx_seq);
+	OPENSSL_cleanse(rx, sizeof(rx));
+	if (e != KTLS_OK) {
+		fail(s, HANDOFF_R_KTLS, 0, ktls_why(e, errno, "kTLS RX", why, sizeof(why)));
+		return;
+	}
+	s->ktls |= HANDOFF_KTLS_RX;
+	owed = tls_post_tickets_owed(s->post);
+	tls_buf_reset(&s->tickets);
+	while (made < owed && (r = tls_post_ticket_send(s->post, s->cfg, &s->tickets)) == 0)
+		made++;
+	tls_buf_init(&post, 0);
+	tls_buf_init(&m, HANDOFF_MAX_MSG);
+	if (r < 0 || s->tickets.err || tls_post_encode(s->post, &post) != 0 || post.err) {
+		tls_buf_free(&post);
+		tls_buf_free(&m);
+		fail(s, HANDOFF_R_INTERNAL, 0, "NewSessionTicket or the post-handshake state failed");
+		return;
+	}
+	handoff_begin(&m, HANDOFF_CONFIRMED, s->id);
+	handoff_put_bytes(&m, HANDOFF_A_POST, post.base, post.len);
+	handoff_put_u8(&m, HANDOFF_A_KTLS, s->ktls);
+	if (s->tickets.len)
+		handoff_put_bytes(&m, HANDOFF_A_NST, s->tickets.base, s->tickets.len);
+	/* early data that came after the early DONE: confirmed with it */
+	if (s->early.len > s->early_sent)
+		handoff_put_bytes(&m, HANDOFF_A_EARLY_DATA, s->early.base + s->early_sent,
+				  s->early.len - s->early_sent);
+	if (handoff_end(&m) != 0 || m.err) {
+		tls_buf_free(&post);
+		tls_buf_free(&m);
+		fail(s, HANDOFF_R_INTERNAL, 0, "the CONFIRMED reply does not fit one message");
+		return;
+	}
+	app_reply(s->app, &m);
+	stats_ok(&s->l->d->stats, stats_now_us() - s->t0, p->resumed, HANDOFF_EARLY_ACCEPTED);
+	log_msg(LOG_INFO, "handshake with %s ok: %s group=0x%04x sni=%s alpn=%s resumed=%d hrr=%d early=accepted confirmed (early hand-back, %u tickets to the application)",
+		s->peer, tls_cipher_name(p->cipher), p->group, p->server_name ? p->server_name : "-",
+		p->alpn ? p->alpn : "-", p->resumed, p->hrr, made);
+	tls_buf_free(&post);
+	tls_buf_free(&m);
+	finish(s);
+}
+
 static void reply_done(struct session *s)
 {
 	const tls_params *p = tls_conn_params(s->conn);
@@ -332,19 +533,7 @@ static void reply_done(struct session *s)
 	}
 	handoff_begin(&m, HANDOFF_DONE, s->id);
 	handoff_put_bytes(&m, HANDOFF_A_POST, post.base, post.len);
-	handoff_put_u16(&m, HANDOFF_A_CIPHER, tls_cipher_id(p->cipher));
-	handoff_put_u16(&m, HANDOFF_A_GROUP, p->group);
-	handoff_put_u16(&m, HANDOFF_A_SIG_SCHEME, p->sig_scheme);
-	if (p->server_name)
-		handoff_put_str(&m, HANDOFF_A_SERVER_NAME, p->server_name);
-	if (p->alpn)
-		handoff_put_str(&m, HANDOFF_A_ALPN, p->alpn);
-	handoff_put_u8(&m, HANDOFF_A_RESUMED, p->resumed);
-	handoff_put_u8(&m, HANDOFF_A_HRR, p->hrr);
-	if (p->client_id)
-		handoff_put_bytes(&m, HANDOFF_A_PEER_ID, p->client_cert_sha256, 32);
-	handoff_put_u8(&m, HANDOFF_A_KTLS, s->ktls);
-	handoff_put_u8(&m, HANDOFF_A_EARLY_STATE, early);
+	put_params(s, &m, early);
 	if (s->early.len)
 		handoff_put_bytes(&m, HANDOFF_A_EARLY_DATA, s->early.base, s->early.len);
 	if (handoff_end(&m) != 0 || m.err) {
@@ -364,6 +553,7 @@ static void reply_done(struct session *s)
 		if (handoff_end(&m) == 0 && !m.err)
 			app_reply(s->app, &m);
 	}
+	stats_ok(&s->l->d->stats, stats_now_us() - s->t0, p->resumed, early);
 	log_msg(LOG_INFO, "handshake with %s ok: %s group=0x%04x sni=%s alpn=%s resumed=%d hrr=%d early=%s%s",
 		s->peer, tls_cipher_name(p->cipher), p->group, p->server_name ? p->server_name : "-",
 		p->alpn ? p->alpn : "-", p->resumed, p->hrr,
@@ -380,6 +570,13 @@ static void on_recv(struct session *s, int res)
 
 	if (res == 0) {
 		fail(s, HANDOFF_R_PEER_CLOSED, 0, "the peer closed the connection");
+		return;
+	}
+	if (res == -EAGAIN && s->probing) {
+		/* nothing more from the client for now: the early bytes go back */
+		reply_early(s);
+		if (s->state != S_DEAD)
+			post_recv(s, tls_record_need(s->in.base, s->in.len));
 		return;
 	}
 	if (res < 0) {
@@ -423,7 +620,7 @@ static void on_send(struct session *s, int res)
 	else if (s->result != TLS_WANT_INPUT)
 		engine_failed(s);      /* the alert went out */
 	else
-		post_recv(s, tls_record_need(s->in.base, s->in.len));
+		next_read(s);
 }
 
 void session_on_op(struct session *s, enum op_kind kind, int res)
@@ -452,7 +649,7 @@ void session_on_op(struct session *s, enum op_kind kind, int res)
 int session_start(struct loop *l, struct app *a, uint32_t id, int fd, uint32_t timeout_ms,
 		  const char *peer)
 {
-	static const tls_callbacks cb = { .early_data = on_early_data };
+	static const tls_callbacks cb = { .early_data = on_early_data, .secret = on_secret };
 	struct session *s = calloc(1, sizeof(*s));
 	struct io_uring_sqe *sqe;
 
@@ -464,6 +661,7 @@ int session_start(struct loop *l, struct app *a, uint32_t id, int fd, uint32_t t
 	s->l = l;
 	s->app = a;
 	s->id = id;
+	s->t0 = stats_now_us();
 	s->fd = fd;
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);
 	s->rx_op = (struct op){ OP_S_RECV, s };

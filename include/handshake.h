@@ -135,17 +135,25 @@ struct hs_info {
  * dies meanwhile it returns at once (HS_R_DAEMON_GONE). BUSY from the
  * daemon is HS_R_BUSY (errno EAGAIN): nothing was done to fd.
  *
- * With 0-RTT accepted the call returns as soon as the early data arrived
- * (info.early == HS_EARLY_ACCEPTED): hs_recv() returns those bytes first;
- * they are replayable until hs_confirm() succeeds. TX is ready at once
- * (0.5-RTT answers may go out). */
+ * With 0-RTT accepted the call returns before the client's Finished, as
+ * soon as the daemon sent its flight and read the early data
+ * (info.early == HS_EARLY_ACCEPTED, info.confirmed false, kTLS TX only):
+ * hs_recv() returns those bytes first; they are replayable until
+ * hs_confirm() succeeds. TX is ready at once (0.5-RTT answers may go out;
+ * from here on only the application writes to fd). RX, the session state
+ * for hs_key_update and the NewSessionTickets come with hs_confirm(). */
 HS_API int hs_server_accept(int fd, const struct hs_opts *opts, hs_conn **out, struct hs_error *err);
 
 /* Client role: the daemon runs the client handshake on the connected TCP
  * socket fd for server_name (SNI and, unless opts->no_verify or
- * no_verify_name, the name checked against the certificate), resuming
- * from its ticket cache when it can (then opts->early_data may go as
- * 0-RTT: see hs_info()->early). Otherwise as hs_server_accept. */
+ * no_verify_name, the name checked against the certificate, with the
+ * daemon's [client] ca_file or the system store), resuming from its
+ * ticket cache when it can (then opts->early_data may go as 0-RTT). When
+ * hs_info()->early is not HS_EARLY_ACCEPTED (rejected, or none: no ticket
+ * allowed it) the early data was NOT delivered: send it again with
+ * send(2). TX and RX are installed on return. The server's later tickets
+ * go back to the daemon's cache from hs_recv(). Otherwise as
+ * hs_server_accept. */
 HS_API int hs_client_connect(int fd, const char *server_name, const struct hs_opts *opts, hs_conn **out,
 			     struct hs_error *err);
 
@@ -166,9 +174,11 @@ HS_API int hs_client_connect(int fd, const char *server_name, const struct hs_op
  * read returns -1/EAGAIN only when no record at all is waiting: a control
  * record is always followed by a read of what is behind it, because the
  * kernel does not signal POLLIN for records queued behind a KeyUpdate.
- * Server with 0-RTT accepted: the early bytes come first, then the call
- * waits for the confirmation (hs_confirm) before reading the socket
- * (MSG_DONTWAIT: EAGAIN meanwhile). */
+ * Server with 0-RTT accepted: the early bytes come first; then, since RX
+ * has no key before the client's Finished, the call confirms implicitly
+ * (hs_confirm: waits for the daemon, MSG_DONTWAIT: EAGAIN meanwhile)
+ * before it reads the socket; a failed confirmation fails the call (the
+ * early bytes must be thrown away, the connection closed). */
 HS_API ssize_t hs_recv(hs_conn *c, void *buf, size_t len, int flags);
 
 /* Sends our KeyUpdate (update_requested when request_peer) through the
@@ -180,7 +190,9 @@ HS_API int hs_key_update(hs_conn *c, bool request_peer);
 
 /* 0-RTT: waits until the daemon reports the handshake complete (the
  * client's Finished verified, RX installed), sends the NewSessionTickets
- * it passed along, and returns 0: the early data is no longer replayable.
+ * it passed along through kTLS (the daemon no longer writes to the socket),
+ * and returns 0: the early data is no longer replayable (0-RTT bytes that
+ * came after the hand-back are then returned by hs_recv, confirmed).
  * 0 at once when nothing was early. -1 on failure (the handshake did not
  * complete: the early data must be thrown away, the connection closed). */
 HS_API int hs_confirm(hs_conn *c);

@@ -10,6 +10,11 @@
 #  - KeyUpdate from s_client ("K", "k") handled by hs_recv, and GET
 #    /keyupdate (hs_key_update): >= 6.14 re-keys through setsockopt, 6.12
 #    ends the connection with an alert and a clear error
+#  - 0-RTT: the early hand-back (DONE before the client's Finished, kTLS TX
+#    only, the early bytes unconfirmed; CONFIRMED later) with s_client
+#    -early_data; a captured first flight replayed: the 1st copy is
+#    answered though no Finished ever comes, the 2nd copy's early data is
+#    refused
 #  - gnutls-cli, a full handshake
 #  - the daemon SIGKILLed mid-handshake: hs_server_accept returns an error
 #    within 1 s (never a hang)
@@ -139,20 +144,98 @@ log=$(conn_log)
 	[[ $log == *"resumed=yes"* ]] && [[ $LINE == *" ok "*"end=close_notify received"* ]]
 result $? "s_client -sess_in: resumed (hs_info resumed=yes), body intact" "$T/sc.out" "$T/sc.err"
 
-# 3b. 0-RTT: the request arrives as early data, hs_recv returns it first,
-# then takes the daemon's CONFIRMED (hs_confirm) before reading the socket.
-# (Today's daemon sends DONE only after the client Finished, CONFIRMED right
-# behind it; the early hand-back before Finished is not exercised yet.)
+# 3b. 0-RTT: the request arrives as early data; the daemon hands the socket
+# back before the client's Finished (DONE: kTLS TX only, the early bytes
+# unconfirmed), the application answers at once (0.5-RTT), and hs_recv
+# takes the daemon's CONFIRMED (hs_confirm: RX, tickets) before reading the
+# socket. (Should the client's Finished be read before the daemon found
+# the socket idle, DONE and CONFIRMED come together: also correct.)
 printf "$REQ" >"$T/early.req"
+n_early=$(grep -c 'handed back before the client' "$T/daemon.err")
 timeout 30 openssl s_client -connect "127.0.0.1:$PEER_PORT" -servername localhost -CAfile "$C/ca.pem" \
 	-sess_in "$T/sess.pem" -early_data "$T/early.req" -ign_eof </dev/null >"$T/sc.out" 2>"$T/sc.err"
 rc=$?
 conn_line
 log=$(conn_log)
+handed=no
+[ "$(grep -c 'handed back before the client' "$T/daemon.err")" -gt "$n_early" ] && handed=yes
 [ $rc -eq 0 ] && body_ok "$T/sc.out" && grep -q 'Early data was accepted' "$T/sc.out" &&
 	[[ $log == *"resumed=yes early_data=accepted"* ]] && [[ $log == *"0-RTT confirmed=yes"* ]] &&
-	[[ $LINE == *" ok "*"end=close_notify received"* ]]
-result $? "s_client -early_data: 0-RTT accepted, the early request answered, CONFIRMED taken by hs_recv, body intact" "$T/sc.out" "$T/sc.err"
+	[[ $LINE == *" ok "*"end=close_notify received"* ]] &&
+	{ [ $handed = no ] || [[ $log == *"handoff done: ktls tx=yes rx=no(unconfirmed)"* ]]; }
+result $? "s_client -early_data: 0-RTT accepted, early hand-back=$handed, the early request answered, CONFIRMED taken by hs_recv, body intact" "$T/sc.out" "$T/sc.err"
+
+# 3c. The early hand-back without any Finished: s_client's first flight
+# (ClientHello + 0-RTT GET) is captured, then sent raw, twice. The 1st copy:
+# the daemon answers its flight, hands the socket back with the GET
+# (unconfirmed), and the whole response arrives though the client never
+# sends Finished; when it goes, the confirmation fails (FAILED, no alert:
+# the daemon no longer writes). The 2nd copy is a replay: the daemon's
+# anti-replay refuses its early data, nothing is answered.
+capture() {
+	/usr/bin/python3 - "$@" <<'EOF'
+import socket, struct, sys
+l = socket.socket()
+l.bind(("127.0.0.1", 0))
+l.listen(1)
+print(l.getsockname()[1], flush=True)
+l.settimeout(30)
+c, _ = l.accept()
+c.settimeout(30)
+buf, out = b"", b""
+while not out or out[0] != 23:  # up to the first application_data record
+    while len(buf) < 5 or len(buf) < 5 + struct.unpack(">H", buf[3:5])[0]:
+        d = c.recv(65536)
+        if not d:
+            sys.exit("capture: EOF before a 0-RTT record")
+        buf += d
+    n = 5 + struct.unpack(">H", buf[3:5])[0]
+    out, buf = buf[:n], buf[n:]
+    open(sys.argv[1], "ab").write(out)
+EOF
+}
+# replay PORT FILE WANT: sends FILE, reads until WANT bytes came or the
+# server is idle for 3 s, never sends more; prints the bytes received.
+replay() {
+	/usr/bin/python3 - "$@" <<'EOF'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
+s.sendall(open(sys.argv[2], "rb").read())
+s.settimeout(3)
+got = 0
+try:
+    while got < int(sys.argv[3]):
+        d = s.recv(65536)
+        if not d:
+            break
+        got += len(d)
+except socket.timeout:
+    pass
+print(got)
+EOF
+}
+: >"$T/flight"
+coproc CAPTURE { capture "$T/flight" 2>"$T/capture.err"; }
+cap_pid=$CAPTURE_PID  # bash unsets CAPTURE_PID when the coproc ends
+PIDS+=("$cap_pid")
+read -r -t 30 cport <&"${CAPTURE[0]}"
+timeout 30 openssl s_client -connect "127.0.0.1:${cport:-0}" -servername localhost -sess_in "$T/sess.pem" \
+	-early_data "$T/early.req" </dev/null >"$T/capture.out" 2>&1
+wait "$cap_pid"
+result $? "capture s_client's first flight with 0-RTT ($(wc -c <"$T/flight") bytes)" "$T/capture.err"
+n_early=$(grep -c 'handed back before the client' "$T/daemon.err")
+got=$(replay "$PEER_PORT" "$T/flight" "$SIZE")
+conn_line
+log=$(conn_log)
+[ "${got:-0}" -ge "$SIZE" ] && [[ $log == *"handoff done: ktls tx=yes rx=no(unconfirmed)"* ]] &&
+	[[ $log == *"resumed=yes early_data=accepted"* ]] && [[ $log == *"0-RTT confirmed=no"* ]] &&
+	[ "$(grep -c 'handed back before the client' "$T/daemon.err")" -gt "$n_early" ]
+result $? "replayed flight, 1st copy: early hand-back, the 0-RTT GET answered (${got:-0} bytes) with no client Finished, never confirmed" "$T/daemon.err"
+got=$(replay "$PEER_PORT" "$T/flight" "$SIZE")
+conn_line
+[ "${got:-0}" -gt 0 ] && [ "${got:-0}" -lt 16384 ] && [[ $LINE == *" failed: handoff: "* ]] &&
+	! conn_log | grep -q 'early_data=accepted'
+result $? "replayed flight, 2nd copy: 0-RTT refused (anti-replay), only the server flight (${got:-0} bytes), nothing answered" "$T/daemon.err"
 
 # 4. KeyUpdate from s_client ("K": update_requested, so hs_recv answers
 # with ours and re-keys TX; "k"), then the request under the new keys.
@@ -214,6 +297,31 @@ conn_line
 [ $rc -eq 0 ] && body_ok "$T/gc.out" && cat "$T/gc.out" "$T/gc.err" | grep -aq 'The certificate is trusted' &&
 	[[ $LINE == *" ok "*"end="@(close_notify received|connection closed by the peer) ]]
 result $? "gnutls-cli: full handshake through handshaked, 1 MiB intact" "$T/gc.err"
+stop_peer_server
+
+# 3d. The tickets of an early hand-back travel in CONFIRMED: hs_confirm
+# (here implicit, in hs_recv after the early bytes) sends them through kTLS
+# as handshake records; s_client parses them. An echo server, so the
+# connection outlives the confirmation.
+stop_peer_server
+start_peer_server --handoff "$T/daemon.sock" --echo ||
+	{ ok 1 "peer server --handoff --echo starts"; finish; exit; }
+printf 'early ping\n' >"$T/early2.req"
+n_early=$(grep -c 'handed back before the client' "$T/daemon.err")
+n_conf=$(grep -c 'confirmed (early hand-back, 2 tickets to the application)' "$T/daemon.err")
+{ sleep 3; printf 'late ping\n'; sleep 2; } | timeout 30 openssl s_client -connect "127.0.0.1:$PEER_PORT" \
+	-servername localhost -CAfile "$C/ca.pem" -sess_in "$T/sess.pem" -early_data "$T/early2.req" \
+	>"$T/sc.out" 2>"$T/sc.err"
+conn_line
+log=$(conn_log)
+handed=no
+[ "$(grep -c 'handed back before the client' "$T/daemon.err")" -gt "$n_early" ] && handed=yes
+grep -q 'Early data was accepted' "$T/sc.out" && grep -q '^early ping' "$T/sc.out" &&
+	grep -q '^late ping' "$T/sc.out" && [[ $log == *"0-RTT confirmed=yes"* ]] &&
+	[ "$(grep -c 'Post-Handshake New Session Ticket arrived' "$T/sc.out")" -eq 2 ] &&
+	{ [ $handed = no ] ||
+		[ "$(grep -c 'confirmed (early hand-back, 2 tickets to the application)' "$T/daemon.err")" -gt "$n_conf" ]; }
+result $? "s_client -early_data, echo: early hand-back=$handed, 2 NewSessionTickets from CONFIRMED sent by the library, data both ways after" "$T/sc.out" "$T/sc.err"
 stop_peer_server
 
 # 7. The daemon SIGKILLed while a handshake waits for its ClientHello:

@@ -9,8 +9,11 @@ then reads what the client sent until EOF or LINES lines.
 
 --abandon: close the handoff connection right after the request.
 --raw: send the request for a socket without accepting TCP first (a pipe),
-to see the daemon refuse it. Prints one 'reply ...' line per request."""
-import os, socket, struct, sys
+to see the daemon refuse it; --udp: the same with a UDP socket.
+--burst: accept COUNT connections first, then send all COUNT requests at
+once and print the replies as they come (the per-application cap).
+Prints one 'reply ...' line per request, and 'summary TYPE=N ...' last."""
+import collections, os, socket, struct, sys
 
 ATTR = {1: 'SERVER_NAME', 2: 'ALPN', 3: 'EARLY_DATA', 4: 'POST', 5: 'RESUMED', 6: 'EARLY_STATE',
         7: 'CIPHER', 8: 'GROUP', 9: 'SIG_SCHEME', 10: 'REASON', 11: 'ALERT', 12: 'TEXT',
@@ -51,9 +54,14 @@ def main():
         attrs += struct.pack('>HHI', 17, 4, ms)
     ho = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     ho.connect(path)
-    if '--raw' in sys.argv:
-        r, w = os.pipe()
-        socket.send_fds(ho, [request(7, attrs)], [r])
+    if '--raw' in sys.argv or '--udp' in sys.argv:
+        if '--udp' in sys.argv:
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            u.connect(('127.0.0.1', 9))
+            fd = u.fileno()
+        else:
+            fd, w = os.pipe()
+        socket.send_fds(ho, [request(7, attrs)], [fd])
         print('reply', *parse(ho.recv(65536)), flush=True)
         return
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -61,6 +69,17 @@ def main():
     ls.bind(('127.0.0.1', port))
     ls.listen(16)
     print('listening', port, flush=True)
+    seen = collections.Counter()
+    if '--burst' in sys.argv:
+        conns = [ls.accept()[0] for i in range(count)]
+        for i, c in enumerate(conns):
+            socket.send_fds(ho, [request(100 + i, attrs)], [c.fileno()])
+        for i in range(count):
+            typ, rid, a = parse(ho.recv(65536))
+            seen[typ] += 1
+            print('reply', typ, rid, a, flush=True)
+        print('summary', *('%s=%d' % kv for kv in sorted(seen.items())), flush=True)
+        return
     for i in range(count):
         c, _ = ls.accept()
         socket.send_fds(ho, [request(100 + i, attrs)], [c.fileno()])
@@ -70,6 +89,7 @@ def main():
             print('abandoned', flush=True)
             return
         typ, rid, a = parse(ho.recv(65536))
+        seen[typ] += 1
         print('reply', typ, rid, a, flush=True)
         if typ == 'DONE' and a.get('EARLY_STATE') == 1:
             print('reply', *parse(ho.recv(65536)), flush=True)
@@ -92,6 +112,7 @@ def main():
             print('recv:', e, flush=True)
         print('received', repr(got), flush=True)
         c.close()
+    print('summary', *('%s=%d' % kv for kv in sorted(seen.items())), flush=True)
 
 
 main()

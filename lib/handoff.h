@@ -29,16 +29,22 @@
  *
  * Replies (daemon -> application):
  *   DONE          the socket has kTLS installed (TX always; RX unless
- *                 EARLY_STATE is ACCEPTED: then RX follows with CONFIRMED):
+ *                 KTLS says otherwise: the 0-RTT early hand-back, sent
+ *                 before the client's Finished with TX only and no POST,
+ *                 RX follows with CONFIRMED):
  *                 POST (the tls_post blob: suite, traffic secrets and
  *                 sequence numbers, for KeyUpdate), CIPHER, GROUP,
  *                 SIG_SCHEME, SERVER_NAME, ALPN, RESUMED, HRR, EARLY_STATE,
  *                 EARLY_DATA (server: the client's 0-RTT bytes, unconfirmed
  *                 while EARLY_STATE is ACCEPTED), PEER_ID, KTLS.
  *   CONFIRMED     0-RTT only: the client's Finished verified, RX installed;
- *                 POST again (RX secrets), NST (NewSessionTicket messages the
- *                 library sends through kTLS: the daemon no longer writes to
- *                 the socket once the application holds it).
+ *                 POST again (RX secrets; its TX sequence counts only the
+ *                 daemon's records), KTLS, NST (NewSessionTicket messages
+ *                 the library sends through kTLS: the daemon no longer
+ *                 writes to the socket once the application holds it),
+ *                 EARLY_DATA (0-RTT bytes read after the early DONE). A
+ *                 failure after the early DONE is FAILED with ALERT 0: no
+ *                 alert goes to the peer, the application closes.
  *   FAILED        REASON, ALERT (the alert sent to the peer, or 0), TEXT.
  *   BUSY          over the daemon's in-flight limit; nothing was done.
  */

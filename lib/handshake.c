@@ -215,21 +215,29 @@ static int take_done(hs_conn *c, const struct handoff_msg *m, struct hs_error *e
 	size_t n;
 	const uint8_t *p;
 
-	if (take_post(c, m, err) != 0)
-		return -1;
-	i->cipher = tls_post_cipher(c->post);
+	/* the early hand-back (0-RTT, before the client's Finished) has no
+	 * POST: the session state comes with CONFIRMED */
+	if (handoff_has(m, HANDOFF_A_POST) || c->role != TLS_SERVER) {
+		if (take_post(c, m, err) != 0)
+			return -1;
+		i->cipher = tls_post_cipher(c->post);
+	}
 	handoff_get_u16(m, HANDOFF_A_CIPHER, &i->cipher);
+	if (!c->post && !(c->cs = tls_cipher_find(i->cipher)))
+		return hs_fail(err, HS_R_PROTOCOL, EPROTO, "handshaked's reply names no known cipher");
 	i->cipher_name = tls_cipher_name(c->cs);
 	handoff_get_u16(m, HANDOFF_A_GROUP, &i->group);
 	handoff_get_u16(m, HANDOFF_A_SIG_SCHEME, &i->sig_scheme);
-	if (handoff_get_str(m, HANDOFF_A_SERVER_NAME, c->sni, sizeof(c->sni)) != 0 &&
+	if (handoff_get_str(m, HANDOFF_A_SERVER_NAME, c->sni, sizeof(c->sni)) != 0 && c->post &&
 	    tls_post_server_name(c->post))
 		snprintf(c->sni, sizeof(c->sni), "%s", tls_post_server_name(c->post));
-	if (handoff_get_str(m, HANDOFF_A_ALPN, c->alpn, sizeof(c->alpn)) != 0 && tls_post_alpn(c->post))
+	if (handoff_get_str(m, HANDOFF_A_ALPN, c->alpn, sizeof(c->alpn)) != 0 && c->post &&
+	    tls_post_alpn(c->post))
 		snprintf(c->alpn, sizeof(c->alpn), "%s", tls_post_alpn(c->post));
 	i->server_name = c->sni;
 	i->alpn = c->alpn;
-	i->resumed = handoff_get_u8(m, HANDOFF_A_RESUMED, &v) == 0 ? v != 0 : tls_post_resumed(c->post);
+	i->resumed = handoff_get_u8(m, HANDOFF_A_RESUMED, &v) == 0 ? v != 0
+									 : c->post && tls_post_resumed(c->post);
 	i->hrr = handoff_get_u8(m, HANDOFF_A_HRR, &v) == 0 && v;
 	if (handoff_get_u8(m, HANDOFF_A_EARLY_STATE, &v) == 0 && v <= HANDOFF_EARLY_REJECTED)
 		i->early = (enum hs_early)v;
@@ -257,6 +265,54 @@ static int take_done(hs_conn *c, const struct handoff_msg *m, struct hs_error *e
 	i->confirmed = !(c->role == TLS_SERVER && i->early == HS_EARLY_ACCEPTED);
 	if (i->confirmed && !i->ktls_rx)
 		return hs_fail(err, HS_R_PROTOCOL, EPROTO, "handshaked answered without kTLS RX on the socket");
+	if (!c->post && i->confirmed)
+		return hs_fail(err, HS_R_PROTOCOL, EPROTO, "handshaked's reply has no usable session state");
+	return 0;
+}
+
+/* CONFIRMED's EARLY_DATA: 0-RTT bytes read after the early DONE, returned
+ * by hs_recv after the others. */
+static int take_late_early(hs_conn *c, const struct handoff_msg *m)
+{
+	size_t n;
+	const uint8_t *p = handoff_get_bytes(m, HANDOFF_A_EARLY_DATA, &n);
+	uint8_t *b;
+
+	if (!p || !n)
+		return 0;
+	if (!(b = malloc(c->early_len - c->early_off + n)))
+		return hs_conn_fail(c, HS_R_SYSTEM, ENOMEM, "out of memory");
+	if (c->early_len > c->early_off)
+		memcpy(b, c->early + c->early_off, c->early_len - c->early_off);
+	memcpy(b + c->early_len - c->early_off, p, n);
+	if (c->early) {
+		OPENSSL_cleanse(c->early, c->early_len);
+		free(c->early);
+	}
+	c->early = b;
+	c->early_len = c->early_len - c->early_off + n;
+	c->early_off = 0;
+	return 0;
+}
+
+/* RX from the POST, unless the daemon installed it (it does, at the
+ * record boundary behind the client's Finished). */
+static int install_rx(hs_conn *c)
+{
+	uint8_t rx[TLS_MAX_SECRET];
+	size_t len = sizeof(rx);
+	uint64_t seq = 0;
+	enum ktls_err e;
+	char t[160];
+
+	if (ktls_is_installed(c->fd, KTLS_DIR_RX))
+		return 0;
+	if (tls_post_traffic(c->post, TLS_DIR_RX, rx, &len, &seq) != 0)
+		return hs_conn_fail(c, HS_R_PROTOCOL, EPROTO, "CONFIRMED without an RX secret");
+	e = ktls_install(c->fd, KTLS_DIR_RX, c->cs, rx, seq);
+	OPENSSL_cleanse(rx, sizeof(rx));
+	if (e != KTLS_OK)
+		return hs_conn_fail(c, HS_R_KTLS, errno, "kTLS RX: %s", ktls_error_text(e, errno, t, sizeof(t)));
 	return 0;
 }
 
@@ -460,6 +516,10 @@ int hs_confirm(hs_conn *c)
 		mark_failed(c);
 		goto out;
 	}
+	if (take_late_early(c, &m) != 0 || install_rx(c) != 0) {
+		mark_failed(c);
+		goto out;
+	}
 	c->info.confirmed = true;
 	c->info.ktls_rx = ktls_is_installed(c->fd, KTLS_DIR_RX);
 	if (!c->info.ktls_rx) {
@@ -475,6 +535,13 @@ int hs_confirm(hs_conn *c)
 				     ktls_error_text(e, errno, t, sizeof(t)));
 			goto out;
 		}
+	}
+	/* the POST counts only the daemon's records; since the early DONE we
+	 * sent ours (0.5-RTT data, the tickets) through the kernel */
+	{
+		uint64_t seq;
+		if (ktls_get_state(c->fd, KTLS_DIR_TX, NULL, NULL, &seq) == KTLS_OK)
+			tls_post_set_seq(c->post, TLS_DIR_TX, seq);
 	}
 	r = 0;
 out:

@@ -695,7 +695,10 @@ TLS_API size_t tls_conn_out_epochs(const tls_conn *c, struct tls_out_epoch *mark
  * had already ended (then nothing is written). */
 TLS_API int tls_conn_send_alert(tls_conn *c, tls_buf *out, int alert);
 
-/* Negotiated parameters, valid once the handshake is done. */
+/* Negotiated parameters, valid once the handshake is done. A server's
+ * cipher, group, sig_scheme, server_name, alpn, resumed, hrr, early_data
+ * and client_id are set from its Finished on (a 0-RTT hand-back before the
+ * client's Finished reports them). */
 typedef struct tls_params {
 	uint16_t version;          /* 0x0304 */
 	const tls_cipher *cipher;

@@ -267,6 +267,11 @@ int tls_server_finish_flight(tls_conn *c, tls_buf *out, tls_buf *m)
 	if (rc)
 		return tls_fail(c, out, TLS_ALERT_INTERNAL_ERROR, "server flight failed");
 	c->params.sig_scheme = c->psk_on ? 0 : c->sig_scheme;
+	/* what a 0-RTT early hand-back reports before the client's Finished */
+	c->params.cipher = c->cs;
+	c->params.server_name = c->server_name;
+	c->params.alpn = c->alpn;
+	c->params.hrr = c->hrr;
 	c->params.resumed = c->psk_on;
 	c->params.psk_external = c->psk_on && c->psk_ext;
 	if (c->early_on)

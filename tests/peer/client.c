@@ -115,6 +115,67 @@ static int relay(const struct relay_ops *o)
 	return r;
 }
 
+static int slurp(const char *path, tls_buf *b);
+
+/* --handoff: handshaked connects (hs_client_connect), the socket comes
+ * back on kTLS; sends are plain send(2), reads go through hs_recv. */
+static int h_send(void *h, const void *d, size_t n)
+{
+	const uint8_t *p = d;
+	while (n) {
+		ssize_t w = send(hs_fd(h), p, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return PEER_IO_ERR;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+static int h_recv(void *h, tls_buf *plain, bool may_block) { return hio_recv(h, plain, false); }
+static int h_close(void *h) { return hs_shutdown(h) == 0 ? 0 : PEER_HS_ERR; }
+
+static int client_handoff(const struct peer_opts *o, const char *host)
+{
+	char desc[512], why[300];
+	tls_buf early;
+	hs_conn *h = NULL;
+	int fd, r;
+
+	tls_buf_init(&early, 1 << 16);
+	if (o->early && slurp(o->early, &early) != 0) {
+		tls_buf_free(&early);
+		return 1;
+	}
+	if ((fd = connect_to(o->addr)) < 0) {
+		tls_buf_free(&early);
+		return 1;
+	}
+	if (hio_connect(o, fd, o->servername ? o->servername : host, early.base, early.len, &h) != 0) {
+		tls_buf_free(&early);
+		close(fd);
+		return 2;
+	}
+	fprintf(stderr, "peer: connected %s\n", hio_describe(h, desc, sizeof(desc)));
+	r = 0;
+	/* 0-RTT the server did not take (or that was never sent) goes again */
+	if (early.len && hs_info(h)->early != HS_EARLY_ACCEPTED)
+		r = h_send(h, early.base, early.len);
+	if (r == 0 && o->keyupdate && hs_key_update(h, true) != 0)
+		hs_shutdown(h);   /* refused (old kernel): end cleanly */
+	if (r == 0)
+		r = relay(&(struct relay_ops){ fd, h, h_send, h_recv, h_close });
+	fprintf(stderr, "peer: ku_tx=%u ku_rx=%u end=%s\n", hs_info(h)->key_updates_tx,
+		hs_info(h)->key_updates_rx, hio_strerror(h, r, why, sizeof(why)));
+	if (r == PEER_EOF)
+		fprintf(stderr, "peer: warning: the server closed without close_notify\n");
+	hs_free(h);
+	close(fd);
+	tls_buf_free(&early);
+	return r == 0 || r == TLS_CLOSED || r == PEER_EOF ? 0 : r == PEER_IO_ERR ? 1 : 2;
+}
+
 /* Reads a whole (small) file: 0 or -1 with a message. */
 static int slurp(const char *path, tls_buf *b)
 {
@@ -177,6 +238,8 @@ int peer_client(const struct peer_opts *o, const tls_config *cfg)
 		memmove(host, host + 1, strlen(host));
 		host[strcspn(host, "]")] = '\0';
 	}
+	if (o->handoff)
+		return client_handoff(o, host);
 	/* Set up (and check the session files) before connecting. */
 	tls_buf_init(&early, 1 << 20);
 	if (!(c = tls_conn_new(cfg)) ||

@@ -38,6 +38,32 @@ int hio_accept(const struct peer_opts *o, int fd, const char *who, hs_conn **out
 	return 0;
 }
 
+int hio_connect(const struct peer_opts *o, int fd, const char *name, const void *early, size_t early_len,
+		hs_conn **out)
+{
+	/* no --ca: unverified, as the in-process client; with it the daemon
+	 * verifies against its own store ([client] ca_file) */
+	struct hs_opts ho = { .socket_path = o->handoff, .alpn = o->alpn, .no_verify = !o->ca,
+			      .early_data = early, .early_len = early_len };
+	struct hs_error err;
+	const struct hs_info *i;
+
+	fprintf(stderr, "peer: client handoff: asking handshaked at %s\n", o->handoff);
+	if (hs_client_connect(fd, name, &ho, out, &err) != 0) {
+		fprintf(stderr, "peer: client failed: handoff: %s (%s, alert %d, errno %s)\n", err.text,
+			hs_reason_name(err.reason), err.alert, strerror(err.sys_errno));
+		return -1;
+	}
+	i = hs_info(*out);
+	fprintf(stderr, "peer: client handoff done: ktls tx=%s rx=%s %s\n", i->ktls_tx ? "yes" : "no",
+		i->ktls_rx ? "yes" : "no", i->cipher_name);
+	fprintf(stderr, "peer: client resumed=%s early_data=%s\n", i->resumed ? "yes" : "no",
+		i->early == HS_EARLY_ACCEPTED   ? "accepted"
+		: i->early == HS_EARLY_REJECTED ? "rejected"
+						: "none");
+	return 0;
+}
+
 const char *hio_describe(const hs_conn *h, char *buf, size_t len)
 {
 	const struct hs_info *i = hs_info(h);

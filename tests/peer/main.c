@@ -7,6 +7,8 @@
  *               [--ticket-keys F] [--psk ID:HEXKEY] [--record-limit N]
  *               [--ocsp F]
  *   peer server --handoff PATH --listen ADDR:PORT [--echo] [--file F]
+ *   peer client --handoff PATH HOST:PORT [--servername N] [--alpn L]
+ *               [--early F] [--ca F]
  *   peer client HOST:PORT [--servername N] [--ca F] [--alpn LIST]
  *               [--cert F --key F] [--ciphers LIST] [--groups LIST]
  *               [--keyupdate] [--keylog F] [--ktls] [--glue]
@@ -17,6 +19,9 @@
  * --handoff PATH: handshaked runs each handshake (libhandshake's
  * hs_server_accept on its socket PATH) and installs kTLS; certificates,
  * tickets and early data are the daemon's configuration (handoff_io.c).
+ * A client asks with hs_client_connect: the daemon resumes from its
+ * ticket cache and sends --early as 0-RTT when it can; --ca (any file)
+ * turns verification on, against the daemon's [client] ca_file.
  * --file F: the HTTP body is F (sent with sendfile(2) under kTLS).
  * --glue: the client sends its first stdin chunk in the same write as its
  * Finished. --sess-out saves the server's tickets, --sess-in offers one,
@@ -58,6 +63,7 @@ __attribute__((noreturn)) static void usage(void)
 		"                   [--ktls] [--file F] [--tickets N] [--early-data BYTES] [--ticket-keys F]\n"
 		"                   [--psk ID:HEXKEY] [--record-limit N] [--ocsp F]\n"
 		"       peer server --handoff PATH --listen ADDR:PORT [--echo] [--file F]\n"
+		"       peer client --handoff PATH HOST:PORT [--servername N] [--alpn L] [--early F] [--ca F]\n"
 		"       peer client HOST:PORT [--servername N] [--ca F] [--alpn LIST] [--cert F --key F]\n"
 		"                   [--ciphers LIST] [--groups LIST] [--keyupdate] [--keylog F]\n"
 		"                   [--ktls] [--glue] [--sess-in F] [--sess-out F] [--early F]\n"
@@ -334,7 +340,7 @@ int main(int argc, char **argv)
 			o.early = v;
 		else if ((v = opt(argc, argv, &i, "--psk")))
 			o.psk = v;
-		else if (server && (v = opt(argc, argv, &i, "--handoff")))
+		else if ((v = opt(argc, argv, &i, "--handoff")))
 			o.handoff = v;
 		else if (server && (v = opt(argc, argv, &i, "--ocsp")))
 			o.ocsp = v;

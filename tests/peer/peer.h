@@ -33,7 +33,7 @@ struct peer_opts {
 	const char *psk;           /* IDENTITY:HEXKEY, an external PSK (both roles) */
 	unsigned long record_limit; /* RFC 8449 record_size_limit to offer (0: none) */
 	const char *ocsp;          /* server: DER OCSP response stapled to the last --cert */
-	const char *handoff;       /* server: handshakes by handshaked on this socket */
+	const char *handoff;       /* handshakes by handshaked on this socket */
 };
 
 int peer_server(const struct peer_opts *o, const tls_config *cfg);
@@ -165,6 +165,11 @@ const char *kio_strerror(const struct peer_kio *k, int r, char *buf, size_t len)
 /* hs_server_accept through o->handoff; logs "handoff done" and the
  * resumption line, or "WHO failed: handoff: ...". 0 or -1. */
 int hio_accept(const struct peer_opts *o, int fd, const char *who, hs_conn **out);
+/* hs_client_connect for name through o->handoff (o->ca: verify, in the
+ * daemon's store), early as 0-RTT if a cached ticket allows; logs as
+ * hio_accept. 0 or -1. */
+int hio_connect(const struct peer_opts *o, int fd, const char *name, const void *early, size_t early_len,
+		hs_conn **out);
 /* As io_describe, from hs_info. */
 const char *hio_describe(const hs_conn *h, char *buf, size_t len);
 /* As kio_recv, through hs_recv: 0 (data appended, or none when !wait),
