@@ -105,6 +105,18 @@ enum hs_early {
 	HS_EARLY_REJECTED = 2,     /* offered and refused (client: resend it) */
 };
 
+/* Who encrypts a direction's records, from the kernel's sock_diag
+ * (TLS_INFO_TXCONF / TLS_INFO_RXCONF). */
+enum hs_offload {
+	HS_OFFLOAD_UNKNOWN = 0,    /* not asked yet (hs_info_refresh), or the
+				    * kernel would not say (< 6.15 without
+				    * CAP_NET_ADMIN) */
+	HS_OFFLOAD_NONE = 1,       /* no key installed: plaintext */
+	HS_OFFLOAD_SOFTWARE = 2,   /* the kernel's crypto (kTLS sw) */
+	HS_OFFLOAD_HARDWARE = 3,   /* the NIC encrypts/decrypts (tls_device) */
+	HS_OFFLOAD_HARDWARE_RECORD = 4, /* the NIC handles whole records */
+};
+
 /* What was negotiated. Strings are "" when absent; valid as long as the
  * hs_conn. */
 struct hs_info {
@@ -124,6 +136,9 @@ struct hs_info {
 	unsigned key_updates_tx;   /* KeyUpdates so far, each direction */
 	unsigned key_updates_rx;
 	bool close_notify;         /* the peer sent close_notify */
+	/* per direction, as of the last hs_info_refresh() (hs_info() itself
+	 * makes no system call) */
+	enum hs_offload offload_tx, offload_rx;
 };
 
 /* Server role: hands the connected TCP socket fd to the daemon, which runs
@@ -166,6 +181,8 @@ HS_API int hs_client_connect(int fd, const char *server_name, const struct hs_op
  *    internal_error alert: -1, errno EOPNOTSUPP, HS_R_REKEY_UNSUPPORTED.
  *  - NewSessionTicket (client): becomes a session for the daemon's ticket
  *    cache (best effort: a failure to reach the daemon loses the ticket).
+ *  - our TX key at its re-key threshold (checked at most every
+ *    HS_REKEY_CHECK_MS): hs_rekey_if_needed's KeyUpdate, or its end.
  *  - close_notify: 0 (hs_info()->close_notify set). A TCP end without it
  *    is also 0, with hs_last_error() HS_R_PEER_CLOSED (truncation).
  *  - other alerts: -1, errno EPROTO, hs_last_error()->alert names it.
@@ -187,6 +204,42 @@ HS_API ssize_t hs_recv(hs_conn *c, void *buf, size_t len, int flags);
  * and the connection stays usable; other failures leave it unusable. Data
  * queued with MSG_MORE (or an unfinished sendfile) is pushed first. */
 HS_API int hs_key_update(hs_conn *c, bool request_peer);
+
+/* True when the peer asked for our KeyUpdate (update_requested) while the
+ * socket's send buffer was full (a non-blocking socket): the answer is
+ * owed, and RFC 8446 §4.6.3 puts it before our next data record. hs_recv()
+ * then returns -1 with EAGAIN until it goes out; while this is true, do
+ * not send(): wait until the socket is writable and call hs_recv() (or
+ * hs_key_update(c, false), or hs_rekey_if_needed()), which send it first. */
+HS_API bool hs_tx_pending(const hs_conn *c);
+
+/* TX re-key before the AEAD limit (RFC 8446 §5.5). The application writes
+ * on the socket itself, so the library reads the kernel's TX record
+ * sequence (getsockopt(SOL_TLS, TLS_TX)) and sends hs_key_update(c, false)
+ * once the current key has protected the threshold's number of records:
+ * AES-GCM 2^23 (limit 2^24.5), AES-CCM 2^22 (limit 2^23.5), ChaCha20-
+ * Poly1305 2^62 (no practical limit; the sequence must never wrap).
+ * Call it periodically or after large writes (one getsockopt when not
+ * due). hs_recv() calls it too, at most every HS_REKEY_CHECK_MS (a vDSO
+ * clock read otherwise). Returns 1 if it re-keyed, 0 if not due (or
+ * nothing is sent any more: after close_notify, or before hs_confirm),
+ * -1 on failure: EAGAIN (non-blocking socket full: nothing changed, call
+ * again) or the failures of hs_key_update. On a kernel without TLS 1.3
+ * re-key (< 6.14) reaching the threshold ends the connection: an
+ * internal_error alert, then shutdown(SHUT_WR), so that nothing the
+ * application still sends reaches the peer under the worn key (kTLS may
+ * report such a send() as done: TCP drops it after the FIN), -1 errno
+ * EOPNOTSUPP, HS_R_REKEY_UNSUPPORTED; close the connection. */
+#define HS_REKEY_CHECK_MS 50
+HS_API int hs_rekey_if_needed(hs_conn *c);
+/* Lowers the threshold to n records (tests, or a stricter policy); 0
+ * restores the suite's. A value above the suite's is capped to it. */
+HS_API void hs_set_rekey_records(hs_conn *c, uint64_t n);
+/* Reads the offload state of both directions from the kernel over
+ * sock_diag (NETLINK_SOCK_DIAG, this socket by SO_COOKIE and 4-tuple)
+ * into hs_info()->offload_tx/rx. 0, or -1 (both HS_OFFLOAD_UNKNOWN,
+ * hs_last_error says why; the connection is not affected). */
+HS_API int hs_info_refresh(hs_conn *c);
 
 /* 0-RTT: waits until the daemon reports the handshake complete (the
  * client's Finished verified, RX installed), sends the NewSessionTickets
@@ -210,6 +263,118 @@ HS_API int hs_fd(const hs_conn *c);
 HS_API const char *hs_reason_name(enum hs_reason r);
 /* Wipes the secrets and frees c. Does not close the socket. NULL is fine. */
 HS_API void hs_free(hs_conn *c);
+
+/* ---- Async: many handshakes from one event loop ----
+ *
+ * A context is one connection to the daemon carrying any number of
+ * requests; each result comes back as an event with the cookie given at
+ * submission (cookies are the caller's: an index, a pointer; the library
+ * does not look at them). Nothing blocks except hs_confirm and a blocking
+ * hs_recv on a connection still waiting for its confirmation. With epoll:
+ *
+ *   hs_async *a = hs_async_new(&opts, &err);
+ *   add hs_async_fd(a) for EPOLLIN (level-triggered)
+ *   on accept(2):        hs_async_accept(a, fd, NULL, cookie, &err);
+ *   on hs_async_fd(a):   while (hs_async_next(a, &ev) == 0) handle ev;
+ *
+ * Events, by ev.kind:
+ *   HS_ASYNC_DONE       the handshake is done; ev.conn is the connection,
+ *                       from now on the caller's (hs_free). Server with
+ *                       0-RTT accepted: hs_info(ev.conn)->confirmed is
+ *                       false, TX is installed and the early bytes wait in
+ *                       hs_recv (replayable: see hs_server_accept); a
+ *                       CONFIRMED or FAILED event with the same cookie and
+ *                       conn follows.
+ *   HS_ASYNC_CONFIRMED  0-RTT: the client's Finished was verified; the
+ *                       library has done what hs_confirm does (RX in the
+ *                       kernel, the daemon's NewSessionTickets sent).
+ *                       Also delivered when hs_confirm/hs_recv saw it first.
+ *   HS_ASYNC_FAILED     ev.err says why. Before DONE ev.conn is NULL and
+ *                       fd is the caller's to close (HS_R_BUSY: nothing was
+ *                       done to it, it may be submitted again later). After
+ *                       an early DONE ev.conn is that connection, now failed:
+ *                       throw its early bytes away, hs_free it, close fd.
+ * A submission that returned 0 gets exactly one DONE or FAILED, and an
+ * unconfirmed DONE exactly one CONFIRMED or FAILED, unless the caller frees
+ * the conn or the context first. Events come in the order the replies do.
+ *
+ * Deadlines: each request has opts->timeout_ms (HS_DEFAULT_TIMEOUT_MS)
+ * from its submission, and a CONFIRMED as long again from its DONE; past
+ * it the event is FAILED with HS_R_TIMEOUT and a late reply is dropped.
+ * hs_async_fd becomes readable for expiries by itself (an internal
+ * timer), so hs_async_timeout_ms is only for callers that prefer their
+ * own timeout.
+ *
+ * The daemon dying or closing: the fd becomes readable and hs_async_next
+ * returns FAILED with HS_R_DAEMON_GONE for every request at once (those
+ * waiting for CONFIRMED too). The next submission connects again.
+ *
+ * Limits: the daemon's per-application cap (max_per_app, 256 by default)
+ * counts the requests of one context (one handoff connection), 0-RTT ones
+ * until their CONFIRMED; over it, or over the daemon's total, a request
+ * fails with HS_R_BUSY. The daemon never blocks on a slow application:
+ * a reply that finds the socket full is lost (and its request ends with
+ * HS_R_TIMEOUT), so call hs_async_next until EAGAIN whenever the fd is
+ * readable: each call reads everything waiting. When the daemon's socket
+ * is full, requests wait in the library (in order; the fd wakes the caller
+ * every few ms to send them); their fd must stay open until their event.
+ *
+ * 0-RTT and the TCP socket: until CONFIRMED the daemon still reads fd, so
+ * do not wait for fd to be readable: hs_recv(MSG_DONTWAIT) returns the
+ * early bytes, then -1/EAGAIN until the CONFIRMED event; a blocking hs_recv
+ * or hs_confirm waits for it (other requests' events stay queued for
+ * hs_async_next). hs_free before CONFIRMED: the context forgets the conn
+ * (no later event names it; its CONFIRMED is dropped, the tickets it
+ * carries are not sent); the daemon goes on with the handshake until the
+ * client's Finished or its deadline and counts it against the cap.
+ *
+ * Threads: a context and the connections it delivered (until their last
+ * event) are used by one thread at a time. */
+typedef struct hs_async hs_async;
+
+enum hs_async_kind {
+	HS_ASYNC_DONE = 1,
+	HS_ASYNC_CONFIRMED = 2,
+	HS_ASYNC_FAILED = 3,
+};
+
+struct hs_async_event {
+	uint64_t cookie;           /* as given to hs_async_accept/connect */
+	enum hs_async_kind kind;
+	hs_conn *conn;             /* DONE, CONFIRMED, FAILED after DONE; else NULL */
+	struct hs_error err;       /* FAILED: why (zero otherwise) */
+};
+
+/* A context connected to the daemon (opts: socket_path only; NULL for the
+ * default). NULL with errno and *err (HS_R_UNREACHABLE, ...) on failure. */
+HS_API hs_async *hs_async_new(const struct hs_opts *opts, struct hs_error *err);
+/* Poll it for reading (POLLIN/EPOLLIN): hs_async_next has work. The fd
+ * stays the same for the context's life, also across reconnections. */
+HS_API int hs_async_fd(const hs_async *a);
+/* Submits the server role (as hs_server_accept; opts->socket_path is the
+ * context's) and returns 0 at once; the outcome is an event with cookie.
+ * -1 with errno and *err when nothing was submitted (bad argument, the
+ * daemon unreachable on reconnection): no event follows. */
+HS_API int hs_async_accept(hs_async *a, int fd, const struct hs_opts *opts, uint64_t cookie,
+			   struct hs_error *err);
+/* The client role (as hs_client_connect), otherwise as hs_async_accept. */
+HS_API int hs_async_connect(hs_async *a, int fd, const char *server_name, const struct hs_opts *opts,
+			    uint64_t cookie, struct hs_error *err);
+/* Never blocks: 0 with the next event in *ev, or -1 with errno EAGAIN when
+ * there is none yet (EINVAL for bad arguments). */
+HS_API int hs_async_next(hs_async *a, struct hs_async_event *ev);
+/* Milliseconds until hs_async_next has work without a reply (a deadline,
+ * a queued event or request): 0 now, -1 never (nothing outstanding).
+ * For epoll_wait's timeout. */
+HS_API int hs_async_timeout_ms(const hs_async *a);
+/* Requests still waiting for the daemon: submitted and not yet answered,
+ * or DONE and not yet confirmed. */
+HS_API size_t hs_async_pending(const hs_async *a);
+/* Closes the connection: the daemon aborts the handshakes in flight (their
+ * fds stay the caller's, to close); connections in undelivered events are
+ * freed; delivered ones still waiting for CONFIRMED fail (ECANCELED) and
+ * stay the caller's to hs_free. NULL is fine. */
+HS_API void hs_async_free(hs_async *a);
 
 #ifdef __cplusplus
 }

@@ -86,7 +86,7 @@ int hs_conn_fail(hs_conn *c, enum hs_reason r, int e, const char *fmt, ...)
 
 /* ---- the daemon's socket ---- */
 
-static const char *socket_path(const struct hs_opts *o)
+const char *hs_socket_path(const struct hs_opts *o)
 {
 	const char *env;
 	if (o && o->socket_path && *o->socket_path)
@@ -95,7 +95,7 @@ static const char *socket_path(const struct hs_opts *o)
 	return env && *env ? env : HS_DEFAULT_SOCKET;
 }
 
-static int daemon_connect(const char *path, struct hs_error *err)
+int hs_daemon_connect(const char *path, struct hs_error *err)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int s;
@@ -115,7 +115,7 @@ static int daemon_connect(const char *path, struct hs_error *err)
 	return s;
 }
 
-static int64_t now_ms(void)
+int64_t hs_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -130,7 +130,7 @@ static ssize_t wait_reply(int s, uint32_t id, int64_t deadline, uint8_t *buf, st
 {
 	for (;;) {
 		struct pollfd p = { .fd = s, .events = POLLIN };
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - hs_now_ms();
 		const char *why = NULL;
 		ssize_t n;
 		int fd = -1, r;
@@ -316,6 +316,23 @@ static int install_rx(hs_conn *c)
 	return 0;
 }
 
+/* The first reply to ACCEPT or CONNECT: DONE fills c, anything else
+ * says why not. Shared by the blocking calls and hs_async.c. */
+int hs_conn_take_reply(hs_conn *c, const struct handoff_msg *m, struct hs_error *err)
+{
+	char asked[sizeof(c->sni)];
+	int r;
+
+	if (m->type != HANDOFF_DONE)
+		return reply_error(m, err);
+	/* client: the name we asked for stays when the reply names none */
+	memcpy(asked, c->sni, sizeof(asked));
+	r = take_done(c, m, err);
+	if (r == 0 && !*c->sni)
+		memcpy(c->sni, asked, sizeof(asked));
+	return r;
+}
+
 static hs_conn *conn_new(int fd, enum tls_role role, const struct hs_opts *o)
 {
 	hs_conn *c = calloc(1, sizeof(*c));
@@ -326,7 +343,7 @@ static hs_conn *conn_new(int fd, enum tls_role role, const struct hs_opts *o)
 	c->role = role;
 	c->req_id = 1;
 	c->timeout_ms = o && o->timeout_ms > 0 ? o->timeout_ms : HS_DEFAULT_TIMEOUT_MS;
-	snprintf(c->socket_path, sizeof(c->socket_path), "%s", socket_path(o));
+	snprintf(c->socket_path, sizeof(c->socket_path), "%s", hs_socket_path(o));
 	tls_buf_init(&c->ctl, HS_REC_CAP);
 	tls_buf_init(&c->hs, HS_MAX_HS_MSG + 4);
 	c->info.server_name = c->sni;
@@ -339,12 +356,10 @@ static int run_request(hs_conn *c, tls_buf *req, struct hs_error *err)
 {
 	uint8_t *buf = NULL;
 	struct handoff_msg m;
-	int64_t deadline = now_ms() + c->timeout_ms;
+	int64_t deadline = hs_now_ms() + c->timeout_ms;
 	int s, r = -1;
 
-	if (req->err || handoff_end(req) != 0)
-		return hs_fail(err, HS_R_INVALID, EINVAL, "request too large for the handoff protocol");
-	if ((s = daemon_connect(c->socket_path, err)) < 0)
+	if ((s = hs_daemon_connect(c->socket_path, err)) < 0)
 		return -1;
 	if (handoff_send(s, req, c->fd) != 0) {
 		int e = errno;
@@ -358,11 +373,7 @@ static int run_request(hs_conn *c, tls_buf *req, struct hs_error *err)
 	}
 	if (wait_reply(s, c->req_id, deadline, buf, &m, err) < 0)
 		goto out;
-	if (m.type != HANDOFF_DONE) {
-		reply_error(&m, err);
-		goto out;
-	}
-	if (take_done(c, &m, err) != 0)
+	if (hs_conn_take_reply(c, &m, err) != 0)
 		goto out;
 	r = 0;
 	if (!c->info.confirmed) {
@@ -398,27 +409,54 @@ static int finish(hs_conn *c, int r, hs_conn **out, struct hs_error *err)
 	return 0;
 }
 
+/* The request is complete (its length patched) or c is dropped. */
+static hs_conn *request_end(hs_conn *c, tls_buf *req, struct hs_error *err)
+{
+	put_timeout(req, c);
+	if (req->err || handoff_end(req) != 0) {
+		hs_free(c);
+		hs_fail(err, HS_R_INVALID, EINVAL, "request too large for the handoff protocol");
+		return NULL;
+	}
+	return c;
+}
+
+hs_conn *hs_accept_request(int fd, const struct hs_opts *opts, uint32_t id, tls_buf *req,
+			   struct hs_error *err)
+{
+	hs_conn *c;
+
+	if (fd < 0) {
+		hs_fail(err, HS_R_INVALID, EINVAL, "bad fd %d", fd);
+		return NULL;
+	}
+	if (!(c = conn_new(fd, TLS_SERVER, opts))) {
+		hs_fail(err, HS_R_SYSTEM, ENOMEM, "out of memory");
+		return NULL;
+	}
+	c->req_id = id;
+	handoff_begin(req, HANDOFF_ACCEPT, id);
+	if (opts && opts->alpn && *opts->alpn)
+		handoff_put_str(req, HANDOFF_A_ALPN, opts->alpn);
+	return request_end(c, req, err);
+}
+
 int hs_server_accept(int fd, const struct hs_opts *opts, hs_conn **out, struct hs_error *err)
 {
 	hs_conn *c;
 	tls_buf req;
-	int r;
+	int r = -1;
 
 	if (err)
 		memset(err, 0, sizeof(*err));
-	if (fd < 0 || !out)
-		return hs_fail(err, HS_R_INVALID, EINVAL, "hs_server_accept: bad fd or out");
+	if (!out)
+		return hs_fail(err, HS_R_INVALID, EINVAL, "hs_server_accept: out is NULL");
 	*out = NULL;
-	if (!(c = conn_new(fd, TLS_SERVER, opts)))
-		return hs_fail(err, HS_R_SYSTEM, ENOMEM, "out of memory");
 	tls_buf_init(&req, HANDOFF_MAX_MSG);
-	handoff_begin(&req, HANDOFF_ACCEPT, c->req_id);
-	if (opts && opts->alpn && *opts->alpn)
-		handoff_put_str(&req, HANDOFF_A_ALPN, opts->alpn);
-	put_timeout(&req, c);
-	r = run_request(c, &req, err);
+	if ((c = hs_accept_request(fd, opts, 1, &req, err)))
+		r = run_request(c, &req, err);
 	tls_buf_free(&req);
-	return finish(c, r, out, err);
+	return c ? finish(c, r, out, err) : -1;
 }
 
 /* The peer's port, for the ticket cache key. */
@@ -436,46 +474,63 @@ static uint16_t peer_port(int fd)
 	return 0;
 }
 
+hs_conn *hs_connect_request(int fd, const char *server_name, const struct hs_opts *opts, uint32_t id,
+			    tls_buf *req, struct hs_error *err)
+{
+	hs_conn *c;
+	uint8_t verify = HANDOFF_VERIFY_PEER | HANDOFF_VERIFY_NAME;
+
+	if (fd < 0) {
+		hs_fail(err, HS_R_INVALID, EINVAL, "bad fd %d", fd);
+		return NULL;
+	}
+	if (opts && opts->no_verify)
+		verify = 0;
+	else if (opts && opts->no_verify_name)
+		verify = HANDOFF_VERIFY_PEER;
+	if ((!server_name || !*server_name) && (verify & HANDOFF_VERIFY_NAME)) {
+		hs_fail(err, HS_R_INVALID, EINVAL, "a server name is needed");
+		return NULL;
+	}
+	if (!(c = conn_new(fd, TLS_CLIENT, opts))) {
+		hs_fail(err, HS_R_SYSTEM, ENOMEM, "out of memory");
+		return NULL;
+	}
+	c->req_id = id;
+	c->port = opts && opts->port ? opts->port : peer_port(fd);
+	if (opts && opts->alpn)
+		snprintf(c->offer_alpn, sizeof(c->offer_alpn), "%s", opts->alpn);
+	if (server_name)  /* hs_conn_take_reply keeps it when DONE names none */
+		snprintf(c->sni, sizeof(c->sni), "%s", server_name);
+	handoff_begin(req, HANDOFF_CONNECT, id);
+	if (server_name && *server_name)
+		handoff_put_str(req, HANDOFF_A_SERVER_NAME, server_name);
+	if (*c->offer_alpn)
+		handoff_put_str(req, HANDOFF_A_ALPN, c->offer_alpn);
+	handoff_put_u16(req, HANDOFF_A_PORT, c->port);
+	handoff_put_u8(req, HANDOFF_A_VERIFY, verify);
+	if (opts && opts->early_data && opts->early_len)
+		handoff_put_bytes(req, HANDOFF_A_EARLY_DATA, opts->early_data, opts->early_len);
+	return request_end(c, req, err);
+}
+
 int hs_client_connect(int fd, const char *server_name, const struct hs_opts *opts, hs_conn **out,
 		      struct hs_error *err)
 {
 	hs_conn *c;
 	tls_buf req;
-	uint8_t verify = HANDOFF_VERIFY_PEER | HANDOFF_VERIFY_NAME;
-	int r;
+	int r = -1;
 
 	if (err)
 		memset(err, 0, sizeof(*err));
-	if (fd < 0 || !out)
-		return hs_fail(err, HS_R_INVALID, EINVAL, "hs_client_connect: bad fd or out");
+	if (!out)
+		return hs_fail(err, HS_R_INVALID, EINVAL, "hs_client_connect: out is NULL");
 	*out = NULL;
-	if (opts && opts->no_verify)
-		verify = 0;
-	else if (opts && opts->no_verify_name)
-		verify = HANDOFF_VERIFY_PEER;
-	if ((!server_name || !*server_name) && (verify & HANDOFF_VERIFY_NAME))
-		return hs_fail(err, HS_R_INVALID, EINVAL, "hs_client_connect: a server name is needed");
-	if (!(c = conn_new(fd, TLS_CLIENT, opts)))
-		return hs_fail(err, HS_R_SYSTEM, ENOMEM, "out of memory");
-	c->port = opts && opts->port ? opts->port : peer_port(fd);
-	if (opts && opts->alpn)
-		snprintf(c->offer_alpn, sizeof(c->offer_alpn), "%s", opts->alpn);
 	tls_buf_init(&req, HANDOFF_MAX_MSG);
-	handoff_begin(&req, HANDOFF_CONNECT, c->req_id);
-	if (server_name && *server_name)
-		handoff_put_str(&req, HANDOFF_A_SERVER_NAME, server_name);
-	if (*c->offer_alpn)
-		handoff_put_str(&req, HANDOFF_A_ALPN, c->offer_alpn);
-	handoff_put_u16(&req, HANDOFF_A_PORT, c->port);
-	handoff_put_u8(&req, HANDOFF_A_VERIFY, verify);
-	if (opts && opts->early_data && opts->early_len)
-		handoff_put_bytes(&req, HANDOFF_A_EARLY_DATA, opts->early_data, opts->early_len);
-	put_timeout(&req, c);
-	r = run_request(c, &req, err);
+	if ((c = hs_connect_request(fd, server_name, opts, 1, &req, err)))
+		r = run_request(c, &req, err);
 	tls_buf_free(&req);
-	if (r == 0 && server_name && !*c->sni)
-		snprintf(c->sni, sizeof(c->sni), "%s", server_name);
-	return finish(c, r, out, err);
+	return c ? finish(c, r, out, err) : -1;
 }
 
 /* c->err already says why (errno too): later calls fail the same way. */
@@ -485,12 +540,50 @@ static void mark_failed(hs_conn *c)
 	c->failed_errno = errno;
 }
 
+/* The reply after an early DONE: CONFIRMED applied (session state, late
+ * early bytes, RX, the tickets sent), or c marked failed with c->err.
+ * Shared by hs_confirm and hs_async.c. */
+int hs_conn_take_confirmed(hs_conn *c, const struct handoff_msg *m)
+{
+	size_t nst_len;
+	const uint8_t *nst;
+
+	if (m->type != HANDOFF_CONFIRMED) {
+		reply_error(m, &c->err);
+		mark_failed(c);
+		return -1;
+	}
+	if (take_post(c, m, &c->err) != 0 || take_late_early(c, m) != 0 || install_rx(c) != 0) {
+		mark_failed(c);
+		return -1;
+	}
+	c->info.confirmed = true;
+	c->info.ktls_rx = ktls_is_installed(c->fd, KTLS_DIR_RX);
+	if (!c->info.ktls_rx)
+		return hs_conn_alert(c, TLS_ALERT_INTERNAL_ERROR, EPROTO, "confirmed without kTLS RX");
+	/* the daemon no longer writes to the socket: its tickets are ours to send */
+	if ((nst = handoff_get_bytes(m, HANDOFF_A_NST, &nst_len)) && nst_len && !c->tx_done) {
+		enum ktls_err e = ktls_send_record(c->fd, KTLS_CT_HANDSHAKE, nst, nst_len, NULL);
+		if (e != KTLS_OK) {
+			char t[160];
+			return hs_conn_fail(c, HS_R_SYSTEM, errno, "NewSessionTicket through kTLS: %s",
+					    ktls_error_text(e, errno, t, sizeof(t)));
+		}
+	}
+	/* the POST counts only the daemon's records; since the early DONE we
+	 * sent ours (0.5-RTT data, the tickets) through the kernel */
+	{
+		uint64_t seq;
+		if (ktls_get_state(c->fd, KTLS_DIR_TX, NULL, NULL, &seq) == KTLS_OK)
+			tls_post_set_seq(c->post, TLS_DIR_TX, seq);
+	}
+	return 0;
+}
+
 int hs_confirm(hs_conn *c)
 {
 	uint8_t *buf;
 	struct handoff_msg m;
-	size_t nst_len;
-	const uint8_t *nst;
 	int r = -1;
 
 	if (!c)
@@ -501,49 +594,15 @@ int hs_confirm(hs_conn *c)
 		errno = c->failed_errno;
 		return -1;
 	}
+	if (c->async)  /* the CONFIRMED comes through an hs_async context */
+		return hs_async_confirm(c, true);
 	if (!(buf = malloc(HANDOFF_MAX_MSG)))
 		return hs_conn_fail(c, HS_R_SYSTEM, ENOMEM, "out of memory");
-	if (wait_reply(c->daemon, c->req_id, now_ms() + c->timeout_ms, buf, &m, &c->err) < 0) {
+	if (wait_reply(c->daemon, c->req_id, hs_now_ms() + c->timeout_ms, buf, &m, &c->err) < 0) {
 		mark_failed(c);
 		goto out;
 	}
-	if (m.type != HANDOFF_CONFIRMED) {
-		reply_error(&m, &c->err);
-		mark_failed(c);
-		goto out;
-	}
-	if (take_post(c, &m, &c->err) != 0) {
-		mark_failed(c);
-		goto out;
-	}
-	if (take_late_early(c, &m) != 0 || install_rx(c) != 0) {
-		mark_failed(c);
-		goto out;
-	}
-	c->info.confirmed = true;
-	c->info.ktls_rx = ktls_is_installed(c->fd, KTLS_DIR_RX);
-	if (!c->info.ktls_rx) {
-		hs_conn_alert(c, TLS_ALERT_INTERNAL_ERROR, EPROTO, "confirmed without kTLS RX");
-		goto out;
-	}
-	/* the daemon no longer writes to the socket: its tickets are ours to send */
-	if ((nst = handoff_get_bytes(&m, HANDOFF_A_NST, &nst_len)) && nst_len && !c->tx_done) {
-		enum ktls_err e = ktls_send_record(c->fd, KTLS_CT_HANDSHAKE, nst, nst_len, NULL);
-		if (e != KTLS_OK) {
-			char t[160];
-			hs_conn_fail(c, HS_R_SYSTEM, errno, "NewSessionTicket through kTLS: %s",
-				     ktls_error_text(e, errno, t, sizeof(t)));
-			goto out;
-		}
-	}
-	/* the POST counts only the daemon's records; since the early DONE we
-	 * sent ours (0.5-RTT data, the tickets) through the kernel */
-	{
-		uint64_t seq;
-		if (ktls_get_state(c->fd, KTLS_DIR_TX, NULL, NULL, &seq) == KTLS_OK)
-			tls_post_set_seq(c->post, TLS_DIR_TX, seq);
-	}
-	r = 0;
+	r = hs_conn_take_confirmed(c, &m);
 out:
 	OPENSSL_cleanse(buf, HANDOFF_MAX_MSG);
 	free(buf);
@@ -557,7 +616,7 @@ void hs_store_ticket(hs_conn *c, const uint8_t *blob, size_t len)
 	tls_buf req;
 	int s;
 
-	if ((s = daemon_connect(c->socket_path, NULL)) < 0)
+	if ((s = hs_daemon_connect(c->socket_path, NULL)) < 0)
 		return;
 	tls_buf_init(&req, HANDOFF_MAX_MSG);
 	handoff_begin(&req, HANDOFF_STORE_TICKET, ++c->req_id);
@@ -592,6 +651,8 @@ void hs_free(hs_conn *c)
 {
 	if (!c)
 		return;
+	if (c->async)
+		hs_async_detach(c);
 	if (c->daemon >= 0)
 		close(c->daemon);
 	tls_post_free(c->post);  /* wipes the traffic secrets */

@@ -105,6 +105,32 @@ static int tx_key_update(hs_conn *c, bool request_peer)
 
 /* The peer's KeyUpdate (§4.6.3): the next RX secret into the kernel, and
  * ours when it asks. */
+/* The KeyUpdate the peer asked for (RFC 8446 §4.6.3: before our next
+ * data record). A full socket buffer leaves it owed (hs_tx_pending):
+ * -1 with EAGAIN, and the next hs_recv, hs_key_update or
+ * hs_rekey_if_needed sends it first. Any other failure is fatal: the
+ * peer waits for our answer. */
+static int pay_key_update(hs_conn *c)
+{
+	if (!c->owe_key_update)
+		return 0;
+	if (tx_key_update(c, false) == 0) {
+		c->owe_key_update = false;
+		return 0;
+	}
+	if (errno == EAGAIN && !c->failed)
+		return -1;
+	c->owe_key_update = false;
+	c->failed = true;
+	c->failed_errno = errno;
+	return -1;
+}
+
+bool hs_tx_pending(const hs_conn *c)
+{
+	return c && c->owe_key_update && !c->failed;
+}
+
 static int on_key_update(hs_conn *c, const uint8_t *body, size_t len)
 {
 	uint8_t next[TLS_MAX_SECRET];
@@ -130,10 +156,9 @@ static int on_key_update(hs_conn *c, const uint8_t *body, size_t len)
 	}
 	c->info.key_updates_rx++;
 	/* after our close_notify we send nothing, not even the answer */
-	if (request && !c->tx_done && tx_key_update(c, false) != 0) {
-		c->failed = true;  /* the peer waits for our answer: fatal here */
-		c->failed_errno = errno;
-		return -1;
+	if (request && !c->tx_done) {
+		c->owe_key_update = true;
+		return pay_key_update(c);
 	}
 	return 0;
 }
@@ -243,6 +268,8 @@ static int on_control(hs_conn *c, uint8_t type)
  * confirms. */
 static int wait_confirmed(hs_conn *c, int flags)
 {
+	if (c->async && !c->failed)
+		return hs_async_confirm(c, !(flags & MSG_DONTWAIT));
 	if (flags & MSG_DONTWAIT) {
 		struct pollfd p = { .fd = c->daemon, .events = POLLIN };
 		if (c->daemon >= 0 && poll(&p, 1, 0) == 0) {
@@ -272,6 +299,12 @@ ssize_t hs_recv(hs_conn *c, void *buf, size_t len, int flags)
 	if (c->rx_done)
 		return 0;
 	if (!c->info.confirmed && wait_confirmed(c, flags) != 0)
+		return -1;
+	/* an owed KeyUpdate goes out before anything else happens */
+	if (pay_key_update(c) != 0)
+		return -1;
+	/* TX re-key before the AEAD limit (hs_rekey.c): cheap unless due */
+	if (hs_rekey_auto(c) != 0)
 		return -1;
 	for (;;) {
 		struct ktls_rec rec;
@@ -334,6 +367,12 @@ int hs_key_update(hs_conn *c, bool request_peer)
 		return hs_fail(&c->err, HS_R_INVALID, EPIPE, "KeyUpdate after close_notify");
 	if (!c->info.confirmed)
 		return hs_fail(&c->err, HS_R_INVALID, EAGAIN, "KeyUpdate before hs_confirm");
+	if (c->owe_key_update) {   /* the owed one answers the peer; ours may ask again */
+		if (pay_key_update(c) != 0)
+			return -1;
+		if (!request_peer)
+			return 0;
+	}
 	return tx_key_update(c, request_peer);
 }
 

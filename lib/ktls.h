@@ -211,7 +211,7 @@ struct ktls_diag {
 /* Looks fd's TCP socket up by its 4-tuple (IPv4 or IPv6) with
  * SOCK_DIAG_BY_FAMILY + INET_DIAG_INFO and parses INET_DIAG_ULP_INFO.
  * KTLS_E_DIAG_NO_ULP if the reply carries none (no ULP attached, or
- * Linux < 6.15 without CAP_NET_ADMIN). Needs libmnl. */
+ * Linux < 6.15 without CAP_NET_ADMIN). Raw netlink (lib/ktls_diag.c), no libmnl. */
 enum ktls_err ktls_diag_get(int fd, struct ktls_diag *out);
 /* "base", "sw", "hw", "hw-record" or "?". */
 const char *ktls_conf_name(uint16_t conf);

@@ -38,6 +38,10 @@ struct peer_opts {
 
 int peer_server(const struct peer_opts *o, const tls_config *cfg);
 int peer_client(const struct peer_opts *o, const tls_config *cfg);
+/* peer rekey-server ... (rekey.c): libhandshake's TX re-key and hs_info_refresh. */
+int peer_rekey_server(int argc, char **argv);
+/* peer async-server ... (async.c): N connections through one hs_async context. */
+int peer_async_server(int argc, char **argv);
 
 /* ---- io.c: blocking records over one socket ---- */
 
