@@ -57,6 +57,10 @@ PEER_SRC := $(sort $(wildcard tests/peer/*.c))
 KSELF_SRC := $(sort $(wildcard kselftest/*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
+# kstatic's HTTP core (parser, paths, responses): no I/O loop, host-testable.
+KSTATIC_CORE_SRC := $(sort $(wildcard examples/kstatic/http_*.c))
+# kstatic itself: the core plus the server program (options, loop, connections).
+KSTATIC_SRC := $(sort $(wildcard examples/kstatic/*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -78,11 +82,12 @@ PEER_BIN := $(if $(PEER_SRC),$(BUILD)/tests/peer)
 KSELF_BIN := $(patsubst kselftest/%.c,$(BUILD)/kselftest/%,$(KSELF_SRC))
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 EXAMPLE_BIN := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRC))
+KSTATIC := $(if $(KSTATIC_SRC),$(BUILD)/kstatic)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 SEEDS_BIN := $(BUILD)/fuzz-seeds/mkseeds
 
 ALL_BIN := $(LIB_A) $(LIB_SO) $(TEST_LIB_A) $(DAEMON) $(CTL) $(UNIT_BIN) $(PEER_BIN) $(KSELF_BIN) \
-	$(BENCH_BIN) $(EXAMPLE_BIN) $(SEEDS_BIN)
+	$(BENCH_BIN) $(EXAMPLE_BIN) $(KSTATIC) $(SEEDS_BIN)
 
 .SECONDARY:
 .PHONY: all check check-host demo bench fuzz fuzz-build install clean deps
@@ -109,9 +114,9 @@ $(TEST_LIB_A): $(TEST_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-# sock_diag (libmnl) stays out of the shared library: applications never link libmnl.
+# sock_diag is raw netlink (lib/ktls_diag.c): applications never link libmnl.
 $(LIB_SO): $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libhandshake.so.0 $(ALL_LDFLAGS) -o $@ $(filter-out %/ktls_diag.o,$^) $(LIBCRYPTO)
+	$(CC) -shared -Wl,-soname,libhandshake.so.0 $(ALL_LDFLAGS) -o $@ $^ $(LIBCRYPTO)
 
 $(BUILD)/handshaked: $(call obj,$(DAEMON_SRC)) $(LIB_A)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBURING) $(LIBMNL) $(LIBINIH) $(LIBCRYPTO)
@@ -136,6 +141,25 @@ $(BUILD)/tests/unit/ticket_cache: $(BUILD)/obj/tests/unit/ticket_cache.o $(call 
 		$(TEST_COMMON_OBJ) $(TEST_LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBSSL) $(LIBCRYPTO) $(LIBMNL) -lpthread
+
+# The daemon's heap gauge (it replaces malloc), linked alone into its unit test.
+$(BUILD)/tests/unit/daemon_heap: $(BUILD)/obj/tests/unit/daemon_heap.o $(call obj,handshaked/heap.c) \
+		$(TEST_COMMON_OBJ) $(TEST_LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBSSL) $(LIBCRYPTO) $(LIBMNL) -lpthread
+
+# kstatic's HTTP core and its deadline lists, linked into its unit tests.
+KSTATIC_UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/kstatic_*.c))
+$(KSTATIC_UNIT_BIN): $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(call obj,$(KSTATIC_CORE_SRC) \
+		examples/kstatic/timer.c) \
+		$(TEST_COMMON_OBJ) $(TEST_LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBSSL) $(LIBCRYPTO) $(LIBMNL) -lpthread
+
+# kstatic links the product statically: its HTTP core reads through
+# lib/tls/wire.c, which libhandshake.so does not export.
+$(BUILD)/kstatic: $(call obj,$(KSTATIC_SRC)) $(LIB_A)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBCRYPTO) -lpthread
 
 $(BUILD)/tests/peer: $(call obj,$(PEER_SRC)) $(TEST_COMMON_OBJ) $(TEST_LIB_A)
 	@mkdir -p $(dir $@)
@@ -168,6 +192,11 @@ FUZZ_LIB_SRC := $(wildcard lib/handoff.c)
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRC) $(TEST_HOOKS_SRC) $(FUZZ_LIB_SRC) $(TEST_COMMON_SRC) $(wildcard lib/*.h lib/tls/*.h tests/common/*.h tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(ENGINE_SRC) $(TEST_HOOKS_SRC) $(FUZZ_LIB_SRC) $(TEST_COMMON_SRC) $(LIBCRYPTO)
+# The kstatic request parser needs only its core and the wire reader.
+$(BUILD)/fuzz/kstatic_request: tests/fuzz/kstatic_request.c $(KSTATIC_CORE_SRC) lib/tls/wire.c \
+		$(wildcard examples/kstatic/*.h lib/tls/wire.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(KSTATIC_CORE_SRC) lib/tls/wire.c $(LIBCRYPTO)
 fuzz-build: $(FUZZ_BIN)
 
 deps:
@@ -210,8 +239,10 @@ install: all
 	$(foreach m,$(wildcard man/*.8),install -m 0644 $(m) $(DESTDIR)$(PREFIX)/share/man/man8/;)
 	install -d $(DESTDIR)$(PREFIX)/share/man/man3
 	$(foreach m,$(wildcard man/*.3),install -m 0644 $(m) $(DESTDIR)$(PREFIX)/share/man/man3/;)
+	install -d $(DESTDIR)$(PREFIX)/share/man/man5
+	$(foreach m,$(wildcard man/*.5),install -m 0644 $(m) $(DESTDIR)$(PREFIX)/share/man/man5/;)
 
 clean:
 	rm -rf build build-san
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/obj-test -name '*.d' 2>/dev/null)

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "tls/names.h"
 
 #define LINE_MAX_LEN 4096
 
@@ -149,6 +150,28 @@ static int add_key(struct dconfig *c, const char *path, const char *what, char *
 	return 0;
 }
 
+/* A preference list replaces the one before it (file, then flag); the
+ * reason names the kind ("unknown group 'foo'"). */
+static int set_prefs(uint16_t *ids, size_t *n, enum tls_name_kind kind, const char *v, char *err,
+		     size_t len)
+{
+	int r = tls_parse_name_list(kind, v, ids, CFG_MAX_PREFS, err, len);
+
+	if (r < 0)
+		return -1;
+	*n = (size_t)r;
+	return 0;
+}
+
+static int apply_prefs(struct cfg_prefs *p, const char *name, const char *v, char *err, size_t len)
+{
+	if (strcmp(name, "ciphers") == 0)
+		return set_prefs(p->ciphers, &p->n_ciphers, TLS_NAMES_CIPHER, v, err, len);
+	if (strcmp(name, "groups") == 0)
+		return set_prefs(p->groups, &p->n_groups, TLS_NAMES_GROUP, v, err, len);
+	return set_prefs(p->sigalgs, &p->n_sigalgs, TLS_NAMES_SIGALG, v, err, len);
+}
+
 /* One setting, from the file or a flag: the shared part of both. 0, or
  * -1 with err set (without the location). */
 static int apply(struct dconfig *c, const char *section, const char *name, const char *v,
@@ -217,6 +240,10 @@ static int apply(struct dconfig *c, const char *section, const char *name, const
 		}
 		return 0;
 	}
+	if (IS("server", "ciphers") || IS("server", "groups") || IS("server", "signature_algorithms"))
+		return apply_prefs(&c->server_prefs, name, v, err, len);
+	if (IS("client", "ciphers") || IS("client", "groups") || IS("client", "signature_algorithms"))
+		return apply_prefs(&c->client_prefs, name, v, err, len);
 	if (IS("tickets", "count"))
 		NUM(10, 0, 16, c->tickets, "tickets count");
 	if (IS("tickets", "lifetime"))
@@ -340,6 +367,9 @@ static const struct flag {
 	{ "alpn", "server", "alpn", false },
 	{ "client-ca", "server", "client_ca", false },
 	{ "client-auth", "server", "client_auth", false },
+	{ "ciphers", "server", "ciphers", false },
+	{ "groups", "server", "groups", false },
+	{ "sigalgs", "server", "signature_algorithms", false },
 	{ "tickets", "tickets", "count", false },
 	{ "ticket-lifetime", "tickets", "lifetime", false },
 	{ "ticket-keys", "tickets", "key_file", false },
@@ -352,6 +382,9 @@ static const struct flag {
 	{ "control", "control", "path", false },
 	{ "client-ca-file", "client", "ca_file", false },
 	{ "ticket-cache", "client", "ticket_cache", false },
+	{ "client-ciphers", "client", "ciphers", false },
+	{ "client-groups", "client", "groups", false },
+	{ "client-sigalgs", "client", "signature_algorithms", false },
 	{ "log-level", "log", "level", false },
 };
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
@@ -361,14 +394,17 @@ void config_usage(FILE *f)
 	fprintf(f,
 		"usage: handshaked [-c FILE] [-t] [--handoff PATH] [--cert F --key F]...\n"
 		"                  [--alpn LIST] [--client-ca F --client-auth none|optional|require]\n"
+		"                  [--ciphers LIST] [--groups LIST] [--sigalgs LIST]\n"
 		"                  [--tickets N] [--ticket-lifetime S] [--ticket-keys FILE]\n"
 		"                  [--early-data BYTES] [--deadline-ms N] [--max-inflight N]\n"
 		"                  [--max-handshake BYTES] [--max-per-app N] [--loops N]\n"
 		"                  [--control PATH] [--allow-uid UID]... [--allow-gid GID]...\n"
-		"                  [--client-ca-file F] [--ticket-cache N]\n"
-		"                  [--mode OCTAL] [--log-level error|warn|info|debug] [--help]\n"
-		"  -c FILE   INI configuration (docs/handshaked.conf.md); flags override it\n"
-		"  -t        check the configuration (and load the certificates), then exit\n");
+		"                  [--client-ca-file F] [--ticket-cache N] [--client-ciphers LIST]\n"
+		"                  [--client-groups LIST] [--client-sigalgs LIST]\n"
+		"                  [--mode OCTAL] [--log-level error|warn|info|debug]\n"
+		"  -c, --config FILE  INI configuration (handshaked.conf(5)); flags override it\n"
+		"  -t, --test         check the configuration (and load the certificates), then exit\n"
+		"  -h, --help         this text; every option: handshaked(8)\n");
 }
 
 static void defaults(struct dconfig *c)
@@ -536,6 +572,24 @@ void config_free(struct dconfig *c)
 	memset(c, 0, sizeof(*c));
 }
 
+int config_apply_prefs(tls_config *t, const struct cfg_prefs *p, char *err, size_t errlen)
+{
+	/* the lists were checked against the engine when read */
+	if (p->n_ciphers && tls_config_set_ciphers(t, p->ciphers, p->n_ciphers) != 0) {
+		seterr(err, errlen, "ciphers refused by the engine");
+		return -1;
+	}
+	if (p->n_groups && tls_config_set_groups(t, p->groups, p->n_groups) != 0) {
+		seterr(err, errlen, "groups refused by the engine");
+		return -1;
+	}
+	if (p->n_sigalgs && tls_config_set_sigalgs(t, p->sigalgs, p->n_sigalgs) != 0) {
+		seterr(err, errlen, "signature_algorithms refused by the engine");
+		return -1;
+	}
+	return 0;
+}
+
 tls_config *config_build_tls(const struct dconfig *c, tls_stek_ring *ring,
 			     const struct tls_antireplay_ops *ops, void *ctx, char *err, size_t errlen)
 {
@@ -553,6 +607,10 @@ tls_config *config_build_tls(const struct dconfig *c, tls_stek_ring *ring,
 			       c->certs[i].cert, c->certs[i].key, why);
 			goto fail;
 		}
+	}
+	if (config_apply_prefs(t, &c->server_prefs, why, sizeof(why)) != 0) {
+		seterr(err, errlen, "%s: [server] %s", src, why);
+		goto fail;
 	}
 	if (c->alpn && tls_config_set_alpn(t, c->alpn) != 0) {
 		seterr(err, errlen, "%s: alpn '%s': not a valid comma-separated list", src, c->alpn);

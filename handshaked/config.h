@@ -30,6 +30,14 @@ struct cfg_cert {
 	char where[CFG_WHERE];     /* where cert was given, for errors */
 };
 
+/* Preference lists for one role, most preferred first; n == 0: the
+ * engine's default list. Parsed when read so errors carry FILE:LINE. */
+#define CFG_MAX_PREFS 16
+struct cfg_prefs {
+	uint16_t ciphers[CFG_MAX_PREFS], groups[CFG_MAX_PREFS], sigalgs[CFG_MAX_PREFS];
+	size_t n_ciphers, n_groups, n_sigalgs;
+};
+
 struct dconfig {
 	char *file;                /* -c FILE, or NULL */
 	char *handoff_path;
@@ -44,6 +52,8 @@ struct dconfig {
 	char *alpn;
 	char *client_ca;
 	enum tls_client_auth client_auth;
+	struct cfg_prefs server_prefs; /* [server] ciphers, groups, signature_algorithms */
+	struct cfg_prefs client_prefs; /* [client] ... for CONNECT */
 	unsigned tickets;
 	uint32_t ticket_lifetime;  /* seconds */
 	char *ticket_key_file;
@@ -66,6 +76,9 @@ struct dconfig {
 int config_load(struct dconfig *c, int argc, char **argv, char *err, size_t errlen);
 void config_free(struct dconfig *c);
 void config_usage(FILE *f);
+
+/* Sets p's non-empty lists on t (either role). 0, or -1 with err set. */
+int config_apply_prefs(tls_config *t, const struct cfg_prefs *p, char *err, size_t errlen);
 
 /* One frozen server tls_config from c: certificates loaded, tickets
  * sealed with ring (borrowed; NULL: the config's own), 0-RTT recorded by

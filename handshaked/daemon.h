@@ -26,13 +26,11 @@ enum op_kind {
 	OP_ACCEPT,                 /* owner: struct loop */
 	OP_ACCEPT_RETRY,           /* the pause after an accept that ran out of fds */
 	OP_WAKE,                   /* the loop's eventfd: the supervisor has news (stop) */
-	OP_APP_RECV,               /* owner: struct app */
-	OP_S_RECV,                 /* owner: struct session */
-	OP_S_SEND,
-	OP_S_TIMEOUT,
-	OP_C_RECV,                 /* owner: struct csession (client.c) */
-	OP_C_SEND,
-	OP_C_TIMEOUT,
+	OP_APP_IN,                 /* owner: struct app: its socket is readable */
+	OP_APP_OUT,                /* owner: struct app: room for its queued replies */
+	OP_HSIO_RECV,              /* owner: struct hsio (hsio.h), in either role */
+	OP_HSIO_SEND,
+	OP_HSIO_TIMEOUT,
 };
 
 /* Client tls_configs: no verification, the chain, the chain and name. */
@@ -71,8 +69,7 @@ struct daemon {
 };
 
 struct app;
-struct session;
-struct csession;
+struct hsio;
 struct tcache;
 
 struct loop {
@@ -87,11 +84,26 @@ struct loop {
 	struct op accept_op, accept_retry_op, wake_op;
 	struct __kernel_timespec accept_retry_ts;
 	struct app *apps;          /* connected applications */
+	uint8_t *rbuf;             /* HANDOFF_MAX_MSG: every application's requests are read here */
+	uint8_t drain_buf[4096];   /* where draining handshakes drop what peers still send (hsio.c) */
+	union {
+		size_t align;      /* cmsghdr alignment (it ends in a flexible array) */
+		char buf[128];     /* >= CMSG_SPACE(8 * sizeof(int)): a few fds; extras are cut (MSG_CTRUNC) */
+	} rcmsg;
 	unsigned inflight;         /* sessions alive */
 	bool stopping;             /* SIGTERM: no new requests, drain */
 };
 
-/* One application connection on the handoff socket. */
+/* A reply the application's socket had no room for (app_reply). */
+struct app_reply {
+	struct app_reply *next;
+	size_t len;
+	uint8_t data[];
+};
+
+/* One application connection on the handoff socket. Requests are read
+ * into the loop's buffer when the socket polls readable, so an idle or
+ * waiting application costs this struct only. */
 struct app {
 	struct loop *l;
 	struct app *next, *prev;
@@ -99,19 +111,14 @@ struct app {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
-	struct op recv_op;
-	bool recv_pending;
+	struct op in_op, out_op;   /* POLLIN, POLLOUT polls in the ring */
+	bool in_pending, out_pending;
 	bool closing;              /* EOF seen: freed once nothing is pending */
-	struct session *sessions;  /* its handshakes in flight */
-	struct csession *csessions; /* its CONNECTs in flight */
+	bool holding;              /* app_close is walking its list: not freed under it */
+	struct hsio *handshakes;   /* its handshakes in flight, both roles */
 	unsigned inflight;         /* of them, against max_per_app */
-	struct msghdr msg;
-	struct iovec iov;
-	union {
-		size_t align;      /* cmsghdr alignment (it ends in a flexible array) */
-		char buf[128];     /* >= CMSG_SPACE(8 * sizeof(int)): a few fds; extras are cut (MSG_CTRUNC) */
-	} cmsg;
-	uint8_t buf[HANDOFF_MAX_MSG];
+	struct app_reply *queue, **queue_tail;  /* replies waiting for room, in order */
+	unsigned queued;
 };
 
 /* loop.c */
@@ -143,22 +150,20 @@ int app_listen(struct loop *l);
 void app_on_accept(struct loop *l, int res);
 /* (Re)arms the accept on the handoff socket (after a pause, see app_on_accept). */
 void app_arm_accept(struct loop *l);
-void app_on_recv(struct app *a, int res);
+void app_on_in(struct app *a, int res);
+void app_on_out(struct app *a, int res);
 void app_stop_listening(struct loop *l);
 void app_close_all(struct loop *l);
 /* Replies to request id on a's socket; a NULL a (gone) drops it. */
 void app_reply(struct app *a, const tls_buf *msg);
 void app_reply_failed(struct app *a, uint32_t id, enum handoff_reason r, uint8_t alert,
 		      const char *text);
-void app_session_gone(struct app *a, struct session *s);
+/* One of a's handshakes ended (hsio.c). */
+void app_handshake_gone(struct app *a);
 
 /* session.c: one server handshake on one TCP socket */
 int session_start(struct loop *l, struct app *a, uint32_t id, int fd, uint32_t timeout_ms,
 		  const char *peer);
-void session_on_op(struct session *s, enum op_kind kind, int res);
-/* The application went away: abort without a reply. */
-void session_abort(struct session *s, const char *why);
-struct session *session_next_in_app(const struct session *s);
 
 /* client.c: the client role (CONNECT, STORE_TICKET) */
 /* Builds d->client_tls from c (and the ticket cache on first use) and
@@ -170,10 +175,8 @@ void client_teardown(struct daemon *d);
  * caller replies FAILED *reason with why and closes fd. */
 int client_start(struct loop *l, struct app *a, const struct handoff_msg *m, int fd, uint32_t timeout_ms,
 		 const char *peer, enum handoff_reason *reason, char *why, size_t why_len);
-void client_on_op(struct csession *s, enum op_kind kind, int res);
-void client_abort(struct csession *s, const char *why);
-struct csession *client_next_in_app(const struct csession *s);
-/* STORE_TICKET: into the cache; no reply (the library does not wait). */
-void client_store_ticket(struct loop *l, const struct handoff_msg *m);
+/* STORE_TICKET: into the cache, for a's user only; no reply (the
+ * library does not wait). */
+void client_store_ticket(struct app *a, const struct handoff_msg *m);
 
 #endif

@@ -2,15 +2,20 @@
  * SOCK_SEQPACKET socket and send requests with the TCP socket attached
  * (lib/handoff.h). Each request is checked (peer credentials, the fd,
  * limits) before a handshake starts; every refusal is a reply, never a
- * dropped request. Reads go through the ring; replies are non-blocking
- * sends (an application that does not read its replies loses them, it
- * cannot stall the loop). */
+ * dropped request. The ring tells when an application's socket is
+ * readable; its requests are then read into the loop's one buffer.
+ * Replies are non-blocking sends; those the socket has no room for wait
+ * in order in a queue, and while it is long the application's requests
+ * are not read (backpressure: its own sends block), so an application
+ * that does not read its replies neither loses them nor grows the
+ * daemon, and cannot stall the loop. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +23,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "daemon.h"
+#include "hsio.h"
 #include "ktls.h"
 #include "log.h"
 
@@ -76,20 +84,46 @@ void app_stop_listening(struct loop *l)
 	l->listen_fd = -1;
 }
 
-static void post_recv(struct app *a)
+/* While this many replies wait, the application's requests are not read. */
+#define APP_QUEUE_PAUSE 32
+/* Requests read per readable event: the other applications get a turn. */
+#define APP_READ_BATCH 16
+
+static void post_poll(struct app *a, struct op *op, unsigned events)
 {
 	struct io_uring_sqe *sqe = loop_sqe(a->l);
 
-	memset(&a->msg, 0, sizeof(a->msg));
-	a->iov.iov_base = a->buf;
-	a->iov.iov_len = sizeof(a->buf);
-	a->msg.msg_iov = &a->iov;
-	a->msg.msg_iovlen = 1;
-	a->msg.msg_control = a->cmsg.buf;
-	a->msg.msg_controllen = sizeof(a->cmsg.buf);
-	io_uring_prep_recvmsg(sqe, a->fd, &a->msg, MSG_CMSG_CLOEXEC);
-	io_uring_sqe_set_data(sqe, &a->recv_op);
-	a->recv_pending = true;
+	io_uring_prep_poll_add(sqe, a->fd, events);
+	io_uring_sqe_set_data(sqe, op);
+}
+
+static void post_in(struct app *a)
+{
+	if (a->in_pending || a->closing || a->queued >= APP_QUEUE_PAUSE)
+		return;
+	post_poll(a, &a->in_op, POLLIN);
+	a->in_pending = true;
+}
+
+static void post_out(struct app *a)
+{
+	if (a->out_pending || a->closing)
+		return;
+	post_poll(a, &a->out_op, POLLOUT);
+	a->out_pending = true;
+}
+
+static void drop_queue(struct app *a)
+{
+	struct app_reply *r;
+
+	while ((r = a->queue)) {
+		a->queue = r->next;
+		OPENSSL_cleanse(r->data, r->len);  /* DONE and CONFIRMED carry traffic secrets */
+		free(r);
+	}
+	a->queue_tail = &a->queue;
+	a->queued = 0;
 }
 
 static void app_free(struct app *a)
@@ -102,19 +136,33 @@ static void app_free(struct app *a)
 		l->apps = a->next;
 	if (a->next)
 		a->next->prev = a->prev;
+	if (a->queued)
+		log_msg(LOG_WARN, "application pid %d: %u replies lost (it closed its connection)", (int)a->pid,
+			a->queued);
+	drop_queue(a);
 	close(a->fd);
 	free(a);
 }
 
 static void maybe_free(struct app *a)
 {
-	if (a->closing && !a->recv_pending && !a->sessions && !a->csessions)
+	if (a->closing && !a->holding && !a->in_pending && !a->out_pending && !a->handshakes)
 		app_free(a);
 }
 
-void app_session_gone(struct app *a, struct session *s)
+static void cancel(struct app *a, struct op *op, bool pending)
 {
-	(void)s;
+	struct io_uring_sqe *sqe;
+
+	if (!pending)
+		return;
+	sqe = loop_sqe(a->l);
+	io_uring_prep_cancel(sqe, op, 0);
+	io_uring_sqe_set_data64(sqe, 0);
+}
+
+void app_handshake_gone(struct app *a)
+{
 	if (a->inflight) {
 		a->inflight--;
 		stats_finished(&a->l->d->stats);
@@ -126,26 +174,23 @@ void app_session_gone(struct app *a, struct session *s)
  * handshakes in flight are aborted and their sockets closed. */
 static void app_close(struct app *a, const char *why)
 {
-	struct session *s, *next;
+	struct hsio *io, *next;
 
 	if (a->closing)
 		return;
 	a->closing = true;
-	if (a->sessions)
+	if (a->handshakes)
 		log_msg(LOG_INFO, "application pid %d closed the handoff connection (%s)", (int)a->pid, why);
-	/* keep a alive while its sessions unlink themselves */
-	a->recv_pending = true;
-	for (s = a->sessions; s; s = next) {
-		next = session_next_in_app(s);
+	/* keep a alive while its handshakes unlink themselves */
+	a->holding = true;
+	for (io = a->handshakes; io; io = next) {
+		next = io->next;
 		stats_aborted(&a->l->d->stats);
-		session_abort(s, "the application closed its handoff connection");
+		hsio_abort(io, "the application closed its handoff connection");
 	}
-	for (struct csession *cs = a->csessions, *cnext; cs; cs = cnext) {
-		cnext = client_next_in_app(cs);
-		stats_aborted(&a->l->d->stats);
-		client_abort(cs, "the application closed its handoff connection");
-	}
-	a->recv_pending = false;
+	a->holding = false;
+	cancel(a, &a->in_op, a->in_pending);
+	cancel(a, &a->out_op, a->out_pending);
 	maybe_free(a);
 }
 
@@ -167,7 +212,9 @@ void app_on_accept(struct loop *l, int res)
 		} else {
 			a->l = l;
 			a->fd = res;
-			a->recv_op = (struct op){ OP_APP_RECV, a };
+			a->in_op = (struct op){ OP_APP_IN, a };
+			a->out_op = (struct op){ OP_APP_OUT, a };
+			a->queue_tail = &a->queue;
 			if (getsockopt(res, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
 				a->uid = cred.uid;
 				a->gid = cred.gid;
@@ -180,7 +227,7 @@ void app_on_accept(struct loop *l, int res)
 			if (l->apps)
 				l->apps->prev = a;
 			l->apps = a;
-			post_recv(a);
+			post_in(a);
 			log_msg(LOG_DEBUG, "application pid %d uid %u connected", (int)a->pid, (unsigned)a->uid);
 		}
 	} else if (res != -EINTR && res != -ECONNABORTED) {
@@ -208,12 +255,71 @@ void app_arm_accept(struct loop *l)
 	io_uring_sqe_set_data(sqe, &l->accept_op);
 }
 
+/* In order: straight out when nothing waits and there is room, else
+ * queued until the socket polls writable (app_on_out). */
 void app_reply(struct app *a, const tls_buf *msg)
 {
-	if (!a || a->closing)
+	struct app_reply *r;
+
+	if (!a || a->closing || !msg || msg->err || !msg->len)
 		return;
-	if (handoff_send(a->fd, msg, -1) != 0)
-		log_msg(LOG_WARN, "reply to application pid %d lost: %s", (int)a->pid, strerror(errno));
+	if (!a->queue) {
+		if (handoff_send(a->fd, msg, -1) == 0)
+			return;
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
+			/* the application is gone: its EOF closes it */
+			log_msg(LOG_WARN, "reply to application pid %d lost: %s", (int)a->pid, strerror(errno));
+			return;
+		}
+	}
+	if (!(r = malloc(sizeof(*r) + msg->len))) {
+		log_msg(LOG_ERR, "reply to application pid %d lost: out of memory", (int)a->pid);
+		return;
+	}
+	r->next = NULL;
+	r->len = msg->len;
+	memcpy(r->data, msg->base, msg->len);
+	*a->queue_tail = r;
+	a->queue_tail = &r->next;
+	a->queued++;
+	post_out(a);
+}
+
+/* Sends what the queue holds while there is room. */
+static void flush_queue(struct app *a)
+{
+	struct app_reply *r;
+
+	while ((r = a->queue)) {
+		tls_buf b = { .base = r->data, .len = r->len };
+		if (handoff_send(a->fd, &b, -1) != 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+				return;
+			log_msg(LOG_WARN, "%u replies to application pid %d lost: %s", a->queued, (int)a->pid,
+				strerror(errno));
+			drop_queue(a);
+			return;
+		}
+		a->queue = r->next;
+		if (!a->queue)
+			a->queue_tail = &a->queue;
+		a->queued--;
+		OPENSSL_cleanse(r->data, r->len);
+		free(r);
+	}
+}
+
+void app_on_out(struct app *a, int res)
+{
+	a->out_pending = false;
+	if (a->closing) {
+		maybe_free(a);
+		return;
+	}
+	flush_queue(a);
+	if (a->queue)
+		post_out(a);
+	post_in(a);                /* reading again if the queue held it back */
 }
 
 void app_reply_failed(struct app *a, uint32_t id, enum handoff_reason r, uint8_t alert,
@@ -312,11 +418,11 @@ static void peer_name(int fd, char *buf, size_t len)
 }
 
 /* The attached fd (the first SCM_RIGHTS one; any others are closed). */
-static int take_fd(struct app *a)
+static int take_fd(struct msghdr *msg)
 {
 	int fd = -1;
 
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&a->msg); cm; cm = CMSG_NXTHDR(&a->msg, cm)) {
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 			continue;
 		size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -384,20 +490,20 @@ static void on_accept_request(struct app *a, const struct handoff_msg *m, int fd
 		close(fd);
 		return;
 	}
-	a->inflight++;             /* app_session_gone takes it back */
+	a->inflight++;             /* app_handshake_gone takes it back */
 	stats_started(&l->d->stats, l->index);
 }
 
-static void on_request(struct app *a, size_t len, int fd)
+static void on_request(struct app *a, const uint8_t *buf, size_t len, int flags, int fd)
 {
 	struct handoff_msg m;
 	const char *why = NULL;
 
 	/* the parse fills in m.id from any whole header, even when it refuses
 	 * the rest: a malformed request still gets its answer */
-	int bad = handoff_parse(a->buf, len, &m, &why);
+	int bad = handoff_parse(buf, len, &m, &why);
 	stats_request(&a->l->d->stats, a->l->index);
-	if (a->msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+	if (flags & (MSG_TRUNC | MSG_CTRUNC)) {
 		app_reply_failed(a, m.id, HANDOFF_R_MALFORMED, 0, "message or control data truncated");
 		goto drop;
 	}
@@ -423,7 +529,7 @@ static void on_request(struct app *a, size_t len, int fd)
 		on_accept_request(a, &m, fd);
 		return;
 	case HANDOFF_STORE_TICKET:
-		client_store_ticket(a->l, &m);  /* no reply: the library does not wait */
+		client_store_ticket(a, &m);  /* no reply: the library does not wait */
 		goto drop;
 	default:
 		app_reply_failed(a, m.id, HANDOFF_R_MALFORMED, 0, "not a request type");
@@ -434,31 +540,50 @@ drop:
 		close(fd);
 }
 
-void app_on_recv(struct app *a, int res)
+/* The socket polled readable: up to APP_READ_BATCH requests, each read
+ * whole into the loop's buffer (the parse and the handshake's start take
+ * what they keep from it before the next). */
+void app_on_in(struct app *a, int res)
 {
-	int fd;
+	struct loop *l = a->l;
 
-	a->recv_pending = false;
+	a->in_pending = false;
 	if (a->closing) {
-		if (res > 0 && (fd = take_fd(a)) >= 0)
-			close(fd);
 		maybe_free(a);
 		return;
 	}
-	if (res <= 0) {
-		app_close(a, res == 0 ? "end of stream" : strerror(-res));
+	if (res < 0 && res != -EINTR && res != -ECANCELED) {
+		app_close(a, strerror(-res));
 		return;
 	}
-	fd = take_fd(a);
-	on_request(a, (size_t)res, fd);
-	if (!a->closing)
-		post_recv(a);
+	for (int i = 0; i < APP_READ_BATCH && !a->closing && a->queued < APP_QUEUE_PAUSE; i++) {
+		struct iovec iov = { .iov_base = l->rbuf, .iov_len = HANDOFF_MAX_MSG };
+		struct msghdr msg = {
+			.msg_iov = &iov,
+			.msg_iovlen = 1,
+			.msg_control = l->rcmsg.buf,
+			.msg_controllen = sizeof(l->rcmsg.buf),
+		};
+		ssize_t n = recvmsg(a->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			app_close(a, n == 0 ? "end of stream" : strerror(errno));
+			return;
+		}
+		on_request(a, l->rbuf, (size_t)n, msg.msg_flags, take_fd(&msg));
+	}
+	post_in(a);
 }
 
 /* At exit, after the ring is gone (nothing of ours is pending in it),
  * with no handshake in flight. */
 void app_close_all(struct loop *l)
 {
-	while (l->apps)
+	while (l->apps) {
+		flush_queue(l->apps);     /* last replies: best effort, non-blocking */
 		app_free(l->apps);
+	}
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "hsio.h"
 #include "log.h"
 
 #define RING_ENTRIES 256
@@ -49,19 +50,26 @@ int loop_init(struct loop *l, struct daemon *d, unsigned index)
 	l->d = d;
 	l->index = index;
 	l->listen_fd = -1;
+	if (!(l->rbuf = malloc(HANDOFF_MAX_MSG))) {
+		log_msg(LOG_ERR, "out of memory for loop %u", index);
+		return -1;
+	}
 	if ((r = io_uring_queue_init(RING_ENTRIES, &l->ring, 0)) < 0) {
 		log_msg(LOG_ERR, "io_uring: %s", strerror(-r));
+		free(l->rbuf);
 		return -1;
 	}
 	if ((l->wake_fd = eventfd(0, EFD_CLOEXEC)) < 0) {
 		log_msg(LOG_ERR, "eventfd: %s", strerror(errno));
 		io_uring_queue_exit(&l->ring);
+		free(l->rbuf);
 		return -1;
 	}
 	l->wake_op = (struct op){ OP_WAKE, l };
 	if (app_listen(l) != 0) {
 		close(l->wake_fd);
 		io_uring_queue_exit(&l->ring);
+		free(l->rbuf);
 		return -1;
 	}
 	arm_wake(l);
@@ -95,18 +103,16 @@ static void dispatch(struct loop *l, struct op *op, int res)
 	case OP_WAKE:
 		on_wake(l, res);
 		break;
-	case OP_APP_RECV:
-		app_on_recv(op->owner, res);
+	case OP_APP_IN:
+		app_on_in(op->owner, res);
 		break;
-	case OP_S_RECV:
-	case OP_S_SEND:
-	case OP_S_TIMEOUT:
-		session_on_op(op->owner, op->kind, res);
+	case OP_APP_OUT:
+		app_on_out(op->owner, res);
 		break;
-	case OP_C_RECV:
-	case OP_C_SEND:
-	case OP_C_TIMEOUT:
-		client_on_op(op->owner, op->kind, res);
+	case OP_HSIO_RECV:
+	case OP_HSIO_SEND:
+	case OP_HSIO_TIMEOUT:
+		hsio_on_op(op->owner, op->kind, res);
 		break;
 	}
 }
@@ -145,4 +151,6 @@ void loop_free(struct loop *l)
 	app_close_all(l);
 	if (l->wake_fd >= 0)
 		close(l->wake_fd);
+	free(l->rbuf);
+	l->rbuf = NULL;
 }

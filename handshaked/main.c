@@ -82,6 +82,9 @@ int daemon_reload(struct daemon *d, char *err, size_t len)
 			d->cfg.handoff_path);
 	if (strcmp(c.control_path, d->cfg.control_path) != 0 || c.loops != d->cfg.loops)
 		log_msg(LOG_WARN, "reload: the control socket and the number of loops change only on restart");
+	if (c.ticket_cache != d->cfg.ticket_cache)
+		log_msg(LOG_WARN, "reload: the client ticket cache size changes only on restart (still %zu)",
+			d->cfg.ticket_cache);
 	/* keep the sockets we are listening on, and the loops we run */
 	free(c.handoff_path);
 	free(c.control_path);

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <time.h>
 
+#include "heap.h"
 #include "stats.h"
 
 #define ADD(p, n) __atomic_add_fetch((p), (n), __ATOMIC_RELAXED)
@@ -134,6 +135,8 @@ void stats_print_table(struct stats *st, unsigned loops, FILE *f)
 	fprintf(f, "%-28s %" PRIu64 "\n", "aborted (application gone)", GET(&st->aborted));
 	fprintf(f, "%-28s %" PRIu64 "\n", "busy", GET(&st->busy));
 	fprintf(f, "%-28s %" PRId64 "\n", "in flight", GET(&st->inflight));
+	if (heap_counted())
+		fprintf(f, "%-28s %" PRId64 "\n", "heap bytes", heap_live_bytes());
 	fprintf(f, "%-28s %.3f ms\n", "latency p50", (double)stats_quantile_us(st, 0.50) / 1000);
 	fprintf(f, "%-28s %.3f ms\n", "latency p99", (double)stats_quantile_us(st, 0.99) / 1000);
 	for (unsigned l = 0; l < loops && l < STATS_MAX_LOOPS; l++)
@@ -179,6 +182,10 @@ void stats_print_prometheus(struct stats *st, unsigned loops, FILE *f)
 	fprintf(f, "handshaked_reloads_total{result=\"failed\"} %" PRIu64 "\n", GET(&st->reload_failures));
 	fprintf(f, "# HELP handshaked_inflight Handshakes in flight.\n# TYPE handshaked_inflight gauge\n");
 	fprintf(f, "handshaked_inflight %" PRId64 "\n", GET(&st->inflight));
+	if (heap_counted())
+		fprintf(f, "# HELP handshaked_heap_bytes Live heap (malloc_usable_size of every block).\n"
+			   "# TYPE handshaked_heap_bytes gauge\nhandshaked_heap_bytes %" PRId64 "\n",
+			heap_live_bytes());
 	fprintf(f, "# HELP handshaked_loops Event loops (threads).\n# TYPE handshaked_loops gauge\n");
 	fprintf(f, "handshaked_loops %u\n", loops);
 	fprintf(f, "# HELP handshaked_handshake_duration_seconds Successful handshakes, request to DONE.\n"

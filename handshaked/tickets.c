@@ -16,6 +16,7 @@ struct tentry {
 	struct tentry *newer, *older;      /* storing order */
 	uint64_t expires_ms;
 	uint32_t hash;
+	uid_t uid;                         /* whose: another user never gets it */
 	uint16_t port;
 	char *name, *alpn;                 /* in the same allocation */
 	uint8_t *blob;
@@ -30,9 +31,11 @@ struct tcache {
 	size_t count, max;
 };
 
-static uint32_t key_hash(const char *name, uint16_t port, const char *alpn)
+static uint32_t key_hash(uid_t uid, const char *name, uint16_t port, const char *alpn)
 {
 	uint32_t h = 2166136261u;          /* FNV-1a */
+	for (unsigned i = 0; i < sizeof(uid); i++)
+		h = (h ^ (uint8_t)((uint64_t)uid >> (8 * i))) * 16777619u;
 	for (const char *p = name; *p; p++)
 		h = (h ^ (uint8_t)*p) * 16777619u;
 	h = (h ^ 0xff) * 16777619u;        /* separator: ("ab","c") != ("a","bc") */
@@ -136,8 +139,8 @@ static uint64_t blob_expiry(const uint8_t *blob, size_t len)
 	return exp;
 }
 
-int tcache_put(struct tcache *t, const char *name, uint16_t port, const char *alpn, const uint8_t *blob,
-	       size_t len, uint64_t now_ms)
+int tcache_put(struct tcache *t, uid_t uid, const char *name, uint16_t port, const char *alpn,
+	       const uint8_t *blob, size_t len, uint64_t now_ms)
 {
 	size_t nl, al;
 	uint64_t exp;
@@ -158,9 +161,10 @@ int tcache_put(struct tcache *t, const char *name, uint16_t port, const char *al
 	memcpy(e->alpn, alpn, al);
 	memcpy(e->blob, blob, len);
 	e->len = len;
+	e->uid = uid;
 	e->port = port;
 	e->expires_ms = exp;
-	e->hash = key_hash(name, port, alpn);
+	e->hash = key_hash(uid, name, port, alpn);
 	pthread_mutex_lock(&t->mu);
 	/* full: the expired go first, then the one stored longest ago (the
 	 * sweep is O(max), only when full) */
@@ -182,24 +186,26 @@ int tcache_put(struct tcache *t, const char *name, uint16_t port, const char *al
 	return 0;
 }
 
-static bool same_key(const struct tentry *e, uint32_t h, const char *name, uint16_t port, const char *alpn)
+static bool same_key(const struct tentry *e, uint32_t h, uid_t uid, const char *name, uint16_t port,
+		     const char *alpn)
 {
-	return e->hash == h && e->port == port && strcmp(e->name, name) == 0 && strcmp(e->alpn, alpn) == 0;
+	return e->hash == h && e->uid == uid && e->port == port && strcmp(e->name, name) == 0 &&
+	       strcmp(e->alpn, alpn) == 0;
 }
 
-int tcache_take(struct tcache *t, const char *name, uint16_t port, const char *alpn, uint64_t now_ms,
-		uint8_t **blob, size_t *len)
+int tcache_take(struct tcache *t, uid_t uid, const char *name, uint16_t port, const char *alpn,
+		uint64_t now_ms, uint8_t **blob, size_t *len)
 {
 	struct tentry *e, *next, *found = NULL;
 	uint32_t h;
 
 	name = name ? name : "";
 	alpn = alpn ? alpn : "";
-	h = key_hash(name, port, alpn);
+	h = key_hash(uid, name, port, alpn);
 	pthread_mutex_lock(&t->mu);
 	for (e = t->buckets[h & (t->nbuckets - 1)]; e && !found; e = next) {
 		next = e->hnext;
-		if (!same_key(e, h, name, port, alpn))
+		if (!same_key(e, h, uid, name, port, alpn))
 			continue;
 		if (e->expires_ms <= now_ms)
 			drop(t, e);

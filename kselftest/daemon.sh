@@ -20,28 +20,11 @@
 #    within 1 s (never a hang)
 WAIT_SECONDS=${WAIT_SECONDS:-30}  # TCG is slow
 . "$(dirname "$0")/../tests/tcp/lib.sh"
-
-# kTLS ciphers are not always auto-loaded (as kselftest/inside does)
-if [ "$(id -u)" = 0 ]; then
-	for m in gcm ctr ghash_generic aesni_intel chacha20poly1305 tls; do
-		modprobe -q "$m" 2>/dev/null
-	done
-fi
-if ! grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null &&
-	! { [ "$(id -u)" = 0 ] && modprobe -q tls 2>/dev/null &&
-		grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp; }; then
-	echo "ok 1 - handshaked # SKIP no kTLS on Linux $(uname -r)"
-	echo "1..1"
-	exit 0
-fi
+. "$ROOT/kselftest/lib/daemon.bash"
+ktls_or_skip handshaked
 require openssl
 require gnutls-cli
-DAEMON=$BUILD/handshaked
-if [ ! -x "$DAEMON" ]; then
-	echo "not ok 1 - $DAEMON is built (make BUILD=${BUILD##*/})"
-	echo "1..1"
-	exit 1
-fi
+need_built handshaked
 
 C=$CERTS
 CIPHERS="TLS_AES_128_GCM_SHA256 TLS_AES_256_GCM_SHA384 TLS_CHACHA20_POLY1305_SHA256"
@@ -50,23 +33,8 @@ BIG=$T/big
 head -c "$SIZE" /dev/urandom >"$BIG"
 HEAD=$(printf 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n' "$SIZE" | wc -c)
 REQ='GET / HTTP/1.0\r\n\r\n'
-if grep -q '^TlsRxRekeyOk' /proc/net/tls_stat 2>/dev/null; then REKEY=1; else REKEY=0; fi
 echo "# Linux $(uname -r), TLS 1.3 rekey: $([ $REKEY = 1 ] && echo yes || echo no)"
 REKEY_MSG='TLS 1.3 rekey needs Linux 6.14'
-
-tls_stat() { awk -v n="$1" '$1 == n { print $2 }' /proc/net/tls_stat; }
-
-body_ok() {
-	local status=${2:-HTTP/1.0 200 OK} head=${3:-$HEAD} off
-	off=$(grep -aboF "$status" "$1" | head -n 1 | cut -d: -f1)
-	[ -n "$off" ] && tail -c +$((off + head + 1)) "$1" | head -c "$SIZE" | cmp -s - "$BIG"
-}
-
-conn_log() {
-	local addr
-	addr=$(echo "$LINE" | awk '{ print $2 }')
-	grep -F "peer: $addr " "$T/peer-server.log"
-}
 
 sc() {
 	printf "$REQ" | timeout 30 openssl s_client -connect "127.0.0.1:$PEER_PORT" -quiet \
@@ -83,25 +51,7 @@ result() {
 	diag "$@" "$T/peer-server.log" "$T/daemon.err"
 }
 
-# start_daemon NAME ARGS...: handshaked on $T/NAME.sock; sets DPID.
-start_daemon() {
-	local name=$1 i
-	shift
-	rm -f "$T/$name.sock"
-	"$DAEMON" --handoff "$T/$name.sock" --cert "$C/p256.pem" --key "$C/p256.key" "$@" \
-		>"$T/$name.out" 2>"$T/$name.err" </dev/null &
-	DPID=$!
-	PIDS+=("$DPID")
-	for ((i = 0; i < WAIT_SECONDS * 50; i++)); do
-		[ -S "$T/$name.sock" ] && return 0
-		kill -0 "$DPID" 2>/dev/null || break
-		sleep 0.02
-	done
-	diag "$T/$name.err"
-	return 1
-}
-
-start_daemon daemon --alpn h2,http/1.1 --tickets 2 --early-data 16384 ||
+start_daemon "$T/daemon.sock" "$T/daemon.err" --cert "$C/p256.pem" --key "$C/p256.key" --alpn h2,http/1.1 --tickets 2 --early-data 16384 ||
 	{ ok 1 "handshaked --handoff starts"; finish; exit; }
 ok 0 "handshaked --handoff $T/daemon.sock starts (pid $DPID)"
 start_peer_server --handoff "$T/daemon.sock" --file "$BIG" ||
@@ -326,7 +276,7 @@ stop_peer_server
 
 # 7. The daemon SIGKILLed while a handshake waits for its ClientHello:
 # hs_server_accept must see the daemon's end at once.
-start_daemon victim || { ok 1 "a second handshaked starts"; finish; exit; }
+start_daemon "$T/victim.sock" "$T/victim.err" --cert "$C/p256.pem" --key "$C/p256.key" || { ok 1 "a second handshaked starts"; finish; exit; }
 VPID=$DPID
 start_peer_server --handoff "$T/victim.sock" --file "$BIG" ||
 	{ ok 1 "peer server --handoff (victim) starts"; finish; exit; }

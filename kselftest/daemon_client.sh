@@ -13,43 +13,13 @@
 #  - gnutls-serv: full, then resumed from the cache
 WAIT_SECONDS=${WAIT_SECONDS:-30}  # TCG is slow
 . "$(dirname "$0")/../tests/tcp/lib.sh"
-
-if [ "$(id -u)" = 0 ]; then
-	for m in gcm ctr ghash_generic aesni_intel chacha20poly1305 tls; do
-		modprobe -q "$m" 2>/dev/null
-	done
-fi
-if ! grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null; then
-	echo "ok 1 - handshaked client role # SKIP no kTLS on Linux $(uname -r)"
-	echo "1..1"
-	exit 0
-fi
+. "$ROOT/kselftest/lib/daemon.bash"
+ktls_or_skip "handshaked client role"
 require openssl
 require gnutls-serv
-DAEMON=$BUILD/handshaked
-if [ ! -x "$DAEMON" ]; then
-	echo "not ok 1 - $DAEMON is built (make BUILD=${BUILD##*/})"
-	echo "1..1"
-	exit 1
-fi
+need_built handshaked
 C=$CERTS
 echo "# Linux $(uname -r)"
-
-start_daemon() {
-	local i
-	rm -f "$T/d.sock"
-	"$DAEMON" --handoff "$T/d.sock" --cert "$C/p256.pem" --key "$C/p256.key" \
-		--client-ca-file "$C/ca.pem" --log-level debug >"$T/daemon.out" 2>"$T/daemon.err" </dev/null &
-	DPID=$!
-	PIDS+=("$DPID")
-	for ((i = 0; i < WAIT_SECONDS * 50; i++)); do
-		[ -S "$T/d.sock" ] && return 0
-		kill -0 "$DPID" 2>/dev/null || break
-		sleep 0.02
-	done
-	diag "$T/daemon.err"
-	return 1
-}
 
 # start_s_server_held NAME ARGS...: as start_s_server, but with a stdin
 # that never ends (s_server closes its connection at stdin's EOF).
@@ -94,7 +64,8 @@ result() {
 	diag "$@" "$T/pc.err" "$T/daemon.err"
 }
 
-start_daemon || { ok 1 "handshaked starts"; finish; exit; }
+start_daemon "$T/d.sock" "$T/daemon.err" --cert "$C/p256.pem" --key "$C/p256.key" \
+	--client-ca-file "$C/ca.pem" --log-level debug || { ok 1 "handshaked starts"; finish; exit; }
 ok 0 "handshaked --client-ca-file starts (pid $DPID)"
 
 IN=$T/in

@@ -14,18 +14,11 @@
 # with 600 the whole script takes ~100 s.
 WAIT_SECONDS=${WAIT_SECONDS:-30}  # TCG is slow
 . "$(dirname "$0")/../tests/tcp/lib.sh"
+. "$ROOT/kselftest/lib/daemon.bash"
 PY=/usr/bin/python3
 N_SEQ=${FAULTS_N:-600}
-[ -x "$BUILD/handshaked" ] && [ -x "$BUILD/handshakectl" ] ||
-	{ echo "not ok 1 - $BUILD/handshaked and handshakectl are built"; echo "1..1"; exit 1; }
-if ! grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null &&
-	! { [ "$(id -u)" = 0 ] && modprobe -q tls 2>/dev/null &&
-		grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp; }; then
-	echo "ok 1 - handshaked faults # SKIP no kTLS on Linux $(uname -r)"
-	echo "1..1"
-	exit 0
-fi
-B=$BUILD
+need_built handshaked handshakectl
+ktls_or_skip "handshaked faults"
 C=$CERTS
 K=$ROOT/kselftest
 chmod 711 "$T"                   # the socket is reachable by nobody (the DENIED test)
@@ -33,36 +26,29 @@ SOCK=$T/handoff.sock
 CTL=$T/control.sock
 pass() { ok 0 "$*"; }
 nok() { ok 1 "$*"; }
-ctl() { "$B/handshakectl" "$@" --socket "$CTL"; }
-# A Prometheus sample's value ("" if absent).
-metric() { ctl stats --prometheus | awk -v m="$1" '$1 == m { print $2 }'; }
-listening() { for i in $(seq 100); do grep -q listening $1 2>/dev/null && return; sleep 0.1; done; }
-# app PORT COUNT LOG [ARGS]: the application in the background, ready on return
+# app COUNT LOG [ARGS]: the application in the background, ready on
+# return with its port in PORT
 app() {
-	local port=$1 count=$2 log=$3
-	shift 3
-	timeout 600 $PY $K/handoff-client.py "$SOCK" $port $count "$@" >$log 2>&1 &
+	local count=$1 log=$2
+	shift 2
+	timeout 600 $PY $K/handoff-client.py "$SOCK" any $count "$@" >$log 2>&1 &
 	APID=$!
 	listening $log
+	PORT=$APORT
 }
 fds() { ls /proc/$DPID/fd | wc -l; }
 rss() { awk '/^VmRSS/ { print $2 }' /proc/$DPID/status; }
 
-$B/handshaked --handoff "$SOCK" --control "$CTL" --mode 0666 --cert $C/p256.pem --key $C/p256.key \
-	--loops 2 --max-per-app 2 --deadline-ms 3000 --log-level warn 2>$T/daemon.log &
-DPID=$!
-PIDS+=("$DPID")
-for i in $(seq 100); do [ -S "$CTL" ] && break; sleep 0.1; done
+start_daemon "$SOCK" $T/daemon.log --control "$CTL" --mode 0666 --cert $C/p256.pem --key $C/p256.key \
+	--loops 2 --max-per-app 2 --deadline-ms 3000 --log-level warn || { nok "handshaked starts"; finish; exit; }
 
 # 1-2. warm up (allocator arenas, ticket key), then N_SEQ handshakes:
 # the daemon's fd count and RSS must not grow with them
-PORT=$(free_port)
-app $PORT 50 $T/warm.log
+app 50 $T/warm.log
 $PY $K/tls-loop.py $PORT 50 $C/ca.pem >$T/warm-peer.log 2>&1
 wait $APID
 fd0=$(fds) rss0=$(rss)
-PORT=$(free_port)
-app $PORT $N_SEQ $T/seq.log
+app $N_SEQ $T/seq.log
 t0=$(date +%s)
 $PY $K/tls-loop.py $PORT $N_SEQ $C/ca.pem >$T/seq-peer.log 2>&1
 wait $APID
@@ -78,8 +64,7 @@ grep -q "^done $N_SEQ 0" $T/seq-peer.log && grep -q "summary DONE=$N_SEQ\$" $T/s
 
 echo "# warm-up and $N_SEQ handshakes: $((t1 - t0)) s for the $N_SEQ"
 # 3. over the per-application cap (2): the third request at once is BUSY
-PORT=$(free_port)
-app $PORT 3 $T/busy.log --burst --timeout-ms 1000
+app 3 $T/busy.log --burst --timeout-ms 1000
 $PY -c "
 import socket, time
 s = [socket.create_connection(('127.0.0.1', $PORT)) for i in range(3)]
@@ -107,8 +92,7 @@ else
 fi
 
 # 6. SIGHUP during a stream of handshakes: none fails
-PORT=$(free_port)
-app $PORT 150 $T/hup.log
+app 150 $T/hup.log
 $PY $K/tls-loop.py $PORT 150 $C/ca.pem >$T/hup-peer.log 2>&1 &
 PPID2=$!
 for i in 1 2 3 4 5; do sleep 0.4; kill -HUP $DPID; done
@@ -121,8 +105,7 @@ grep -q "^done 150 0" $T/hup-peer.log && grep -q "summary DONE=150\$" $T/hup.log
 
 # 7. --loops 2: two applications one after the other land on both loops
 for j in 1 2; do
-	PORT=$(free_port)
-	app $PORT 3 $T/loop$j.log
+	app 3 $T/loop$j.log
 	$PY $K/tls-loop.py $PORT 3 $C/ca.pem >$T/loop$j-peer.log 2>&1
 	wait $APID
 done
@@ -150,8 +133,7 @@ grep -q "^handshaked_handshakes_total{result=\"ok\",reason=\"\"} $want_ok\$" $T/
 	nok "handshakectl stats --prometheus: $(grep -v '^#' $T/prom.out | head -30)"
 
 # 11. SIGTERM with a handshake in flight: it finishes, then exit 0
-PORT=$(free_port)
-app $PORT 1 $T/term.log
+app 1 $T/term.log
 $PY $K/tls-loop.py $PORT 1 $C/ca.pem --delay 1.5 >$T/term-peer.log 2>&1 &
 PPID2=$!
 for i in $(seq 50); do ctl status 2>/dev/null | grep -q "in_flight 1" && break; sleep 0.1; done

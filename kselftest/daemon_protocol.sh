@@ -5,37 +5,29 @@
 # replies; openssl s_client is the TLS peer; data crosses kTLS both ways.
 # Also: resumption and 0-RTT (DONE then CONFIRMED), a silent client cut at
 # the deadline, garbage, a pipe instead of a socket, the application leaving
-# mid-handshake, SIGHUP and SIGTERM.
+# mid-handshake, the application closing its copy of the socket at once,
+# SIGHUP and SIGTERM.
 WAIT_SECONDS=${WAIT_SECONDS:-30}  # TCG is slow
 . "$(dirname "$0")/../tests/tcp/lib.sh"
+. "$ROOT/kselftest/lib/daemon.bash"
 require openssl
 PY=/usr/bin/python3
-[ -x "$BUILD/handshaked" ] || { echo "not ok 1 - $BUILD/handshaked is built"; echo "1..1"; exit 1; }
-if ! grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null &&
-	! { [ "$(id -u)" = 0 ] && modprobe -q tls 2>/dev/null &&
-		grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp; }; then
-	echo "ok 1 - handshaked protocol # SKIP no kTLS on Linux $(uname -r)"
-	echo "1..1"
-	exit 0
-fi
+need_built handshaked
+ktls_or_skip "handshaked protocol"
 B=$BUILD
 C=$CERTS
 SOCK=$T/handoff.sock
-PORT=$(free_port)
 pass() { ok 0 "$*"; }
 nok() { ok 1 "$*"; }
 
-$B/handshaked --handoff "$SOCK" --cert $C/p256.pem --key $C/p256.key --alpn http/1.1 \
-	--early-data 16384 --deadline-ms 2000 --log-level debug 2>$T/daemon.log &
-DPID=$!
-PIDS+=("$DPID")
-for i in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+start_daemon "$SOCK" $T/daemon.log --cert $C/p256.pem --key $C/p256.key --alpn http/1.1 \
+	--early-data 16384 --deadline-ms 2000 --log-level debug || { nok "handshaked starts"; finish; exit; }
 
 # 1. full handshake, data both ways through kTLS
-timeout 40 $PY kselftest/handoff-client.py "$SOCK" $PORT 3 >$T/client.log 2>&1 &
+timeout 40 $PY kselftest/handoff-client.py "$SOCK" any 3 >$T/client.log 2>&1 &
 CPID=$!
-listening() { for i in $(seq 100); do grep -q listening $1 2>/dev/null && return; sleep 0.1; done; }
 listening $T/client.log
+PORT=$APORT
 (printf 'ping from s_client\nQUIT\n'; sleep 2) | timeout 20 openssl s_client -connect 127.0.0.1:$PORT \
 	-CAfile $C/ca.pem -servername localhost -alpn http/1.1 -sess_out $T/sess -quiet >$T/s1.out 2>$T/s1.err
 grep -q 'hello from handoff-client over kTLS' $T/s1.out && pass "s_client read the application's data through kTLS" \
@@ -60,18 +52,18 @@ grep -q "'RESUMED': 1" $T/client.log && pass "second connection resumed with the
 	|| nok "no resumption"
 
 # 3. slowloris: connect and say nothing -> FAILED TIMEOUT at the deadline
-timeout 30 $PY kselftest/handoff-client.py "$SOCK" $((PORT+1)) 1 >$T/c3.log 2>&1 &
+timeout 30 $PY kselftest/handoff-client.py "$SOCK" any 1 >$T/c3.log 2>&1 &
 CPID=$!
 listening $T/c3.log
-$PY -c "import socket,time; s=socket.create_connection(('127.0.0.1',$((PORT+1)))); s.send(b'\x16\x03'); time.sleep(4)"
+$PY -c "import socket,time; s=socket.create_connection(('127.0.0.1',$APORT)); s.send(b'\x16\x03'); time.sleep(4)"
 wait $CPID
 grep -q "'REASON': 6" $T/c3.log && pass "silent client cut at the deadline (TIMEOUT)" || nok "no timeout"
 
 # 4. garbage -> FAILED TLS with an alert
-timeout 30 $PY kselftest/handoff-client.py "$SOCK" $((PORT+2)) 1 >$T/c4.log 2>&1 &
+timeout 30 $PY kselftest/handoff-client.py "$SOCK" any 1 >$T/c4.log 2>&1 &
 CPID=$!
 listening $T/c4.log
-$PY -c "import socket,time; s=socket.create_connection(('127.0.0.1',$((PORT+2)))); s.send(b'GET / HTTP/1.0\r\n\r\n'); time.sleep(1)"
+$PY -c "import socket,time; s=socket.create_connection(('127.0.0.1',$APORT)); s.send(b'GET / HTTP/1.0\r\n\r\n'); time.sleep(1)"
 wait $CPID
 grep -q "'REASON': 4" $T/c4.log && pass "garbage refused with FAILED TLS" || nok "garbage"
 
@@ -80,10 +72,10 @@ timeout 30 $PY kselftest/handoff-client.py "$SOCK" 0 --raw >$T/c5.log 2>&1
 grep -q "'REASON': 2" $T/c5.log && pass "a pipe refused with BAD_SOCKET" || nok "pipe"
 
 # 6. the application closes its handoff connection mid-handshake
-timeout 30 $PY kselftest/handoff-client.py "$SOCK" $((PORT+3)) 1 --abandon >$T/c6.log 2>&1 &
+timeout 30 $PY kselftest/handoff-client.py "$SOCK" any 1 --abandon >$T/c6.log 2>&1 &
 CPID=$!
 listening $T/c6.log
-$PY -c "import socket,time; s=socket.create_connection(('127.0.0.1',$((PORT+3)))); s.settimeout(5); print('peer got', repr(s.recv(100)))" >$T/c6p.log 2>&1
+$PY -c "import socket,time; s=socket.create_connection(('127.0.0.1',$APORT)); s.settimeout(5); print('peer got', repr(s.recv(100)))" >$T/c6p.log 2>&1
 wait $CPID
 grep -q "peer got b''" $T/c6p.log && grep -q "aborted: the application closed" $T/daemon.log \
 	&& pass "application gone mid-handshake: aborted, socket closed" || nok "abandon"
@@ -111,7 +103,91 @@ timeout 30 $PY kselftest/handoff-client.py "$SOCK2" 0 --raw >$T/c8b.log 2>&1
 	nok "out of fds: $emfile accept errors logged; served again: $(grep -c "'REASON'" $T/c8b.log)"
 kill -TERM $D2 2>/dev/null; wait $D2 2>/dev/null
 
-# 8. SIGHUP reload, then SIGTERM exits 0
+# 8. the application closes its copy of the TCP socket right after handing
+# it over: the daemon's own copy (SCM_RIGHTS) carries the handshake through
+# to DONE, then the daemon closes it, the last one: the peer sees the end.
+# No fd stays behind in the daemon, and it serves the next one as before.
+# tls_peer MODE PORT: python's ssl as the TLS peer; MODE eof waits for the
+# end after the handshake, MODE talk trades lines with handoff-client.py
+tls_peer() {
+	$PY - "$@" $C/ca.pem <<'EOF'
+import socket, ssl, sys
+mode, port, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+s = ssl.create_default_context(cafile=ca).wrap_socket(
+    socket.create_connection(('127.0.0.1', port), timeout=10), server_hostname='localhost')
+print('peer handshake', s.version(), flush=True)
+try:
+    if mode == 'talk':
+        s.sendall(b'ping\nQUIT\n')
+    print('peer got', repr(s.recv(100)), flush=True)
+except (OSError, ssl.SSLError) as e:
+    print('peer error', e, flush=True)
+EOF
+}
+daemon_fds() { ls /proc/$DPID/fd | wc -l; }
+fd0=$(daemon_fds)
+timeout 30 $PY kselftest/handoff-client.py "$SOCK" any 1 --close-fd >$T/c9.log 2>&1 &
+CPID=$!
+listening $T/c9.log
+tls_peer eof $APORT >$T/c9p.log 2>&1
+wait $CPID
+grep -q "^closed our copy" $T/c9.log && grep -q "^reply DONE 100 .*'KTLS': 3" $T/c9.log &&
+	grep -q "peer handshake TLSv1.3" $T/c9p.log && grep -q "peer got b''" $T/c9p.log &&
+	pass "application closed its copy of the socket: DONE, then the peer sees the end" ||
+	nok "application closed its copy of the socket"
+for i in $(seq 50); do [ "$(daemon_fds)" = "$fd0" ] && break; sleep 0.1; done
+fd1=$(daemon_fds)
+[ "$fd1" = "$fd0" ] && pass "no fd left in the daemon ($fd0 before, $fd1 after)" ||
+	nok "daemon fds: $fd0 before, $fd1 after"
+timeout 30 $PY kselftest/handoff-client.py "$SOCK" any 1 >$T/c9b.log 2>&1 &
+CPID=$!
+listening $T/c9b.log
+tls_peer talk $APORT >$T/c9q.log 2>&1
+wait $CPID
+grep -q "peer got b'hello from handoff-client over kTLS" $T/c9q.log && grep -q "received b'ping" $T/c9b.log &&
+	pass "the daemon serves the next application as before" || nok "serving after the closed copy"
+
+# 9. an application that sends requests without reading the replies:
+# the daemon queues what the socket has no room for, stops reading its
+# requests meanwhile (the application's sends stall), and loses nothing
+timeout 60 $PY kselftest/handoff-client.py "$SOCK" 0 --flood >$T/c10.log 2>&1
+read -r _ _ fsent _ fgot < <(grep '^flood sent' $T/c10.log)
+[ -n "${fsent:-}" ] && [ "$fsent" -gt 100 ] && [ "$fsent" = "$fgot" ] &&
+	pass "$fsent requests sent without reading: $fgot replies, none lost" ||
+	nok "flood: $(tail -1 $T/c10.log)"
+
+# 10. after a fatal alert the daemon half-closes and reads what the peer
+# still sends (bounded), so the peer's writes do not meet a reset and the
+# alert is there to read; the FAILED reply comes at the peer's end
+timeout 30 $PY kselftest/handoff-client.py "$SOCK" any 1 >$T/c11.log 2>&1 &
+CPID=$!
+listening $T/c11.log
+$PY - $APORT >$T/c11p.log 2>&1 <<'EOF'
+import socket, sys, time
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=10)
+s.sendall(b'\x16\x03\x01\x00\x05hello')   # a handshake record that is no ClientHello
+time.sleep(0.5)                           # the daemon has answered by now
+try:
+    for i in range(8):
+        s.sendall(b'x' * 8192)            # a flight that was on its way
+    print('late writes ok', flush=True)
+    got = b''
+    while True:
+        b = s.recv(4096)
+        if not b:
+            break
+        got += b
+    print('read', got.hex(), 'then EOF', flush=True)
+except OSError as e:
+    print('error', e, flush=True)
+EOF
+wait $CPID
+grep -q '^late writes ok' $T/c11p.log && grep -q '^read 150303000202.. then EOF' $T/c11p.log &&
+	grep -q "^reply FAILED .*'REASON': 4" $T/c11.log &&
+	pass "alert $(sed -n 's/^read 150303000202\(..\) then EOF/0x\1/p' $T/c11p.log) sent, the peer's late 64 KiB read and dropped: no reset, FAILED after" ||
+	nok "drain after the alert: $(tr '\n' ' ' <$T/c11p.log)"
+
+# 11. SIGHUP reload, then SIGTERM exits 0
 kill -HUP $DPID; sleep 0.3
 grep -q 'configuration reloaded' $T/daemon.log && pass "SIGHUP reloaded" || nok "reload"
 kill -TERM $DPID
@@ -121,5 +197,6 @@ wait $DPID; rc=$?
 [ $rc = 0 ] && pass "SIGTERM: exit 0" || nok "SIGTERM exit $rc"
 
 [ "$FAILED" -eq 0 ] || diag $T/daemon.log $T/client.log $T/s1.err $T/s2.err $T/s3.err $T/c3.log \
-	$T/c4.log $T/c5.log $T/c6.log $T/c6p.log $T/daemon2.log $T/c8.log $T/c8b.log
+	$T/c4.log $T/c5.log $T/c6.log $T/c6p.log $T/daemon2.log $T/c8.log $T/c8b.log \
+	$T/c9.log $T/c9p.log $T/c9b.log $T/c9q.log $T/c10.log $T/c11.log $T/c11p.log
 finish

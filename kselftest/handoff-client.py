@@ -7,13 +7,21 @@ then reads what the client sent until EOF or LINES lines.
 
   handoff-client.py HANDOFF_SOCK PORT [COUNT] [--timeout-ms N] [--raw]
 
+PORT 'any' listens on a port the kernel picks (no race with other
+listeners); the first line printed is 'listening PORT' either way.
+
 --abandon: close the handoff connection right after the request.
+--close-fd: close the accepted TCP socket right after sending it (the
+daemon's copy carries on); print the replies, talk no TLS.
 --raw: send the request for a socket without accepting TCP first (a pipe),
 to see the daemon refuse it; --udp: the same with a UDP socket.
+--flood: send requests for pipes (each refused with BAD_SOCKET) without
+reading replies until the socket stops taking them for a second, then
+read the replies: prints 'flood sent N replies M' (none may be lost).
 --burst: accept COUNT connections first, then send all COUNT requests at
 once and print the replies as they come (the per-application cap).
 Prints one 'reply ...' line per request, and 'summary TYPE=N ...' last."""
-import collections, os, socket, struct, sys
+import collections, os, socket, struct, sys, time
 
 ATTR = {1: 'SERVER_NAME', 2: 'ALPN', 3: 'EARLY_DATA', 4: 'POST', 5: 'RESUMED', 6: 'EARLY_STATE',
         7: 'CIPHER', 8: 'GROUP', 9: 'SIG_SCHEME', 10: 'REASON', 11: 'ALERT', 12: 'TEXT',
@@ -46,7 +54,7 @@ def parse(msg):
 
 
 def main():
-    path, port = sys.argv[1], int(sys.argv[2])
+    path, port = sys.argv[1], (0 if sys.argv[2] == 'any' else int(sys.argv[2]))
     count = int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3].isdigit() else 1
     attrs = b''
     if '--timeout-ms' in sys.argv:
@@ -54,6 +62,32 @@ def main():
         attrs += struct.pack('>HHI', 17, 4, ms)
     ho = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     ho.connect(path)
+    if '--flood' in sys.argv:
+        sent = got = 0
+        stalled = None
+        ho.setblocking(False)      # (send_fds drops its flags argument)
+        while True:
+            r, w = os.pipe()
+            try:
+                socket.send_fds(ho, [request(1000 + sent)], [r])
+                sent += 1
+                stalled = None
+            except BlockingIOError:
+                stalled = stalled or time.monotonic()
+                if time.monotonic() - stalled > 1:
+                    break
+                time.sleep(0.01)
+            finally:
+                os.close(r)
+                os.close(w)
+        ho.settimeout(10)
+        try:
+            while got < sent and parse(ho.recv(65536))[2].get('REASON') == 2:
+                got += 1
+        except OSError as e:
+            print('recv:', e, flush=True)
+        print('flood sent', sent, 'replies', got, flush=True)
+        return
     if '--raw' in sys.argv or '--udp' in sys.argv:
         if '--udp' in sys.argv:
             u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -68,7 +102,7 @@ def main():
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(('127.0.0.1', port))
     ls.listen(16)
-    print('listening', port, flush=True)
+    print('listening', ls.getsockname()[1], flush=True)
     seen = collections.Counter()
     if '--burst' in sys.argv:
         conns = [ls.accept()[0] for i in range(count)]
@@ -83,6 +117,9 @@ def main():
     for i in range(count):
         c, _ = ls.accept()
         socket.send_fds(ho, [request(100 + i, attrs)], [c.fileno()])
+        if '--close-fd' in sys.argv:  # our copy goes; the daemon holds its own
+            c.close()
+            print('closed our copy of the socket', flush=True)
         if '--abandon' in sys.argv:  # the application goes away mid-handshake
             c.close()
             ho.close()
@@ -93,7 +130,7 @@ def main():
         print('reply', typ, rid, a, flush=True)
         if typ == 'DONE' and a.get('EARLY_STATE') == 1:
             print('reply', *parse(ho.recv(65536)), flush=True)
-        if typ != 'DONE':
+        if typ != 'DONE' or '--close-fd' in sys.argv:
             c.close()
             continue
         # kTLS: plain send/recv are records now

@@ -14,6 +14,7 @@
 
 #include "ktls.h"
 #include "peer.h"
+#include "tls/names.h"
 
 #define LINGER_MS 1000             /* after a fatal alert: how long we drain */
 #define LINGER_BYTES (16 << 20)    /* and how much at most */
@@ -380,34 +381,17 @@ const char *io_strerror(const struct peer_io *io, int r, char *buf, size_t len)
 	return buf;
 }
 
+/* Names from lib/tls/names.c, "none" for 0 (psk_ke, resumed). */
 const char *peer_group_name(unsigned id)
 {
-	switch (id) {
-	case TLS_GROUP_X25519: return "x25519";
-	case TLS_GROUP_SECP256R1: return "secp256r1";
-	case TLS_GROUP_SECP384R1: return "secp384r1";
-	case TLS_GROUP_SECP521R1: return "secp521r1";
-	case TLS_GROUP_X448: return "x448";
-	case TLS_GROUP_FFDHE2048: return "ffdhe2048";
-	case TLS_GROUP_FFDHE3072: return "ffdhe3072";
-	case TLS_GROUP_FFDHE4096: return "ffdhe4096";
-	case 0: return "none";
-	default: return "unknown";
-	}
+	const char *n = tls_group_name((uint16_t)id);
+	return id == 0 ? "none" : n ? n : "unknown";
 }
 
 const char *peer_sig_name(unsigned id)
 {
-	switch (id) {
-	case TLS_SIG_ECDSA_SECP256R1_SHA256: return "ecdsa_secp256r1_sha256";
-	case TLS_SIG_ECDSA_SECP384R1_SHA384: return "ecdsa_secp384r1_sha384";
-	case TLS_SIG_RSA_PSS_RSAE_SHA256: return "rsa_pss_rsae_sha256";
-	case TLS_SIG_RSA_PSS_RSAE_SHA384: return "rsa_pss_rsae_sha384";
-	case TLS_SIG_RSA_PSS_RSAE_SHA512: return "rsa_pss_rsae_sha512";
-	case TLS_SIG_ED25519: return "ed25519";
-	case 0: return "none";
-	default: return "unknown";
-	}
+	const char *n = tls_sigalg_name((uint16_t)id);
+	return id == 0 ? "none" : n ? n : "unknown";
 }
 
 const char *io_describe(const struct peer_io *io, char *buf, size_t len)

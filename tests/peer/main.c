@@ -9,6 +9,8 @@
  *   peer server --handoff PATH --listen ADDR:PORT [--echo] [--file F]
  *   peer client --handoff PATH HOST:PORT [--servername N] [--alpn L]
  *               [--early F] [--ca F]
+ *   peer rekey-server --handoff PATH --listen ADDR:PORT --file F --records N
+ *               [--chunk BYTES] [--auto] [--go FILE]   (rekey.c)
  *   peer client HOST:PORT [--servername N] [--ca F] [--alpn LIST]
  *               [--cert F --key F] [--ciphers LIST] [--groups LIST]
  *               [--keyupdate] [--keylog F] [--ktls] [--glue]
@@ -47,12 +49,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <openssl/crypto.h>
 
 #include "peer.h"
 #include "test.h"
+#include "tls/names.h"
 
 __attribute__((noreturn)) static void usage(void)
 {
@@ -64,6 +66,8 @@ __attribute__((noreturn)) static void usage(void)
 		"                   [--psk ID:HEXKEY] [--record-limit N] [--ocsp F]\n"
 		"       peer server --handoff PATH --listen ADDR:PORT [--echo] [--file F]\n"
 		"       peer client --handoff PATH HOST:PORT [--servername N] [--alpn L] [--early F] [--ca F]\n"
+		"       peer rekey-server --handoff PATH --listen ADDR:PORT --file F --records N [--auto] ...\n"
+		"       peer async-server --handoff PATH --listen ADDR:PORT --async N [--timeout-ms MS]\n"
 		"       peer client HOST:PORT [--servername N] [--ca F] [--alpn LIST] [--cert F --key F]\n"
 		"                   [--ciphers LIST] [--groups LIST] [--keyupdate] [--keylog F]\n"
 		"                   [--ktls] [--glue] [--sess-in F] [--sess-out F] [--early F]\n"
@@ -71,51 +75,18 @@ __attribute__((noreturn)) static void usage(void)
 	exit(1);
 }
 
-static const struct name_id {
-	const char *name;
-	uint16_t id;
-} cipher_names[] = {
-	{ "TLS_AES_128_GCM_SHA256", TLS_AES_128_GCM_SHA256 },
-	{ "TLS_AES_256_GCM_SHA384", TLS_AES_256_GCM_SHA384 },
-	{ "TLS_CHACHA20_POLY1305_SHA256", TLS_CHACHA20_POLY1305_SHA256 },
-	{ "TLS_AES_128_CCM_SHA256", TLS_AES_128_CCM_SHA256 },
-	/* known, so that asking for it gets the engine's reason for refusing */
-	{ "TLS_AES_128_CCM_8_SHA256", TLS_AES_128_CCM_8_SHA256 },
-	{ NULL, 0 },
-}, group_names[] = {
-	{ "x25519", TLS_GROUP_X25519 },
-	{ "secp256r1", TLS_GROUP_SECP256R1 },
-	{ "P-256", TLS_GROUP_SECP256R1 },
-	{ "secp384r1", TLS_GROUP_SECP384R1 },
-	{ "P-384", TLS_GROUP_SECP384R1 },
-	{ "secp521r1", TLS_GROUP_SECP521R1 },
-	{ "P-521", TLS_GROUP_SECP521R1 },
-	{ "x448", TLS_GROUP_X448 },
-	{ "ffdhe2048", TLS_GROUP_FFDHE2048 },
-	{ "ffdhe3072", TLS_GROUP_FFDHE3072 },
-	{ "ffdhe4096", TLS_GROUP_FFDHE4096 },
-	{ NULL, 0 },
-};
-
-/* "a,b,c" -> ids; exits with a message on an unknown name. */
-static size_t parse_list(const char *list, const struct name_id *names, uint16_t *ids, size_t max,
-			 const char *what)
+/* "a,b,c" -> ids (lib/tls/names.c, the daemon's parser too); exits with
+ * the reason on an unknown, refused or repeated name. */
+static size_t parse_list(const char *list, enum tls_name_kind kind, uint16_t *ids, size_t max,
+			 const char *flag)
 {
-	size_t n = 0;
-	const char *p = list;
-	while (*p) {
-		size_t len = strcspn(p, ",:");
-		const struct name_id *e = names;
-		while (e->name && !(strlen(e->name) == len && strncasecmp(e->name, p, len) == 0))
-			e++;
-		if (!e->name || n == max) {
-			fprintf(stderr, "peer: unknown or too many %s in '%s'\n", what, list);
-			exit(1);
-		}
-		ids[n++] = e->id;
-		p += len + (p[len] != '\0');
+	char err[256];
+	int n = tls_parse_name_list(kind, list, ids, max, err, sizeof(err));
+	if (n < 0) {
+		fprintf(stderr, "peer: %s: %s\n", flag, err);
+		exit(1);
 	}
-	return n;
+	return (size_t)n;
 }
 
 static void check(int r, const char *what, const char *err)
@@ -221,15 +192,11 @@ static tls_config *make_config(enum tls_role role, const struct peer_opts *o)
 		tls_config_set_verify_peer(cfg, false); /* no --ca: unverified, as before */
 	if (o->alpn)
 		check(tls_config_set_alpn(cfg, o->alpn), "--alpn", "bad list");
-	if (o->ciphers) {
-		size_t n = parse_list(o->ciphers, cipher_names, ids, 16, "ciphers");
-		for (size_t i = 0; i < n; i++)
-			if (tls_cipher_refusal(ids[i]))
-				check(-1, "--ciphers", tls_cipher_refusal(ids[i]));
-		check(tls_config_set_ciphers(cfg, ids, n), "--ciphers", NULL);
-	}
+	if (o->ciphers)
+		check(tls_config_set_ciphers(cfg, ids, parse_list(o->ciphers, TLS_NAMES_CIPHER, ids, 16, "--ciphers")),
+		      "--ciphers", NULL);
 	if (o->groups)
-		check(tls_config_set_groups(cfg, ids, parse_list(o->groups, group_names, ids, 16, "groups")),
+		check(tls_config_set_groups(cfg, ids, parse_list(o->groups, TLS_NAMES_GROUP, ids, 16, "--groups")),
 		      "--groups", NULL);
 	if (role == TLS_SERVER)
 		tls_config_set_client_auth(cfg, o->client_auth);
@@ -286,6 +253,10 @@ int main(int argc, char **argv)
 
 	if (argc < 2)
 		usage();
+	if (strcmp(argv[1], "rekey-server") == 0)
+		return peer_rekey_server(argc - 1, argv + 1);
+	if (strcmp(argv[1], "async-server") == 0)
+		return peer_async_server(argc - 1, argv + 1);
 	server = strcmp(argv[1], "server") == 0;
 	if (!server && strcmp(argv[1], "client") != 0)
 		usage();

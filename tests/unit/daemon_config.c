@@ -7,6 +7,7 @@
 
 #include "../../handshaked/config.h"
 #include "test.h"
+#include "tls/engine.h"
 
 static char dir[] = "/tmp/daemon-config.XXXXXX";
 
@@ -47,6 +48,128 @@ static void expect_error(const char *text, const char *want, const char *what)
 	int r = LOAD(&c, err, "-c", path);
 	test_ok(r == -1 && strstr(err, want) != NULL, "%s: '%s'", what, err);
 	config_free(&c);
+}
+
+static bool ids_are(const uint16_t *ids, size_t n, const uint16_t *want, size_t n_want)
+{
+	return n == n_want && memcmp(ids, want, n * sizeof(*ids)) == 0;
+}
+#define IDS(ids, n, ...) \
+	ids_are(ids, n, (const uint16_t[]){ __VA_ARGS__ }, sizeof((const uint16_t[]){ __VA_ARGS__ }) / 2)
+
+/* [server] and [client] ciphers, groups, signature_algorithms. */
+static void test_prefs(void)
+{
+	struct dconfig c;
+	char err[600], path[300], want[400];
+	tls_config *t;
+
+	snprintf(path, sizeof(path), "%s",
+		 write_file("prefs.conf",
+			    "[handoff]\npath = /s\n"
+			    "[server]\ncert = a\nkey = b\n"
+			    "groups = x25519, P-256 ,secp384r1:secp521r1,x448,ffdhe2048,ffdhe3072,ffdhe4096\n"
+			    "ciphers = TLS_AES_128_CCM_SHA256,tls_aes_256_gcm_sha384,TLS_AES_128_GCM_SHA256,"
+			    "TLS_CHACHA20_POLY1305_SHA256\n"
+			    "signature_algorithms = rsa_pss_rsae_sha512,ecdsa_secp256r1_sha256,ed25519\n"
+			    "[client]\ngroups = secp384r1\nciphers = TLS_AES_256_GCM_SHA384\n"
+			    "signature_algorithms = rsa_pss_pss_sha256,ecdsa_secp384r1_sha384\n"));
+	test_ok(LOAD(&c, err, "-c", path) == 0, "preference lists load (%s)", err);
+	test_ok(IDS(c.server_prefs.groups, c.server_prefs.n_groups, TLS_GROUP_X25519, TLS_GROUP_SECP256R1,
+		    TLS_GROUP_SECP384R1, TLS_GROUP_SECP521R1, TLS_GROUP_X448, TLS_GROUP_FFDHE2048,
+		    TLS_GROUP_FFDHE3072, TLS_GROUP_FFDHE4096),
+		"[server] groups: all eight in order; blanks, ':' and the P-256 alias taken");
+	test_ok(IDS(c.server_prefs.ciphers, c.server_prefs.n_ciphers, TLS_AES_128_CCM_SHA256,
+		    TLS_AES_256_GCM_SHA384, TLS_AES_128_GCM_SHA256, TLS_CHACHA20_POLY1305_SHA256),
+		"[server] ciphers: the four, CCM first, case ignored");
+	test_ok(IDS(c.server_prefs.sigalgs, c.server_prefs.n_sigalgs, TLS_SIG_RSA_PSS_RSAE_SHA512,
+		    TLS_SIG_ECDSA_SECP256R1_SHA256, TLS_SIG_ED25519),
+		"[server] signature_algorithms in order");
+	test_ok(IDS(c.client_prefs.groups, c.client_prefs.n_groups, TLS_GROUP_SECP384R1) &&
+			IDS(c.client_prefs.ciphers, c.client_prefs.n_ciphers, TLS_AES_256_GCM_SHA384) &&
+			IDS(c.client_prefs.sigalgs, c.client_prefs.n_sigalgs, TLS_SIG_RSA_PSS_PSS_SHA256,
+			    TLS_SIG_ECDSA_SECP384R1_SHA384),
+		"[client] lists are the client role's, apart from the server's");
+
+	/* the engine gets them; empty lists keep the engine's defaults */
+	t = tls_config_new(TLS_SERVER);
+	test_ok(t && config_apply_prefs(t, &c.server_prefs, err, sizeof(err)) == 0 &&
+			IDS(t->groups, t->n_groups, TLS_GROUP_X25519, TLS_GROUP_SECP256R1, TLS_GROUP_SECP384R1,
+			    TLS_GROUP_SECP521R1, TLS_GROUP_X448, TLS_GROUP_FFDHE2048, TLS_GROUP_FFDHE3072,
+			    TLS_GROUP_FFDHE4096) &&
+			IDS(t->ciphers, t->n_ciphers, TLS_AES_128_CCM_SHA256, TLS_AES_256_GCM_SHA384,
+			    TLS_AES_128_GCM_SHA256, TLS_CHACHA20_POLY1305_SHA256) &&
+			IDS(t->sigalgs, t->n_sigalgs, TLS_SIG_RSA_PSS_RSAE_SHA512, TLS_SIG_ECDSA_SECP256R1_SHA256,
+			    TLS_SIG_ED25519),
+		"config_apply_prefs sets the server's lists on the engine config (%s)", err);
+	tls_config_free(t);
+	config_free(&c);
+
+	/* flags replace the file's lists, each only its own */
+	test_ok(LOAD(&c, err, "-c", path, "--groups", "ffdhe3072", "--client-ciphers",
+		     "TLS_CHACHA20_POLY1305_SHA256,TLS_AES_128_GCM_SHA256", "--sigalgs=ed25519") == 0,
+		"list flags with the file (%s)", err);
+	test_ok(IDS(c.server_prefs.groups, c.server_prefs.n_groups, TLS_GROUP_FFDHE3072) &&
+			IDS(c.server_prefs.sigalgs, c.server_prefs.n_sigalgs, TLS_SIG_ED25519) &&
+			c.server_prefs.n_ciphers == 4,
+		"--groups and --sigalgs replace [server] groups / signature_algorithms, ciphers stay");
+	test_ok(IDS(c.client_prefs.ciphers, c.client_prefs.n_ciphers, TLS_CHACHA20_POLY1305_SHA256,
+		    TLS_AES_128_GCM_SHA256) &&
+			IDS(c.client_prefs.groups, c.client_prefs.n_groups, TLS_GROUP_SECP384R1),
+		"--client-ciphers replaces [client] ciphers, [client] groups stay");
+	config_free(&c);
+	test_ok(LOAD(&c, err, "-c", path, "--client-groups", "x448", "--client-sigalgs", "ed25519",
+		     "--ciphers", "TLS_AES_128_GCM_SHA256") == 0 &&
+			IDS(c.client_prefs.groups, c.client_prefs.n_groups, TLS_GROUP_X448) &&
+			IDS(c.client_prefs.sigalgs, c.client_prefs.n_sigalgs, TLS_SIG_ED25519) &&
+			IDS(c.server_prefs.ciphers, c.server_prefs.n_ciphers, TLS_AES_128_GCM_SHA256),
+		"--client-groups, --client-sigalgs, --ciphers (%s)", err);
+	config_free(&c);
+
+	/* without the keys: the engine's defaults */
+	test_ok(LOAD(&c, err, "--handoff", "/s", "--cert", "a", "--key", "b") == 0 && !c.server_prefs.n_groups &&
+			!c.server_prefs.n_ciphers && !c.server_prefs.n_sigalgs && !c.client_prefs.n_groups,
+		"no lists configured: all empty (engine defaults)");
+	t = tls_config_new(TLS_CLIENT);
+	test_ok(t && config_apply_prefs(t, &c.client_prefs, err, sizeof(err)) == 0 && t->n_ciphers == 3 &&
+			t->n_groups == 3 && t->ciphers[0] == TLS_AES_128_GCM_SHA256 && t->groups[0] == TLS_GROUP_X25519,
+		"empty lists leave the engine's default lists");
+	tls_config_free(t);
+	config_free(&c);
+
+	/* bad lists: FILE:LINE: reason, in either section */
+	expect_error("[handoff]\npath = /s\n[server]\ngroups = x25519,foo\n", "bad.conf:4: unknown group 'foo'",
+		     "unknown group");
+	expect_error("[server]\n\n\nciphers = TLS_AES_128_GCM_SHA256,TLS_AES_128_GCM_SHA384\n",
+		     "bad.conf:4: unknown cipher 'TLS_AES_128_GCM_SHA384'", "unknown cipher");
+	snprintf(want, sizeof(want), "bad.conf:2: cipher 'TLS_AES_128_CCM_8_SHA256' refused: %s",
+		 tls_cipher_refusal(TLS_AES_128_CCM_8_SHA256));
+	expect_error("[server]\nciphers = TLS_AES_128_CCM_8_SHA256\n", want, "CCM_8 refused with the engine's reason");
+	expect_error("[server]\nsignature_algorithms = ecdsa_secp256r1_sha256,rsa_pkcs1_sha256\n",
+		     "bad.conf:2: signature algorithm 'rsa_pkcs1_sha256' refused: RSASSA-PKCS1-v1_5",
+		     "rsa_pkcs1 refused for handshakes");
+	expect_error("[server]\nsignature_algorithms = ed448\n", "bad.conf:2: unknown signature algorithm 'ed448'",
+		     "unknown signature algorithm");
+	expect_error("[server]\ngroups = x25519,secp256r1,X25519\n", "bad.conf:2: duplicate group 'X25519'",
+		     "duplicate group");
+	expect_error("[server]\ngroups = P-384,secp384r1\n", "bad.conf:2: duplicate group 'secp384r1'",
+		     "duplicate through an alias");
+	expect_error("[server]\nciphers =\n", "bad.conf:2: empty list", "empty list");
+	expect_error("[server]\ngroups = x25519,,x448\n", "bad.conf:2: empty group name", "empty name in a list");
+	expect_error("[server]\ngroups = x25519,\n", "bad.conf:2: empty group name", "trailing comma");
+	expect_error("[handoff]\npath = /s\n[client]\nticket_cache = 5\ngroups = x25519 x448\n",
+		     "bad.conf:5: unknown group 'x25519 x448'", "[client] groups: names need a separator");
+	expect_error("[client]\nsignature_algorithms = rsa_pss_rsae_sha256:nope\n",
+		     "bad.conf:2: unknown signature algorithm 'nope'", "[client] signature_algorithms");
+	test_ok(LOAD(&c, err, "--handoff", "/s", "--cert", "a", "--key", "b", "--groups", "foo") == -1 &&
+			strcmp(err, "--groups: unknown group 'foo'") == 0,
+		"a bad --groups: '%s'", err);
+	config_free(&c);
+	test_ok(LOAD(&c, err, "--handoff", "/s", "--cert", "a", "--key", "b", "--client-ciphers", "") == -1 &&
+			strstr(err, "--client-ciphers: empty list"),
+		"an empty --client-ciphers: '%s'", err);
+	config_free(&c);
+	unlink(write_file("prefs.conf", ""));
 }
 
 int main(void)
@@ -149,6 +272,8 @@ int main(void)
 	config_free(&c);
 	test_ok(LOAD(&c, err, "--help") == 0 && c.help, "--help needs nothing else");
 	config_free(&c);
+
+	test_prefs();
 
 	/* building the tls_config: a bad certificate names where it was given */
 	snprintf(path, sizeof(path), "%s",

@@ -1,6 +1,8 @@
 /* handshaked's client ticket cache (handshaked/tickets.c): bounded by
  * storing order, entries gone with their ticket's lifetime, each ticket
- * handed out once, and keys (server name, port, ALPN) kept apart. */
+ * handed out once, and keys (user, server name, port, ALPN) kept apart:
+ * one user's tickets are never handed to another. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +11,8 @@
 #include "tls/engine.h"
 
 #define T0 1700000000000ull        /* unix ms */
+#define UA 1000                    /* two users of the daemon */
+#define UB 1001
 
 /* A session blob whose ticket is "tag" (to tell them apart), created at
  * T0 with lifetime_s. */
@@ -36,8 +40,9 @@ static size_t make_blob(uint8_t *out, size_t cap, const char *tag, uint32_t life
 	return n;
 }
 
-/* The ticket (tag) of the blob taken for the key, or "" for none. */
-static const char *take_tag(struct tcache *t, const char *name, uint16_t port, const char *alpn, uint64_t now)
+/* The ticket (tag) of the blob taken for uid's key, or "" for none. */
+static const char *take_tag_as(struct tcache *t, uid_t uid, const char *name, uint16_t port, const char *alpn,
+			       uint64_t now)
 {
 	static char tag[64];
 	uint8_t *blob;
@@ -45,7 +50,7 @@ static const char *take_tag(struct tcache *t, const char *name, uint16_t port, c
 	tls_session *s;
 
 	tag[0] = 0;
-	if (tcache_take(t, name, port, alpn, now, &blob, &len) != 1)
+	if (tcache_take(t, uid, name, port, alpn, now, &blob, &len) != 1)
 		return tag;
 	if ((s = tls_session_decode(blob, len))) {
 		snprintf(tag, sizeof(tag), "%.*s", (int)s->ticket_len, (const char *)s->ticket);
@@ -57,12 +62,23 @@ static const char *take_tag(struct tcache *t, const char *name, uint16_t port, c
 	return tag;
 }
 
-static int put(struct tcache *t, const char *name, uint16_t port, const char *alpn, const char *tag,
-	       uint32_t lifetime, uint64_t now)
+static const char *take_tag(struct tcache *t, const char *name, uint16_t port, const char *alpn, uint64_t now)
+{
+	return take_tag_as(t, UA, name, port, alpn, now);
+}
+
+static int put_as(struct tcache *t, uid_t uid, const char *name, uint16_t port, const char *alpn, const char *tag,
+		  uint32_t lifetime, uint64_t now)
 {
 	uint8_t blob[1024];
 	size_t n = make_blob(blob, sizeof(blob), tag, lifetime);
-	return tcache_put(t, name, port, alpn, blob, n, now);
+	return tcache_put(t, uid, name, port, alpn, blob, n, now);
+}
+
+static int put(struct tcache *t, const char *name, uint16_t port, const char *alpn, const char *tag,
+	       uint32_t lifetime, uint64_t now)
+{
+	return put_as(t, UA, name, port, alpn, tag, lifetime, now);
 }
 
 int main(void)
@@ -123,7 +139,44 @@ int main(void)
 	test_ok(put(t, "i", 1, "", "e", 100, T0 + 6000) == 0 && tcache_count(t) == 3 &&
 			strcmp(take_tag(t, "f", 1, "", T0 + 6000), "b") == 0,
 		"a full cache drops the expired before the live");
-	test_ok(tcache_put(t, "j", 1, "", junk, sizeof(junk), T0) == -1, "a malformed blob is refused");
+	test_ok(tcache_put(t, UA, "j", 1, "", junk, sizeof(junk), T0) == -1, "a malformed blob is refused");
+	tcache_free(t);
+
+	/* users kept apart: user B never gets user A's ticket, nor the
+	 * reverse, for the very same server, port and ALPN */
+	t = tcache_new(3);
+	test_ok(put_as(t, UA, "s", 443, "h2", "A1", 60, T0) == 0, "user A stores a ticket for s:443");
+	test_ok(*take_tag_as(t, UB, "s", 443, "h2", T0) == 0, "user B does not get user A's ticket");
+	test_ok(tcache_count(t) == 1, "B's miss leaves A's ticket in the cache");
+	test_ok(put_as(t, UB, "s", 443, "h2", "B1", 60, T0) == 0 &&
+			strcmp(take_tag_as(t, UA, "s", 443, "h2", T0), "A1") == 0,
+		"user A gets its own ticket, not user B's newer one");
+	test_ok(*take_tag_as(t, UA, "s", 443, "h2", T0) == 0, "and not B's after its own is used");
+	test_ok(strcmp(take_tag_as(t, UB, "s", 443, "h2", T0), "B1") == 0, "user B gets its own");
+	test_ok(put_as(t, 0, "s", 443, "h2", "root", 60, T0) == 0 && *take_tag_as(t, UA, "s", 443, "h2", T0) == 0 &&
+			strcmp(take_tag_as(t, 0, "s", 443, "h2", T0), "root") == 0,
+		"uid 0 is a user like any other");
+
+	/* the bound holds across users: one LRU list for all of them */
+	put_as(t, UA, "s", 443, "", "A-old", 60, T0);
+	put_as(t, UB, "s", 443, "", "B-1", 60, T0);
+	put_as(t, UB, "s", 443, "", "B-2", 60, T0);
+	put_as(t, UB, "s", 443, "", "B-3", 60, T0);
+	test_ok(tcache_count(t) == 3, "bounded at 3 entries across users");
+	test_ok(*take_tag_as(t, UA, "s", 443, "", T0) == 0, "user B's tickets pushed out user A's older one");
+	test_ok(strcmp(take_tag_as(t, UB, "s", 443, "", T0), "B-3") == 0 &&
+			strcmp(take_tag_as(t, UB, "s", 443, "", T0), "B-2") == 0 &&
+			strcmp(take_tag_as(t, UB, "s", 443, "", T0), "B-1") == 0 && tcache_count(t) == 0,
+		"user B's three stay, newest first");
+	for (int i = 0; i < 10; i++) {
+		char tag[16];
+		snprintf(tag, sizeof(tag), "u%d", i);
+		put_as(t, (uid_t)(2000 + i), "s", 443, "", tag, 60, T0);
+	}
+	test_ok(tcache_count(t) == 3 && *take_tag_as(t, 2006, "s", 443, "", T0) == 0 &&
+			strcmp(take_tag_as(t, 2009, "s", 443, "", T0), "u9") == 0 &&
+			strcmp(take_tag_as(t, 2007, "s", 443, "", T0), "u7") == 0,
+		"ten users: only the last 3 stored stay, each under its own uid");
 
 	tcache_free(t);
 	tcache_free(NULL);
