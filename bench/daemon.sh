@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# The daemon benchmark, run inside the VM (needs kTLS; bench/run starts it
+# with kselftest/vm/run). Method and rows: bench/README.md. Everything is
+# measured in this one run, rounds interleaved so that load on the host
+# hits both sides of each ratio alike:
+#   - server CPU per handshake: `peer server --handoff` + handshaked (the
+#     daemon's CPU and the application's) vs `peer server --ktls` (the
+#     engine in-process, then kTLS), CPU_CONC connections at once;
+#   - handshakes/s at concurrency 64 with --loops 1 and --loops 2;
+#   - the daemon's heap per in-flight and per established connection
+#     (handshaked_heap_bytes), K at once.
+# Last line:
+#   daemon handoff_cpu_vs_inprocess=R bytes_per_inflight=N bytes_per_established=N loops2_vs_loops1=R
+# Environment: DAEMON_BENCH_ROUNDS (5), DAEMON_BENCH_SECONDS (4 per run),
+# DAEMON_BENCH_CPU_CONC (8), DAEMON_BENCH_K (64).
+WAIT_SECONDS=${WAIT_SECONDS:-30}  # TCG is slow
+. "$(dirname "$0")/../tests/tcp/lib.sh"
+set -o pipefail
+ROUNDS=${DAEMON_BENCH_ROUNDS:-5}
+SECS=${DAEMON_BENCH_SECONDS:-4}
+CPU_CONC=${DAEMON_BENCH_CPU_CONC:-8}
+K=${DAEMON_BENCH_K:-64}
+CONC=64
+B=$BUILD
+LOAD=$B/bench/daemon_load
+SOCK=$T/handoff.sock
+CTL=$T/control.sock
+
+die() {
+	echo "bench/daemon.sh: $*" >&2
+	exit 1
+}
+for f in "$LOAD" "$PEER" "$B/handshaked"; do
+	[ -x "$f" ] || die "$f is missing: make BUILD=$BUILD"
+done
+[ -f "$CERTS/p256.pem" ] || die "$CERTS/p256.pem is missing: tests/certs/mk $CERTS"
+grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null ||
+	{ [ "$(id -u)" = 0 ] && modprobe -q tls 2>/dev/null && grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp; } ||
+	die "no kTLS on Linux $(uname -r): run it in the VM (bench/run does)"
+[ "$CPU_CONC" -le "$CONC" ] || die "DAEMON_BENCH_CPU_CONC must be <= $CONC"
+[ "$K" -le "$CONC" ] || die "DAEMON_BENCH_K must be <= $CONC (one peer process per handshake)"
+
+DPID=
+start_daemon() {
+	rm -f "$CTL"
+	"$B/handshaked" --handoff "$SOCK" --control "$CTL" --cert "$CERTS/p256.pem" --key "$CERTS/p256.key" \
+		--tickets 0 --loops "$1" --deadline-ms 60000 --log-level warn 2>>"$T/daemon.log" &
+	DPID=$!
+	PIDS+=("$DPID")
+	local i
+	for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
+		[ -S "$CTL" ] && return 0
+		kill -0 "$DPID" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$T/daemon.log" >&2
+	die "handshaked --loops $1 did not start"
+}
+stop_daemon() {
+	kill "$DPID" 2>/dev/null
+	wait "$DPID" 2>/dev/null
+	DPID=
+}
+
+# peers NAME COUNT ARGS...: COUNT `peer server --echo ARGS` on port 0;
+# sets P_PORTS and P_PIDS (comma-separated). One connection at a time each.
+peers() {
+	local name=$1 count=$2 i log pids=() ports=()
+	shift 2
+	for ((i = 0; i < count; i++)); do
+		log=$T/$name.$i.log
+		: >"$log"
+		"$PEER" server --listen 127.0.0.1:0 --echo "$@" 2>"$log" </dev/null &
+		pids+=("$!")
+		PIDS+=("$!")
+	done
+	for ((i = 0; i < count; i++)); do
+		log=$T/$name.$i.log
+		wait_for "$log" '^peer: listening on' "${pids[$i]}" || { cat "$log" >&2; die "peer $name.$i did not start"; }
+		ports+=("$(sed -n 's/^peer: listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$log")")
+	done
+	P_PORTS=$(IFS=,; echo "${ports[*]}")
+	P_PIDS=$(IFS=,; echo "${pids[*]}")
+}
+
+# first N of a comma-separated list
+firstn() { echo "$2" | cut -d, -f1-"$1"; }
+# field NAME from a `run ...` / `heap ...` line
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
+
+# run LABEL ARGS...: one daemon_load run; its line goes to $T/runs
+run() {
+	local label=$1 out
+	shift
+	out=$("$LOAD" run --seconds "$SECS" --warmup 1 "$@" 2>"$T/load.err") ||
+		{ cat "$T/load.err" >&2; tail -n 5 "$T/daemon.log" >&2; die "$label: the load run failed"; }
+	echo "$label $out" >>"$T/runs"
+	echo "# $label: $(field handshakes "$out") handshakes, $(field hs_per_s "$out")/s," \
+		"server $(field server_cpu_us_per_hs "$out") us CPU each, client $(field client_cpu_s "$out") s CPU"
+	LINE=$out
+}
+
+# stats COLUMN: "median min max" of the numbers on stdin
+stats() { sort -g | awk '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
+	printf "%.3f %.3f %.3f\n", m, v[1], v[NR] }'; }
+
+echo "# handshaked benchmark on Linux $(uname -r), $(nproc) CPUs; $ROUNDS rounds of ${SECS} s runs"
+echo "# server: P-256 ECDSA certificate, X25519, no tickets; client: our engine (bench/daemon_load), no verification"
+peers ktls "$CPU_CONC" --ktls --tickets 0 --cert "$CERTS/p256.pem" --key "$CERTS/p256.key"
+KTLS_PORTS=$P_PORTS KTLS_PIDS=$P_PIDS
+peers handoff "$CONC" --handoff "$SOCK"
+HO_PORTS=$P_PORTS HO_PIDS=$P_PIDS
+HO_CPU_PORTS=$(firstn "$CPU_CONC" "$HO_PORTS") HO_CPU_PIDS=$(firstn "$CPU_CONC" "$HO_PIDS")
+
+: >"$T/ratios.cpu"
+: >"$T/ratios.loops"
+start_daemon 1
+for ((r = 1; r <= ROUNDS; r++)); do
+	# CPU per handshake, in-process vs hand-off (daemon --loops 1)
+	run "r$r in-process" --ports "$KTLS_PORTS" --pids "$KTLS_PIDS" --concurrency "$CPU_CONC"
+	inproc=$(field server_cpu_us_per_hs "$LINE")
+	run "r$r handoff" --ports "$HO_CPU_PORTS" --pids "$HO_CPU_PIDS,$DPID" --concurrency "$CPU_CONC"
+	handoff=$(field server_cpu_us_per_hs "$LINE")
+	awk -v a="$handoff" -v b="$inproc" 'BEGIN { printf "%.4f\n", a / b }' >>"$T/ratios.cpu"
+	# handshakes/s at concurrency 64, --loops 1 then --loops 2
+	run "r$r loops1 c$CONC" --ports "$HO_PORTS" --pids "$HO_PIDS,$DPID" --concurrency "$CONC"
+	l1=$(field hs_per_s "$LINE")
+	stop_daemon
+	start_daemon 2
+	run "r$r loops2 c$CONC" --ports "$HO_PORTS" --pids "$HO_PIDS,$DPID" --concurrency "$CONC"
+	l2=$(field hs_per_s "$LINE")
+	awk -v a="$l2" -v b="$l1" 'BEGIN { printf "%.4f\n", a / b }' >>"$T/ratios.loops"
+	stop_daemon
+	start_daemon 1
+done
+
+# heap: idle, K in flight, K handed back; under --loops 1 and --loops 2
+heap_line() {
+	"$LOAD" heap --ports "$HO_PORTS" --control "$CTL" --k "$K" 2>"$T/load.err" ||
+		{ cat "$T/load.err" >&2; tail -n 5 "$T/daemon.log" >&2; die "heap: the load run failed"; }
+}
+H1=$(heap_line)
+stop_daemon
+start_daemon 2
+H2=$(heap_line)
+stop_daemon
+
+read -r cpu_med cpu_min cpu_max <<<"$(stats <"$T/ratios.cpu")"
+read -r loops_med loops_min loops_max <<<"$(stats <"$T/ratios.loops")"
+read -r inproc_med inproc_min inproc_max <<<"$(grep -- ' in-process run ' "$T/runs" | sed 's/.*server_cpu_us_per_hs=\([^ ]*\).*/\1/' | stats)"
+read -r handoff_med handoff_min handoff_max <<<"$(grep -- ' handoff run ' "$T/runs" | sed 's/.*server_cpu_us_per_hs=\([^ ]*\).*/\1/' | stats)"
+read -r l1_med l1_min l1_max <<<"$(grep -- ' loops1 ' "$T/runs" | sed 's/.*hs_per_s=\([^ ]*\).*/\1/' | stats)"
+read -r l2_med l2_min l2_max <<<"$(grep -- ' loops2 ' "$T/runs" | sed 's/.*hs_per_s=\([^ ]*\).*/\1/' | stats)"
+echo
+echo "$ROUNDS rounds; median (min, max) over rounds; ratios are medians of per-round ratios"
+printf '%-44s %10s %10s %10s\n' "row" "median" "min" "max"
+printf '%-44s %10.1f %10.1f %10.1f\n' "server CPU us/hs, in-process (peer --ktls)" "$inproc_med" "$inproc_min" "$inproc_max"
+printf '%-44s %10.1f %10.1f %10.1f\n' "server CPU us/hs, handoff (peer + daemon)" "$handoff_med" "$handoff_min" "$handoff_max"
+printf '%-44s %10.3f %10.3f %10.3f\n' "  ratio handoff / in-process" "$cpu_med" "$cpu_min" "$cpu_max"
+printf '%-44s %10.1f %10.1f %10.1f\n' "handshakes/s c$CONC, --loops 1" "$l1_med" "$l1_min" "$l1_max"
+printf '%-44s %10.1f %10.1f %10.1f\n' "handshakes/s c$CONC, --loops 2" "$l2_med" "$l2_min" "$l2_max"
+printf '%-44s %10.3f %10.3f %10.3f\n' "  ratio loops 2 / loops 1" "$loops_med" "$loops_min" "$loops_max"
+echo "daemon heap, --loops 1: $H1"
+echo "daemon heap, --loops 2: $H2"
+inflight=$(field bytes_per_inflight "$H2")
+est=$(field bytes_per_established "$H2")
+met() { awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN { ok = op == "<=" ? v <= t : v >= t; print ok ? "met" : "MISSED" }'; }
+echo "targets: handoff CPU <= 1.15x in-process: $(met "$cpu_med" '<=' 1.15) ($cpu_med);" \
+	"heap per in-flight <= 16384: $(met "$inflight" '<=' 16384) ($inflight);" \
+	"per established 0: $(met "$est" '<=' 0) ($est); loops 2 >= 1.7x loops 1: $(met "$loops_med" '>=' 1.7) ($loops_med)"
+echo "daemon handoff_cpu_vs_inprocess=$cpu_med bytes_per_inflight=$inflight bytes_per_established=$est loops2_vs_loops1=$loops_med"
