@@ -6,13 +6,16 @@
 #   - server CPU per handshake: `peer server --handoff` + handshaked (the
 #     daemon's CPU and the application's) vs `peer server --ktls` (the
 #     engine in-process, then kTLS), CPU_CONC connections at once;
-#   - handshakes/s at concurrency 64 with --loops 1 and --loops 2;
+#   - handshakes/s at concurrency 64 with --loops 1 and --loops 2: the
+#     server's capacity, 64 full handshakes at once with the load
+#     generator's own crypto outside the timed phases (daemon_load burst);
 #   - the daemon's heap per in-flight and per established connection
 #     (handshaked_heap_bytes), K at once.
 # Last line:
 #   daemon handoff_cpu_vs_inprocess=R bytes_per_inflight=N bytes_per_established=N loops2_vs_loops1=R
 # Environment: DAEMON_BENCH_ROUNDS (5), DAEMON_BENCH_SECONDS (4 per run),
-# DAEMON_BENCH_CPU_CONC (8), DAEMON_BENCH_K (64).
+# DAEMON_BENCH_CPU_CONC (8), DAEMON_BENCH_K (64), DAEMON_BENCH_BURSTS (3
+# timed bursts of 64 per capacity run).
 WAIT_SECONDS=${WAIT_SECONDS:-30}  # TCG is slow
 . "$(dirname "$0")/../tests/tcp/lib.sh"
 set -o pipefail
@@ -20,6 +23,7 @@ ROUNDS=${DAEMON_BENCH_ROUNDS:-5}
 SECS=${DAEMON_BENCH_SECONDS:-4}
 CPU_CONC=${DAEMON_BENCH_CPU_CONC:-8}
 K=${DAEMON_BENCH_K:-64}
+BURSTS=${DAEMON_BENCH_BURSTS:-3}
 CONC=64
 B=$BUILD
 LOAD=$B/bench/daemon_load
@@ -96,7 +100,23 @@ run() {
 		{ cat "$T/load.err" >&2; tail -n 5 "$T/daemon.log" >&2; die "$label: the load run failed"; }
 	echo "$label $out" >>"$T/runs"
 	echo "# $label: $(field handshakes "$out") handshakes, $(field hs_per_s "$out")/s," \
-		"server $(field server_cpu_us_per_hs "$out") us CPU each, client $(field client_cpu_s "$out") s CPU"
+		"server $(field server_cpu_us_per_hs "$out") us CPU each (daemon $(field daemon_cpu_s "$out") s)," \
+		"client $(field client_cpu_s "$out") s CPU"
+	LINE=$out
+}
+
+# burst LABEL: the capacity at concurrency $CONC of the running daemon
+burst() {
+	local label=$1 out
+	out=$("$LOAD" burst --ports "$HO_PORTS" --control "$CTL" --daemon "$DPID" --pids "$HO_PIDS" \
+		--k "$CONC" --bursts "$BURSTS" 2>"$T/load.err") ||
+		{ cat "$T/load.err" >&2; tail -n 5 "$T/daemon.log" >&2; die "$label: the burst run failed"; }
+	echo "$label $out" >>"$T/runs"
+	echo "# $label: $(field hs_per_s "$out") hs/s over $(field seconds "$out") s timed;" \
+		"daemon $(field daemon_cpu_pct "$out")% CPU (threads $(field threads_pct "$out")," \
+		"handshakes per loop $(field loop_split "$out")), server $(field server_cpu_pct "$out")%," \
+		"load generator $(field client_cpu_pct "$out")%; A $(field a_seconds "$out") s" \
+		"(daemon $(field a_daemon_cpu_pct "$out")%), B $(field b_seconds "$out") s (daemon $(field b_daemon_cpu_pct "$out")%)"
 	LINE=$out
 }
 
@@ -119,15 +139,15 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	# CPU per handshake, in-process vs hand-off (daemon --loops 1)
 	run "r$r in-process" --ports "$KTLS_PORTS" --pids "$KTLS_PIDS" --concurrency "$CPU_CONC"
 	inproc=$(field server_cpu_us_per_hs "$LINE")
-	run "r$r handoff" --ports "$HO_CPU_PORTS" --pids "$HO_CPU_PIDS,$DPID" --concurrency "$CPU_CONC"
+	run "r$r handoff" --ports "$HO_CPU_PORTS" --pids "$HO_CPU_PIDS" --daemon "$DPID" --concurrency "$CPU_CONC"
 	handoff=$(field server_cpu_us_per_hs "$LINE")
 	awk -v a="$handoff" -v b="$inproc" 'BEGIN { printf "%.4f\n", a / b }' >>"$T/ratios.cpu"
-	# handshakes/s at concurrency 64, --loops 1 then --loops 2
-	run "r$r loops1 c$CONC" --ports "$HO_PORTS" --pids "$HO_PIDS,$DPID" --concurrency "$CONC"
+	# capacity at concurrency 64, --loops 1 then --loops 2
+	burst "r$r loops1 c$CONC"
 	l1=$(field hs_per_s "$LINE")
 	stop_daemon
 	start_daemon 2
-	run "r$r loops2 c$CONC" --ports "$HO_PORTS" --pids "$HO_PIDS,$DPID" --concurrency "$CONC"
+	burst "r$r loops2 c$CONC"
 	l2=$(field hs_per_s "$LINE")
 	awk -v a="$l2" -v b="$l1" 'BEGIN { printf "%.4f\n", a / b }' >>"$T/ratios.loops"
 	stop_daemon
@@ -151,15 +171,23 @@ read -r inproc_med inproc_min inproc_max <<<"$(grep -- ' in-process run ' "$T/ru
 read -r handoff_med handoff_min handoff_max <<<"$(grep -- ' handoff run ' "$T/runs" | sed 's/.*server_cpu_us_per_hs=\([^ ]*\).*/\1/' | stats)"
 read -r l1_med l1_min l1_max <<<"$(grep -- ' loops1 ' "$T/runs" | sed 's/.*hs_per_s=\([^ ]*\).*/\1/' | stats)"
 read -r l2_med l2_min l2_max <<<"$(grep -- ' loops2 ' "$T/runs" | sed 's/.*hs_per_s=\([^ ]*\).*/\1/' | stats)"
+read -r d1_med d1_min d1_max <<<"$(grep -- ' loops1 ' "$T/runs" | sed 's/.* daemon_cpu_pct=\([^ ]*\).*/\1/' | stats)"
+read -r d2_med d2_min d2_max <<<"$(grep -- ' loops2 ' "$T/runs" | sed 's/.* daemon_cpu_pct=\([^ ]*\).*/\1/' | stats)"
+read -r hd_med hd_min hd_max <<<"$(grep -- ' handoff run ' "$T/runs" | awk '{ for (i = 1; i <= NF; i++) {
+	if ($i ~ /^handshakes=/) h = substr($i, 12); if ($i ~ /^daemon_cpu_s=/) d = substr($i, 14) }
+	printf "%.1f\n", d * 1e6 / h }' | stats)"
 echo
 echo "$ROUNDS rounds; median (min, max) over rounds; ratios are medians of per-round ratios"
 printf '%-44s %10s %10s %10s\n' "row" "median" "min" "max"
 printf '%-44s %10.1f %10.1f %10.1f\n' "server CPU us/hs, in-process (peer --ktls)" "$inproc_med" "$inproc_min" "$inproc_max"
 printf '%-44s %10.1f %10.1f %10.1f\n' "server CPU us/hs, handoff (peer + daemon)" "$handoff_med" "$handoff_min" "$handoff_max"
 printf '%-44s %10.3f %10.3f %10.3f\n' "  ratio handoff / in-process" "$cpu_med" "$cpu_min" "$cpu_max"
-printf '%-44s %10.1f %10.1f %10.1f\n' "handshakes/s c$CONC, --loops 1" "$l1_med" "$l1_min" "$l1_max"
-printf '%-44s %10.1f %10.1f %10.1f\n' "handshakes/s c$CONC, --loops 2" "$l2_med" "$l2_min" "$l2_max"
+printf '%-44s %10.1f %10.1f %10.1f\n' "  of it the daemon's" "$hd_med" "$hd_min" "$hd_max"
+printf '%-44s %10.1f %10.1f %10.1f\n' "handshakes/s c$CONC (bursts), --loops 1" "$l1_med" "$l1_min" "$l1_max"
+printf '%-44s %10.1f %10.1f %10.1f\n' "handshakes/s c$CONC (bursts), --loops 2" "$l2_med" "$l2_min" "$l2_max"
 printf '%-44s %10.3f %10.3f %10.3f\n' "  ratio loops 2 / loops 1" "$loops_med" "$loops_min" "$loops_max"
+printf '%-44s %10.0f %10.0f %10.0f\n' "daemon CPU % in the bursts, --loops 1" "$d1_med" "$d1_min" "$d1_max"
+printf '%-44s %10.0f %10.0f %10.0f\n' "daemon CPU % in the bursts, --loops 2" "$d2_med" "$d2_min" "$d2_max"
 echo "daemon heap, --loops 1: $H1"
 echo "daemon heap, --loops 2: $H2"
 inflight=$(field bytes_per_inflight "$H2")
