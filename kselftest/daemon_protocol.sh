@@ -151,7 +151,8 @@ grep -q "peer got b'hello from handoff-client over kTLS" $T/c9q.log && grep -q "
 # the daemon queues what the socket has no room for, stops reading its
 # requests meanwhile (the application's sends stall), and loses nothing
 timeout 60 $PY kselftest/handoff-client.py "$SOCK" 0 --flood >$T/c10.log 2>&1
-read -r _ _ fsent _ fgot < <(grep '^flood sent' $T/c10.log)
+fsent=$(sed -n 's/^flood sent \([0-9]*\) replies .*/\1/p' $T/c10.log)  # (no /dev/fd in the VM: no <())
+fgot=$(sed -n 's/^flood sent [0-9]* replies \([0-9]*\)$/\1/p' $T/c10.log)
 [ -n "${fsent:-}" ] && [ "$fsent" -gt 100 ] && [ "$fsent" = "$fgot" ] &&
 	pass "$fsent requests sent without reading: $fgot replies, none lost" ||
 	nok "flood: $(tail -1 $T/c10.log)"
@@ -187,7 +188,37 @@ grep -q '^late writes ok' $T/c11p.log && grep -q '^read 150303000202.. then EOF'
 	pass "alert $(sed -n 's/^read 150303000202\(..\) then EOF/0x\1/p' $T/c11p.log) sent, the peer's late 64 KiB read and dropped: no reset, FAILED after" ||
 	nok "drain after the alert: $(tr '\n' ' ' <$T/c11p.log)"
 
-# 11. SIGHUP reload, then SIGTERM exits 0
+# 11. the client vanishes mid-handshake, after its ClientHello: with a FIN
+# and with a reset; FAILED peer_closed at once, not at the deadline
+for how in fin rst; do
+	timeout 30 $PY kselftest/handoff-client.py "$SOCK" any 1 >$T/c12$how.log 2>&1 &
+	CPID=$!
+	listening $T/c12$how.log
+	$PY - $APORT $how <<'EOF'
+import socket, ssl, struct, sys, time
+raw = socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=10)
+ctx = ssl.create_default_context()
+ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+s = ctx.wrap_socket(raw, server_hostname='localhost', do_handshake_on_connect=False)
+s.setblocking(False)
+try:
+    s.do_handshake()                 # the ClientHello goes out
+except ssl.SSLWantReadError:
+    pass
+time.sleep(0.3)                      # the server flight comes; nobody reads it
+if sys.argv[2] == 'rst':
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+s.close()
+EOF
+	t0=$(date +%s%N)
+	wait $CPID
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	grep -q "^reply FAILED .*'REASON': 5" $T/c12$how.log && [ $ms -lt 1500 ] &&
+		pass "client gone after its ClientHello ($how): FAILED peer_closed ${ms} ms later" ||
+		nok "client gone ($how): $(grep '^reply' $T/c12$how.log) after ${ms} ms"
+done
+
+# 12. SIGHUP reload, then SIGTERM exits 0
 kill -HUP $DPID; sleep 0.3
 grep -q 'configuration reloaded' $T/daemon.log && pass "SIGHUP reloaded" || nok "reload"
 kill -TERM $DPID
@@ -198,5 +229,5 @@ wait $DPID; rc=$?
 
 [ "$FAILED" -eq 0 ] || diag $T/daemon.log $T/client.log $T/s1.err $T/s2.err $T/s3.err $T/c3.log \
 	$T/c4.log $T/c5.log $T/c6.log $T/c6p.log $T/daemon2.log $T/c8.log $T/c8b.log \
-	$T/c9.log $T/c9p.log $T/c9b.log $T/c9q.log $T/c10.log $T/c11.log $T/c11p.log
+	$T/c9.log $T/c9p.log $T/c9b.log $T/c9q.log $T/c10.log $T/c11.log $T/c11p.log $T/c12fin.log $T/c12rst.log
 finish

@@ -124,9 +124,10 @@ int64_t hs_now_ms(void)
 
 /* Waits for one reply to request id on s until deadline (CLOCK_MONOTONIC
  * ms). Returns its length in buf, or -1: the daemon closing or dying is
- * seen at once (EOF or ECONNRESET on the socket), never a hang. */
-static ssize_t wait_reply(int s, uint32_t id, int64_t deadline, uint8_t *buf, struct handoff_msg *m,
-			  struct hs_error *err)
+ * seen at once (EOF or ECONNRESET on the socket), never a hang. *used
+ * grows to the most of buf any message filled (what to wipe). */
+static ssize_t wait_reply(int s, uint32_t id, int64_t deadline, uint8_t *buf, size_t *used,
+			  struct handoff_msg *m, struct hs_error *err)
 {
 	for (;;) {
 		struct pollfd p = { .fd = s, .events = POLLIN };
@@ -157,6 +158,8 @@ static ssize_t wait_reply(int s, uint32_t id, int64_t deadline, uint8_t *buf, st
 			return hs_fail(err, e == ECONNRESET ? HS_R_DAEMON_GONE : HS_R_SYSTEM, e,
 				       "handshaked: %s", strerror(e));
 		}
+		if ((size_t)n > *used)
+			*used = (size_t)n;
 		if (handoff_parse(buf, (size_t)n, m, &why) != 0)
 			return hs_fail(err, HS_R_PROTOCOL, EPROTO, "malformed reply from handshaked: %s",
 				       why ? why : "?");
@@ -355,6 +358,7 @@ static hs_conn *conn_new(int fd, enum tls_role role, const struct hs_opts *o)
 static int run_request(hs_conn *c, tls_buf *req, struct hs_error *err)
 {
 	uint8_t *buf = NULL;
+	size_t used = 0;
 	struct handoff_msg m;
 	int64_t deadline = hs_now_ms() + c->timeout_ms;
 	int s, r = -1;
@@ -371,7 +375,7 @@ static int run_request(hs_conn *c, tls_buf *req, struct hs_error *err)
 		hs_fail(err, HS_R_SYSTEM, ENOMEM, "out of memory");
 		goto out;
 	}
-	if (wait_reply(s, c->req_id, deadline, buf, &m, err) < 0)
+	if (wait_reply(s, c->req_id, deadline, buf, &used, &m, err) < 0)
 		goto out;
 	if (hs_conn_take_reply(c, &m, err) != 0)
 		goto out;
@@ -382,7 +386,7 @@ static int run_request(hs_conn *c, tls_buf *req, struct hs_error *err)
 	}
 out:
 	if (buf) {
-		OPENSSL_cleanse(buf, HANDOFF_MAX_MSG);  /* it held secrets */
+		OPENSSL_cleanse(buf, used);  /* it held secrets */
 		free(buf);
 	}
 	if (s >= 0)
@@ -583,6 +587,7 @@ int hs_conn_take_confirmed(hs_conn *c, const struct handoff_msg *m)
 int hs_confirm(hs_conn *c)
 {
 	uint8_t *buf;
+	size_t used = 0;
 	struct handoff_msg m;
 	int r = -1;
 
@@ -598,13 +603,13 @@ int hs_confirm(hs_conn *c)
 		return hs_async_confirm(c, true);
 	if (!(buf = malloc(HANDOFF_MAX_MSG)))
 		return hs_conn_fail(c, HS_R_SYSTEM, ENOMEM, "out of memory");
-	if (wait_reply(c->daemon, c->req_id, hs_now_ms() + c->timeout_ms, buf, &m, &c->err) < 0) {
+	if (wait_reply(c->daemon, c->req_id, hs_now_ms() + c->timeout_ms, buf, &used, &m, &c->err) < 0) {
 		mark_failed(c);
 		goto out;
 	}
 	r = hs_conn_take_confirmed(c, &m);
 out:
-	OPENSSL_cleanse(buf, HANDOFF_MAX_MSG);
+	OPENSSL_cleanse(buf, used);
 	free(buf);
 	close(c->daemon);
 	c->daemon = -1;
