@@ -17,15 +17,24 @@
 #include "hs_conn.h"
 #include "ktls.h"
 
-/* A fatal alert (or close_notify) through the kernel, at most once. */
+/* How long a fatal alert may wait for room on a full non-blocking socket. */
+#define ALERT_WAIT_MS 200
+
+/* A fatal alert (or close_notify) through the kernel, at most once. The
+ * connection ends with it, so a full non-blocking socket gets a short
+ * wait for room rather than the alert silently dropped. */
 static void send_alert(hs_conn *c, uint8_t level, uint8_t desc)
 {
 	uint8_t a[2] = { level, desc };
+	struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+	size_t sent = 0;
 
 	if (c->tx_done)
 		return;
 	c->tx_done = true;
-	ktls_send_record(c->fd, KTLS_CT_ALERT, a, sizeof(a), NULL);
+	if (ktls_send_record(c->fd, KTLS_CT_ALERT, a, sizeof(a), &sent) == KTLS_E_AGAIN && sent == 0 &&
+	    poll(&p, 1, ALERT_WAIT_MS) == 1)
+		ktls_send_record(c->fd, KTLS_CT_ALERT, a, sizeof(a), NULL);
 }
 
 int hs_conn_alert(hs_conn *c, int alert, int e, const char *why)

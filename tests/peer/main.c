@@ -68,6 +68,8 @@ __attribute__((noreturn)) static void usage(void)
 		"       peer client --handoff PATH HOST:PORT [--servername N] [--alpn L] [--early F] [--ca F]\n"
 		"       peer rekey-server --handoff PATH --listen ADDR:PORT --file F --records N [--auto] ...\n"
 		"       peer async-server --handoff PATH --listen ADDR:PORT --async N [--timeout-ms MS]\n"
+		"       peer txpend-server --handoff PATH --listen ADDR:PORT --full F --pending F [--after N]\n"
+		"       peer txpend-client HOST:PORT --full F --pending F\n"
 		"       peer client HOST:PORT [--servername N] [--ca F] [--alpn LIST] [--cert F --key F]\n"
 		"                   [--ciphers LIST] [--groups LIST] [--keyupdate] [--keylog F]\n"
 		"                   [--ktls] [--glue] [--sess-in F] [--sess-out F] [--early F]\n"
@@ -257,6 +259,10 @@ int main(int argc, char **argv)
 		return peer_rekey_server(argc - 1, argv + 1);
 	if (strcmp(argv[1], "async-server") == 0)
 		return peer_async_server(argc - 1, argv + 1);
+	if (strcmp(argv[1], "txpend-server") == 0)
+		return peer_txpend_server(argc - 1, argv + 1);
+	if (strcmp(argv[1], "txpend-client") == 0)
+		return peer_txpend_client(argc - 1, argv + 1);
 	server = strcmp(argv[1], "server") == 0;
 	if (!server && strcmp(argv[1], "client") != 0)
 		usage();

@@ -42,6 +42,9 @@ int peer_client(const struct peer_opts *o, const tls_config *cfg);
 int peer_rekey_server(int argc, char **argv);
 /* peer async-server ... (async.c): N connections through one hs_async context. */
 int peer_async_server(int argc, char **argv);
+/* peer txpend-server / txpend-client (txpend.c): the owed KeyUpdate, hs_tx_pending. */
+int peer_txpend_server(int argc, char **argv);
+int peer_txpend_client(int argc, char **argv);
 
 /* ---- io.c: blocking records over one socket ---- */
 
