@@ -43,8 +43,12 @@
 #define TLS_GROUP_FFDHE2048 0x0100
 #define TLS_GROUP_FFDHE3072 0x0101
 #define TLS_GROUP_FFDHE4096 0x0102
-/* Largest key_exchange and shared secret of any group (ffdhe4096). */
-#define TLS_MAX_KEX_SHARE 512
+/* Hybrid ML-KEM-768 groups (draft-ietf-tls-ecdhe-mlkem) */
+#define TLS_GROUP_SECP256R1MLKEM768 0x11eb
+#define TLS_GROUP_X25519MLKEM768 0x11ec
+/* Largest key_exchange (SecP256r1MLKEM768's client share) and shared
+ * secret (ffdhe4096) of any group. */
+#define TLS_MAX_KEX_SHARE 1249
 #define TLS_MAX_KEX_SECRET 512
 
 /* Signature schemes (§4.2.3) */
@@ -495,14 +499,19 @@ TLS_API int tls_config_set_client_auth(tls_config *cfg, enum tls_client_auth mod
  * 8-byte tag, so the engine never offers nor accepts it;
  * tls_cipher_refusal(id) gives the reason for any refused id. */
 TLS_API int tls_config_set_ciphers(tls_config *cfg, const uint16_t *ids, size_t n);
-/* Groups: X25519, secp256r1, secp384r1 (the default list, in that order),
- * and when listed secp521r1, X448, ffdhe2048, ffdhe3072, ffdhe4096. These
- * are not in the default list because they cost more per handshake (the
- * ffdhe groups many times more, and their shares are 256..512 bytes); a
- * server lists them to serve clients that offer nothing else. */
+/* Groups: X25519MLKEM768, X25519, secp256r1, secp384r1 (the default list,
+ * in that order), and when listed SecP256r1MLKEM768, secp521r1, X448,
+ * ffdhe2048, ffdhe3072, ffdhe4096. These are not in the default list
+ * because they cost more per handshake (the ffdhe groups many times more,
+ * and their shares are 256..512 bytes); a server lists them to serve
+ * clients that offer nothing else. A server asks (HelloRetryRequest) for a
+ * hybrid ML-KEM group it prefers to the shares the client sent, when the
+ * client lists it without a share. */
 TLS_API int tls_config_set_groups(tls_config *cfg, const uint16_t *ids, size_t n);
 TLS_API int tls_config_set_sigalgs(tls_config *cfg, const uint16_t *ids, size_t n);
-/* Client: groups to send key shares for (default: the first group). */
+/* Client: groups to send key shares for (default: the first group, and
+ * when that is a hybrid ML-KEM group also the first classical group, so
+ * that servers without ML-KEM need no HelloRetryRequest). */
 TLS_API int tls_config_set_key_share_groups(tls_config *cfg, const uint16_t *ids, size_t n);
 /* ALPN as a comma-separated list ("h2,http/1.1"): server preference order
  * or client offer. */

@@ -329,6 +329,13 @@ int tls_client_start(tls_conn *c, tls_buf *out)
 	} else {
 		c->kex[0].group = cfg->groups[0];
 		c->n_kex = 1;
+		/* a hybrid first group: also a classical share, so that a server
+		 * without ML-KEM needs no HelloRetryRequest */
+		for (size_t i = 1; tls_group_is_hybrid(cfg->groups[0]) && i < cfg->n_groups; i++)
+			if (!tls_group_is_hybrid(cfg->groups[i])) {
+				c->kex[c->n_kex++].group = cfg->groups[i];
+				break;
+			}
 	}
 	if (setup_psk(c))
 		return tls_fail(c, NULL, TLS_ALERT_INTERNAL_ERROR, "out of memory");

@@ -10,11 +10,12 @@
 #include <openssl/crypto.h>
 #include <openssl/x509v3.h>
 
-/* AES-128-CCM, secp521r1, X448 and ffdhe* only when configured (tls.h). */
+/* AES-128-CCM, SecP256r1MLKEM768, secp521r1, X448 and ffdhe* only when
+ * configured (tls.h). X25519MLKEM768 first: post-quantum when both ends can. */
 static const uint16_t default_ciphers[] = { TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384,
 					    TLS_CHACHA20_POLY1305_SHA256 };
-static const uint16_t default_groups[] = { TLS_GROUP_X25519, TLS_GROUP_SECP256R1,
-					   TLS_GROUP_SECP384R1 };
+static const uint16_t default_groups[] = { TLS_GROUP_X25519MLKEM768, TLS_GROUP_X25519,
+					   TLS_GROUP_SECP256R1, TLS_GROUP_SECP384R1 };
 static const uint16_t default_sigalgs[] = {
 	TLS_SIG_ECDSA_SECP256R1_SHA256, TLS_SIG_ECDSA_SECP384R1_SHA384, TLS_SIG_ED25519,
 	TLS_SIG_RSA_PSS_RSAE_SHA256,    TLS_SIG_RSA_PSS_RSAE_SHA384,    TLS_SIG_RSA_PSS_RSAE_SHA512,

@@ -169,7 +169,9 @@ int tls_record_open(tls_traffic_key *k, uint8_t *rec, size_t rec_len,
 
 typedef struct tls_kex {
 	uint16_t group;
-	EVP_PKEY *key;             /* our ephemeral private key */
+	EVP_PKEY *key;             /* our ephemeral private key (hybrid: the
+				    * classical part's) */
+	uint8_t *kem_dk;           /* hybrid client: ML-KEM decapsulation key */
 } tls_kex;
 
 bool tls_group_supported(uint16_t group);
@@ -183,6 +185,19 @@ int tls_kex_generate(tls_kex *k, uint16_t group, tls_buf *pub);
 int tls_kex_derive(tls_kex *k, const uint8_t *peer, size_t peer_len,
 		   uint8_t *out, size_t *out_len);
 void tls_kex_clear(tls_kex *k);
+
+/* Hybrid ML-KEM groups (kex_hybrid.c). tls_kex_generate and tls_kex_derive
+ * take them too (the client's role: encapsulation key out, ciphertext in);
+ * the server answers a client's share with tls_kex_encaps instead. */
+bool tls_group_is_hybrid(uint16_t group);
+int tls_hybrid_generate(tls_kex *k, uint16_t group, tls_buf *pub);
+int tls_hybrid_derive(tls_kex *k, const uint8_t *peer, size_t peer_len,
+		      uint8_t *out, size_t *out_len);
+/* Server: checks the client's hybrid share, appends ours to pub and the
+ * combined secret to out (TLS_MAX_KEX_SECRET). -1 on a malformed client
+ * share (illegal_parameter), -2 on a local failure (internal_error). */
+int tls_kex_encaps(uint16_t group, const uint8_t *peer, size_t peer_len, tls_buf *pub,
+		   uint8_t *out, size_t *out_len);
 
 /* ---- signatures (§4.2.3, §4.4.3) ---- */
 

@@ -1,8 +1,10 @@
 /* Ephemeral (EC)DHE key exchange for the key_share extension (RFC 8446
  * §4.2.8): X25519 and X448 (raw keys, RFC 7748), secp256r1/secp384r1/
  * secp521r1 (uncompressed points, §4.2.8.2) and the RFC 7919 finite-field
- * groups ffdhe2048/3072/4096 (Y left-padded to the prime, §4.2.8.1). */
+ * groups ffdhe2048/3072/4096 (Y left-padded to the prime, §4.2.8.1).
+ * The hybrid ML-KEM groups pass through to kex_hybrid.c. */
 #include "tls/crypto.h"
+#include "tls/mlkem.h"
 #include "tls/test_hooks.h"
 
 #include <string.h>
@@ -53,7 +55,7 @@ static const struct group_info *group_find(uint16_t id)
 
 bool tls_group_supported(uint16_t group)
 {
-	return group_find(group) != NULL;
+	return group_find(group) != NULL || tls_group_is_hybrid(group);
 }
 
 /* Bytes of one key_exchange: raw key, 0x04 || X || Y, or Y padded to p. */
@@ -250,6 +252,8 @@ static int append_public(tls_kex *k, const struct group_info *g, tls_buf *pub)
 
 int tls_kex_generate(tls_kex *k, uint16_t group, tls_buf *pub)
 {
+	if (tls_group_is_hybrid(group))
+		return tls_hybrid_generate(k, group, pub);
 	const struct group_info *g = group_find(group);
 	memset(k, 0, sizeof(*k));
 	if (!g)
@@ -430,6 +434,8 @@ static EVP_PKEY *peer_key(const tls_kex *k, const struct group_info *g, const ui
 int tls_kex_derive(tls_kex *k, const uint8_t *peer, size_t peer_len,
 		   uint8_t *out, size_t *out_len)
 {
+	if (tls_group_is_hybrid(k->group))
+		return tls_hybrid_derive(k, peer, peer_len, out, out_len);
 	const struct group_info *g = k->key ? group_find(k->group) : NULL;
 	static const uint8_t zeros[MAX_XDH_LEN];
 	int rc = -1;
@@ -464,6 +470,8 @@ void tls_kex_clear(tls_kex *k)
 {
 	EVP_PKEY_free(k->key);
 	k->key = NULL;
+	OPENSSL_clear_free(k->kem_dk, TLS_MLKEM768_DK_LEN);
+	k->kem_dk = NULL;
 	k->group = 0;
 }
 

@@ -98,7 +98,15 @@ static int send_server_flight(tls_conn *c, tls_buf *out, const struct client_sha
 	size_t shared_len = 0;
 	tls_buf pub;
 	tls_buf_init_fixed(&pub, pubmem, sizeof(pubmem));
-	if (share) {
+	if (share && tls_group_is_hybrid(c->group)) {
+		/* KEM: the server's share depends on the client's */
+		int bad = tls_kex_encaps(c->group, share->key, share->len, &pub, shared, &shared_len);
+		if (bad)
+			return tls_fail(c, out,
+					bad == -1 ? TLS_ALERT_ILLEGAL_PARAMETER : TLS_ALERT_INTERNAL_ERROR,
+					bad == -1 ? "invalid key share from client"
+						  : "key encapsulation failed");
+	} else if (share) {
 		shared_len = sizeof(shared);
 		c->n_kex = 1;
 		if (tls_make_share(c, &c->kex[0], c->group, &pub) != 0)
@@ -311,6 +319,12 @@ static int handshake_with(tls_conn *c, tls_buf *out, const struct ch_info *ch, b
 			for (size_t j = 0; j < n_shares; j++)
 				if (shares[j].group == c->cfg->groups[i])
 					share = &shares[j];
+		/* ... but a hybrid group we prefer, listed by the client without
+		 * a share, is worth the round trip: ask for it */
+		for (size_t i = 0; !second && share && c->cfg->groups[i] != share->group; i++)
+			if (tls_group_is_hybrid(c->cfg->groups[i]) &&
+			    tls_u16_reader_has(groups, c->cfg->groups[i]))
+				share = NULL;
 		if (second) {
 			if (n_total != 1 || !share || share->group != c->group)
 				return tls_fail(c, out, TLS_ALERT_ILLEGAL_PARAMETER,

@@ -62,6 +62,10 @@ for g in x25519 secp256r1 secp384r1; do
 	run "${SRV[@]}" -- --servername localhost --groups "$g"
 	expect "--groups $g" "connected [A-Z0-9_]+ $g " "Shared groups: $g$"
 done
+# our default shares are X25519MLKEM768 and X25519: openssl 3.0 knows only
+# the second and must take it without a HelloRetryRequest
+run "${SRV[@]}" -- --servername localhost
+expect "default groups: openssl 3.0 takes our X25519 share, no HRR" "connected [A-Z0-9_]+ x25519 .*hrr=0 " "TLSv1.3"
 run "${SRV[@]}" -groups P-384:P-256 -- --servername localhost --groups x25519,secp256r1,secp384r1
 expect "HelloRetryRequest: s_server -groups P-384:P-256, we share x25519" "secp(384|256)r1 .*hrr=1 " "TLSv1.3"
 run "${SRV[@]}" -ciphersuites TLS_AES_128_CCM_SHA256 -- --servername localhost --ciphers TLS_AES_128_CCM_SHA256

@@ -132,7 +132,8 @@ static void test_prefs(void)
 		"no lists configured: all empty (engine defaults)");
 	t = tls_config_new(TLS_CLIENT);
 	test_ok(t && config_apply_prefs(t, &c.client_prefs, err, sizeof(err)) == 0 && t->n_ciphers == 3 &&
-			t->n_groups == 3 && t->ciphers[0] == TLS_AES_128_GCM_SHA256 && t->groups[0] == TLS_GROUP_X25519,
+			t->n_groups == 4 && t->ciphers[0] == TLS_AES_128_GCM_SHA256 &&
+			t->groups[0] == TLS_GROUP_X25519MLKEM768,
 		"empty lists leave the engine's default lists");
 	tls_config_free(t);
 	config_free(&c);

@@ -75,8 +75,8 @@ static void basic(struct cred *p256)
 	if (ok) {
 		const tls_params *cp = tls_conn_params(p.cl.c), *sp = tls_conn_params(p.sv.c);
 		test_ok(cp->cipher->id == TLS_AES_128_GCM_SHA256 && sp->cipher == cp->cipher &&
-			cp->group == TLS_GROUP_X25519 && sp->group == TLS_GROUP_X25519,
-			"negotiated AES-128-GCM and X25519");
+			cp->group == TLS_GROUP_X25519MLKEM768 && sp->group == TLS_GROUP_X25519MLKEM768,
+			"negotiated AES-128-GCM and X25519MLKEM768 (the default)");
 		test_ok(cp->sig_scheme == TLS_SIG_ECDSA_SECP256R1_SHA256 &&
 			sp->sig_scheme == TLS_SIG_ECDSA_SECP256R1_SHA256,
 			"signature ecdsa_secp256r1_sha256");
@@ -153,8 +153,11 @@ static void hrr(struct cred *p256)
 {
 	tls_config *scfg = server_cfg(p256);
 	tls_config *ccfg = client_cfg(p256);
-	/* client shares only P-256, server prefers X25519 but accepts P-256 share */
+	/* client shares only P-256, server prefers X25519 but accepts P-256 share
+	 * (classical groups only: a preferred hybrid group would be asked for) */
 	uint16_t share = TLS_GROUP_SECP256R1;
+	static const uint16_t classical[] = { TLS_GROUP_X25519, TLS_GROUP_SECP256R1 };
+	tls_config_set_groups(ccfg, classical, 2);
 	tls_config_set_key_share_groups(ccfg, &share, 1);
 	struct test_pair p;
 	bool ok = handshake(ccfg, scfg, "server.test", false, &p);

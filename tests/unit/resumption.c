@@ -138,9 +138,9 @@ static void tickets_and_resumption(void)
 	struct test_pair q;
 	ok = s0 && resume(&q, ccfg, scfg, s0, NULL);
 	const tls_params *cp = tls_conn_params(q.cl.c), *sp = tls_conn_params(q.sv.c);
-	test_ok(ok && cp->resumed && sp->resumed && !cp->peer_chain && cp->group == TLS_GROUP_X25519 &&
+	test_ok(ok && cp->resumed && sp->resumed && !cp->peer_chain && cp->group == TLS_GROUP_X25519MLKEM768 &&
 		sp->sig_scheme == 0,
-		"resumed with psk_dhe_ke: no certificate, X25519");
+		"resumed with psk_dhe_ke: no certificate, X25519MLKEM768 (default)");
 	test_ok(ok && q.cl.n_sess == 2, "resumed connection issues new tickets");
 	test_ok(ok && test_transfer(q.cl.c, q.sv.c, "ping", 4) && test_transfer(q.sv.c, q.cl.c, "pong", 4),
 		"application data after resumption");
