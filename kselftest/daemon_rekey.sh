@@ -15,31 +15,15 @@
 #    directions, as ss -tie and /proc/net/tls_stat (TlsCurrTxSw/RxSw) say
 WAIT_SECONDS=${WAIT_SECONDS:-30}  # TCG is slow
 . "$(dirname "$0")/../tests/tcp/lib.sh"
-
-if [ "$(id -u)" = 0 ]; then
-	for m in gcm ctr ghash_generic aesni_intel chacha20poly1305 tls; do
-		modprobe -q "$m" 2>/dev/null
-	done
-fi
-if ! grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null; then
-	echo "ok 1 - daemon re-key # SKIP no kTLS on Linux $(uname -r)"
-	echo "1..1"
-	exit 0
-fi
+. "$(dirname "$0")/lib/daemon.bash"
+ktls_or_skip "daemon re-key"
 require openssl
-DAEMON=$BUILD/handshaked
-if [ ! -x "$DAEMON" ] || [ ! -x "$PEER" ]; then
-	echo "not ok 1 - $DAEMON and $PEER are built (make BUILD=${BUILD##*/})"
-	echo "1..1"
-	exit 1
-fi
+need_built handshaked tests/peer
 C=$CERTS
 RECORDS=64 CHUNK=1000 SIZE=300000
 BIG=$T/big
 head -c "$SIZE" /dev/urandom >"$BIG"
-if grep -q '^TlsTxRekeyOk' /proc/net/tls_stat 2>/dev/null; then REKEY=1; else REKEY=0; fi
 echo "# Linux $(uname -r), TLS 1.3 rekey: $([ $REKEY = 1 ] && echo yes || echo no)"
-tls_stat() { awk -v n="$1" '$1 == n { print $2 }' /proc/net/tls_stat; }
 sha() { sha256sum "$1" | cut -c1-64; }
 # result STATUS NAME FILE...: the TAP line, the files as comments on failure
 result() {

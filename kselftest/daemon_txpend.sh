@@ -15,24 +15,9 @@
 #    the bytes sent before, intact, never garbage
 WAIT_SECONDS=${WAIT_SECONDS:-30}  # TCG is slow
 . "$(dirname "$0")/../tests/tcp/lib.sh"
-
-if [ "$(id -u)" = 0 ]; then
-	for m in gcm ctr ghash_generic aesni_intel chacha20poly1305 tls; do
-		modprobe -q "$m" 2>/dev/null
-	done
-fi
-if ! grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null; then
-	echo "ok 1 - owed KeyUpdate # SKIP no kTLS on Linux $(uname -r)"
-	echo "1..1"
-	exit 0
-fi
-DAEMON=$BUILD/handshaked
-if [ ! -x "$DAEMON" ] || [ ! -x "$PEER" ]; then
-	echo "not ok 1 - $DAEMON and $PEER are built (make BUILD=${BUILD##*/})"
-	echo "1..1"
-	exit 1
-fi
-if grep -q '^TlsTxRekeyOk' /proc/net/tls_stat 2>/dev/null; then REKEY=1; else REKEY=0; fi
+. "$(dirname "$0")/lib/daemon.bash"
+ktls_or_skip "owed KeyUpdate"
+need_built handshaked tests/peer
 echo "# Linux $(uname -r), TLS 1.3 rekey: $([ $REKEY = 1 ] && echo yes || echo no)"
 # result STATUS NAME FILE...: the TAP line, the files as comments on failure
 result() {
