@@ -130,11 +130,17 @@ $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(TEST_COMMON_OBJ) $(TEST_LIB
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBSSL) $(LIBCRYPTO) $(LIBMNL) -lpthread
 
 # The daemon's config parser, linked alone into its unit test.
-DAEMON_CONFIG_OBJ := $(call obj,handshaked/config.c handshaked/log.c)
+DAEMON_CONFIG_OBJ := $(call obj,handshaked/config.c handshaked/tlshd_conf.c handshaked/log.c)
 $(BUILD)/tests/unit/daemon_config: $(BUILD)/obj/tests/unit/daemon_config.o $(DAEMON_CONFIG_OBJ) \
 		$(TEST_COMMON_OBJ) $(TEST_LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBINIH) $(LIBSSL) $(LIBCRYPTO) $(LIBMNL) -lpthread
+
+# The upcall's netlink parsing and keyring calls, linked alone into their unit test.
+$(BUILD)/tests/unit/upcall: $(BUILD)/obj/tests/unit/upcall.o $(call obj,handshaked/upcall_nl.c handshaked/keyring.c \
+		handshaked/log.c) $(TEST_COMMON_OBJ) $(TEST_LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBSSL) $(LIBCRYPTO) $(LIBMNL) -lpthread
 
 # The daemon's client ticket cache, linked alone into its unit test.
 $(BUILD)/tests/unit/ticket_cache: $(BUILD)/obj/tests/unit/ticket_cache.o $(call obj,handshaked/tickets.c) \

@@ -107,6 +107,57 @@ static int parse_client_auth(const char *v, enum tls_client_auth *out)
 	return 0;
 }
 
+static int parse_bool(const char *v, bool *out)
+{
+	if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0)
+		*out = true;
+	else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0)
+		*out = false;
+	else
+		return -1;
+	return 0;
+}
+
+int config_add_keyring(struct dconfig *c, const char *name, size_t len, char *err, size_t errlen)
+{
+	if (!len) {
+		seterr(err, errlen, "keyrings: empty keyring name");
+		return -1;
+	}
+	for (size_t i = 0; i < c->n_keyrings; i++)
+		if (strlen(c->keyrings[i]) == len && memcmp(c->keyrings[i], name, len) == 0)
+			return 0;      /* linked once is enough */
+	if (c->n_keyrings == CFG_MAX_KEYRINGS) {
+		seterr(err, errlen, "keyrings: more than %d keyrings", CFG_MAX_KEYRINGS);
+		return -1;
+	}
+	if (!(c->keyrings[c->n_keyrings] = strndup(name, len))) {
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	c->n_keyrings++;
+	return 0;
+}
+
+/* "a;b;c": each name trimmed and non-empty (a ';' after a blank starts a
+ * libinih comment, so "a ; b" never gets here whole). */
+static int add_keyrings(struct dconfig *c, const char *v, char *err, size_t len)
+{
+	for (;;) {
+		const char *end = strchr(v, ';');
+		size_t n = end ? (size_t)(end - v) : strlen(v);
+		while (n && (*v == ' ' || *v == '\t'))
+			v++, n--;
+		while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+			n--;
+		if (config_add_keyring(c, v, n, err, len) != 0)
+			return -1;
+		if (!end)
+			return 0;
+		v = end + 1;
+	}
+}
+
 static void clear_certs(struct dconfig *c)
 {
 	for (size_t i = 0; i < c->n_certs; i++) {
@@ -201,6 +252,18 @@ static int apply(struct dconfig *c, const char *section, const char *name, const
 	}
 	if (IS("handoff", "mode"))
 		NUM(8, 0, 07777, c->handoff_mode, "mode (octal)");
+	if (IS("handoff", "enabled") || IS("upcall", "enabled")) {
+		bool on;
+		if (parse_bool(v, &on) != 0) {
+			seterr(err, len, "enabled: '%s' is not yes or no", v);
+			return -1;
+		}
+		if (strcmp(section, "handoff") == 0)
+			c->handoff_off = !on;
+		else
+			c->upcall = on;
+		return 0;
+	}
 	if (IS("handoff", "allow_uid")) {
 		if (c->n_uid == CFG_MAX_IDS) {
 			seterr(err, len, "more than %d allowed uids", CFG_MAX_IDS);
@@ -274,6 +337,21 @@ static int apply(struct dconfig *c, const char *section, const char *name, const
 		NUM(10, 1, 1000000, c->ticket_cache, "client ticket_cache (entries)");
 	if (IS("limits", "max_handshake"))
 		NUM(10, 1024, 16777215, c->max_handshake, "max_handshake (bytes)");
+	if (IS("upcall", "tlshd_config")) {
+		if (!*v) {
+			seterr(err, len, "tlshd_config: empty (a file, or default)");
+			return -1;
+		}
+		return set_str(&c->tlshd_config, v);
+	}
+	if (IS("upcall", "keyrings"))
+		return add_keyrings(c, v, err, len);
+	if (IS("upcall", "ca_file"))
+		return set_str(&c->upcall_ca, v);
+	if (IS("upcall", "cert"))
+		return set_str(&c->upcall_cert, v);
+	if (IS("upcall", "key"))
+		return set_str(&c->upcall_key, v);
 	if (IS("log", "level")) {
 		int l = log_level_parse(v);
 		if (l < 0) {
@@ -386,6 +464,7 @@ static const struct flag {
 	{ "client-groups", "client", "groups", false },
 	{ "client-sigalgs", "client", "signature_algorithms", false },
 	{ "log-level", "log", "level", false },
+	{ "tlshd-config", "upcall", "tlshd_config", false },
 };
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
 
@@ -402,6 +481,7 @@ void config_usage(FILE *f)
 		"                  [--client-ca-file F] [--ticket-cache N] [--client-ciphers LIST]\n"
 		"                  [--client-groups LIST] [--client-sigalgs LIST]\n"
 		"                  [--mode OCTAL] [--log-level error|warn|info|debug]\n"
+		"                  [--no-handoff] [--upcall] [--tlshd-config FILE|default]\n"
 		"  -c, --config FILE  INI configuration (handshaked.conf(5)); flags override it\n"
 		"  -t, --test         check the configuration (and load the certificates), then exit\n"
 		"  -h, --help         this text; every option: handshaked(8)\n");
@@ -427,11 +507,17 @@ static int validate(const struct dconfig *c, char *err, size_t errlen)
 {
 	const char *src = c->file ? c->file : "handshaked";
 
-	if (!c->handoff_path) {
+	if (c->handoff_off && !c->upcall) {
+		seterr(err, errlen, "%s: nothing to serve: the handoff socket is off ([handoff] enabled = no, "
+		       "--no-handoff) and so is the kernel upcall ([upcall] enabled = yes or --upcall)", src);
+		return -1;
+	}
+	if (!c->handoff_off && !c->handoff_path) {
 		seterr(err, errlen, "%s: no handoff socket: set [handoff] path or --handoff", src);
 		return -1;
 	}
-	if (!c->n_certs) {
+	/* the upcall alone may serve clients only (NFS mounts, NVMe PSK) */
+	if (!c->handoff_off && !c->n_certs) {
 		seterr(err, errlen, "%s: no certificate: set [server] cert and key, or --cert and --key", src);
 		return -1;
 	}
@@ -441,13 +527,17 @@ static int validate(const struct dconfig *c, char *err, size_t errlen)
 			       c->certs[i].cert);
 			return -1;
 		}
-	if (c->control_path && strcmp(c->control_path, c->handoff_path) == 0) {
+	if (c->control_path && c->handoff_path && strcmp(c->control_path, c->handoff_path) == 0) {
 		seterr(err, errlen, "%s: the control socket cannot be the handoff socket", src);
 		return -1;
 	}
 	if (c->client_auth != TLS_CLIENT_AUTH_NONE && !c->client_ca) {
 		seterr(err, errlen, "%s: client_auth %s needs client_ca", src,
 		       c->client_auth == TLS_CLIENT_AUTH_REQUIRE ? "require" : "optional");
+		return -1;
+	}
+	if (!c->upcall_cert != !c->upcall_key) {
+		seterr(err, errlen, "%s: [upcall] cert and key go together", src);
 		return -1;
 	}
 	return 0;
@@ -496,6 +586,14 @@ int config_load(struct dconfig *c, int argc, char **argv, char *err, size_t errl
 			c->help = true;
 			continue;
 		}
+		if (strcmp(a, "--upcall") == 0) {
+			c->upcall = true;
+			continue;
+		}
+		if (strcmp(a, "--no-handoff") == 0) {
+			c->handoff_off = true;
+			continue;
+		}
 		if (strncmp(a, "--", 2) != 0) {
 			seterr(err, errlen, "%s: unexpected argument (see --help)", a);
 			return -1;
@@ -537,12 +635,22 @@ int config_load(struct dconfig *c, int argc, char **argv, char *err, size_t errl
 			seterr(err, errlen, "--%s: %s", flags[k].name, why);
 			return -1;
 		}
+		if (strcmp(flags[k].key, "tlshd_config") == 0)
+			c->upcall = true;      /* naming tlshd's file means serving the kernel */
 	}
 	if (c->help)
 		return 0;
+	/* tlshd's file last: it fills only what ours and the flags left unset */
+	if (c->tlshd_config && config_load_tlshd(c, c->tlshd_config, err, errlen) != 0)
+		return -1;
 	if (validate(c, err, errlen) != 0)
 		return -1;
 	/* the control socket defaults to a name next to the handoff socket */
+	if (!c->control_path && !c->handoff_path) {
+		seterr(err, errlen, "%s: no control socket: with the handoff off, set [control] path or --control",
+		       c->file ? c->file : "handshaked");
+		return -1;
+	}
 	if (!c->control_path) {
 		size_t n = strlen(c->handoff_path) + sizeof(".ctl");
 		if (n > sizeof(((struct sockaddr_un *)0)->sun_path)) {
@@ -569,6 +677,12 @@ void config_free(struct dconfig *c)
 	free(c->client_ca);
 	free(c->server_ca);
 	free(c->ticket_key_file);
+	free(c->tlshd_config);
+	for (size_t i = 0; i < c->n_keyrings; i++)
+		free(c->keyrings[i]);
+	free(c->upcall_ca);
+	free(c->upcall_cert);
+	free(c->upcall_key);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -24,6 +24,7 @@
 #define CFG_DEFAULT_TICKETS 2
 #define CFG_DEFAULT_LIFETIME 7200
 #define CFG_DEFAULT_TICKET_CACHE 1024
+#define CFG_MAX_KEYRINGS 16
 
 struct cfg_cert {
 	char *cert, *key;
@@ -40,7 +41,7 @@ struct cfg_prefs {
 
 struct dconfig {
 	char *file;                /* -c FILE, or NULL */
-	char *handoff_path;
+	char *handoff_path;        /* NULL only when handoff_off */
 	char *control_path;        /* NULL: handoff_path + ".ctl" (config_load fills it) */
 	unsigned handoff_mode;
 	uid_t allow_uid[CFG_MAX_IDS];
@@ -66,6 +67,14 @@ struct dconfig {
 	char *server_ca;           /* client role: CA file for servers; NULL: the system store */
 	size_t ticket_cache;       /* client role: cached tickets (fixed at start) */
 	int log_level;             /* enum log_level */
+	/* the kernel's handshake upcall (upcall.c) */
+	bool handoff_off;          /* [handoff] enabled = no: serve the kernel alone */
+	bool upcall;               /* [upcall] enabled */
+	char *tlshd_config;        /* [upcall] tlshd_config: tlshd's file, read after ours */
+	char *keyrings[CFG_MAX_KEYRINGS]; /* [upcall] keyrings: linked at start (PSKs, certs) */
+	size_t n_keyrings;         /* 0: .nvme, .nfs and .nfsd, as tlshd */
+	char *upcall_ca;           /* [upcall] ca_file: verifies servers (client role); NULL: [client] ca_file */
+	char *upcall_cert, *upcall_key; /* [upcall] cert, key: client certificate (x509 without keyring serials) */
 	bool check_only;           /* -t */
 	bool help;                 /* --help */
 };
@@ -76,6 +85,15 @@ struct dconfig {
 int config_load(struct dconfig *c, int argc, char **argv, char *err, size_t errlen);
 void config_free(struct dconfig *c);
 void config_usage(FILE *f);
+
+/* Reads tlshd's GLib keyfile (ktls-utils' tlshd.conf(5)) into c, filling
+ * only what c leaves unset (tlshd_conf.c); file "default" is the first of
+ * /etc/tlshd/config and /etc/tlshd.conf that exists. Unknown keys and
+ * ignored ones are logged as warnings. 0, or -1 with err "FILE:LINE: reason". */
+int config_load_tlshd(struct dconfig *c, const char *file, char *err, size_t errlen);
+/* Appends the keyring name[0..len) to c->keyrings unless it is there
+ * already. 0, or -1 with err set (empty name, more than CFG_MAX_KEYRINGS). */
+int config_add_keyring(struct dconfig *c, const char *name, size_t len, char *err, size_t errlen);
 
 /* Sets p's non-empty lists on t (either role). 0, or -1 with err set. */
 int config_apply_prefs(tls_config *t, const struct cfg_prefs *p, char *err, size_t errlen);

@@ -63,7 +63,8 @@ static void status(struct daemon *d, FILE *f)
 	fprintf(f, "loops %u\n", d->n_loops);
 	fprintf(f, "in_flight %lld\n", (long long)stats_inflight(&d->stats));
 	fprintf(f, "config %s\n", d->cfg.file ? d->cfg.file : "-");
-	fprintf(f, "handoff %s\n", d->cfg.handoff_path);
+	fprintf(f, "handoff %s\n", d->listen_fd >= 0 ? d->cfg.handoff_path : "off");
+	fprintf(f, "upcall %s\n", d->upcall ? "on" : "off");
 	fprintf(f, "certificates %zu\n", d->cfg.n_certs);
 	fprintf(f, "ticket_keys %zu (%s)\n", tls_stek_ring_count(d->stek),
 		tls_stek_ring_from_file(d->stek) ? d->cfg.ticket_key_file : "in memory");

@@ -31,6 +31,7 @@ enum op_kind {
 	OP_HSIO_RECV,              /* owner: struct hsio (hsio.h), in either role */
 	OP_HSIO_SEND,
 	OP_HSIO_TIMEOUT,
+	OP_UPCALL,                 /* owner: struct loop: the kernel's READY notifications */
 };
 
 /* Client tls_configs: no verification, the chain, the chain and name. */
@@ -65,6 +66,7 @@ struct daemon {
 	tls_replay_cache *replay;  /* made on first need, shared by every config */
 	tls_config *client_tls[CLIENT_CONFIGS]; /* client role, per VERIFY mode (client.c) */
 	struct tcache *tickets;    /* client role: sessions to resume (tickets.h) */
+	struct upcall *upcall;     /* the kernel's handshake upcall (upcall.c), NULL: off */
 	uid_t self_uid;
 };
 
@@ -91,6 +93,7 @@ struct loop {
 		char buf[128];     /* >= CMSG_SPACE(8 * sizeof(int)): a few fds; extras are cut (MSG_CTRUNC) */
 	} rcmsg;
 	unsigned inflight;         /* sessions alive */
+	struct upcall_loop *upcall; /* NULL: the upcall is off */
 	bool stopping;             /* SIGTERM: no new requests, drain */
 };
 

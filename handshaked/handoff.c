@@ -37,6 +37,8 @@ int handoff_listen(struct daemon *d)
 	struct stat st;
 	int fd;
 
+	if (c->handoff_off)
+		return 0;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", c->handoff_path);
 	/* a stale socket from an earlier run; anything else is not ours */
 	if (lstat(sa.sun_path, &st) == 0) {
@@ -62,6 +64,8 @@ int handoff_listen(struct daemon *d)
 /* Each loop accepts on its own dup: closing it stops that loop only. */
 int app_listen(struct loop *l)
 {
+	if (l->d->listen_fd < 0)
+		return 0;          /* [handoff] enabled = no: the kernel's upcall only */
 	if ((l->listen_fd = fcntl(l->d->listen_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
 		log_msg(LOG_ERR, "handoff socket: dup: %s", strerror(errno));
 		return -1;

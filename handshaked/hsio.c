@@ -39,10 +39,12 @@ void hsio_start(struct hsio *io, const struct hsio_role *role, struct loop *l, s
 	tls_buf_init(&io->in, 0);
 	tls_buf_init(&io->out, 0);
 	l->inflight++;
-	io->next = a->handshakes;
-	if (a->handshakes)
-		a->handshakes->prev = io;
-	a->handshakes = io;
+	if (a) {                   /* the upcall's handshakes have no application */
+		io->next = a->handshakes;
+		if (a->handshakes)
+			a->handshakes->prev = io;
+		a->handshakes = io;
+	}
 	io->deadline.tv_sec = timeout_ms / 1000;
 	io->deadline.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
 	sqe = loop_sqe(l);
@@ -120,11 +122,19 @@ static void log_failure(const struct hsio *io, enum handoff_reason r, const char
 		log_msg(LOG_WARN, "%s %s failed: %s: %s", io->role->verb, io->peer, handoff_reason_name(r), text);
 }
 
+static void reply_failed(struct hsio *io, enum handoff_reason r, uint8_t alert, const char *text)
+{
+	if (io->role->failed)
+		io->role->failed(io, r, alert, text);
+	else
+		app_reply_failed(io->app, io->id, r, alert, text);
+}
+
 void hsio_fail(struct hsio *io, enum handoff_reason r, uint8_t alert, const char *text)
 {
 	log_failure(io, r, text);
 	if (!io->abort)
-		app_reply_failed(io->app, io->id, r, alert, text);
+		reply_failed(io, r, alert, text);
 	hsio_finish(io);
 }
 
@@ -171,7 +181,7 @@ static void fail_after_drain(struct hsio *io, enum handoff_reason r, uint8_t ale
 static void drain_done(struct hsio *io)
 {
 	if (!io->abort)
-		app_reply_failed(io->app, io->id, io->fail_reason, io->fail_alert, io->fail_text);
+		reply_failed(io, io->fail_reason, io->fail_alert, io->fail_text);
 	hsio_finish(io);
 }
 

@@ -32,6 +32,9 @@ struct hsio_role {
 	void (*idle)(struct hsio *io);
 	/* Optional: hsio_send_records' buffer went out whole. */
 	void (*records_sent)(struct hsio *io);
+	/* Optional: tells the requester the handshake failed (default: a
+	 * FAILED reply to the application); before the socket is closed. */
+	void (*failed)(struct hsio *io, enum handoff_reason r, uint8_t alert, const char *text);
 	/* Frees the role's own state and the struct around io (the shared
 	 * parts are freed already). */
 	void (*release)(struct hsio *io);
@@ -75,7 +78,8 @@ struct hsio {
 	bool app_owns_tx;          /* the application writes the socket now: no more from us */
 };
 
-/* Takes conn and cfg (a reference), links io into a's handshakes, counts
+/* Takes conn and cfg (a reference), links io into a's handshakes (a NULL
+ * a: the kernel's upcall, role->failed answers it), counts
  * it in l->inflight and arms the deadline; the role then starts reading
  * (hsio_recv) or writing (hsio_drive). */
 void hsio_start(struct hsio *io, const struct hsio_role *role, struct loop *l, struct app *a, uint32_t id,

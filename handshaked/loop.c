@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "hsio.h"
 #include "log.h"
+#include "upcall.h"
 
 #define RING_ENTRIES 256
 
@@ -72,6 +73,13 @@ int loop_init(struct loop *l, struct daemon *d, unsigned index)
 		free(l->rbuf);
 		return -1;
 	}
+	if (upcall_loop_init(l) != 0) {
+		app_stop_listening(l);
+		close(l->wake_fd);
+		io_uring_queue_exit(&l->ring);
+		free(l->rbuf);
+		return -1;
+	}
 	arm_wake(l);
 	return 0;
 }
@@ -82,11 +90,13 @@ static void on_wake(struct loop *l, int res)
 		log_msg(LOG_ERR, "loop %u: eventfd read: %s", l->index, strerror(-res));
 		l->stopping = true;
 		app_stop_listening(l);
+		upcall_loop_stop(l);
 		return;
 	}
 	if (__atomic_load_n(&l->d->stopping, __ATOMIC_ACQUIRE) && !l->stopping) {
 		l->stopping = true;
 		app_stop_listening(l);
+		upcall_loop_stop(l);
 	}
 	arm_wake(l);
 }
@@ -113,6 +123,9 @@ static void dispatch(struct loop *l, struct op *op, int res)
 	case OP_HSIO_SEND:
 	case OP_HSIO_TIMEOUT:
 		hsio_on_op(op->owner, op->kind, res);
+		break;
+	case OP_UPCALL:
+		upcall_on_ready(l, res);
 		break;
 	}
 }
@@ -149,6 +162,7 @@ void loop_free(struct loop *l)
 	/* the ring first: nothing may still point into the apps' buffers */
 	io_uring_queue_exit(&l->ring);
 	app_close_all(l);
+	upcall_loop_free(l);
 	if (l->wake_fd >= 0)
 		close(l->wake_fd);
 	free(l->rbuf);

@@ -13,6 +13,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "upcall.h"
 
 /* The recorder is shared by every config across reloads, so the configs
  * must not free it: these ops have no destroy. */
@@ -69,7 +70,8 @@ int daemon_reload(struct daemon *d, char *err, size_t len)
 
 	pthread_mutex_lock(&d->reload_lock);
 	if (config_load(&c, d->argc, d->argv, err, len) != 0 || load_ticket_keys(d, &c, err, len) != 0 ||
-	    !(t = build(d, &c, err, len)) || client_setup(d, &c, true, err, len) != 0) {
+	    !(t = build(d, &c, err, len)) || client_setup(d, &c, true, err, len) != 0 ||
+	    upcall_setup(d, &c, true, err, len) != 0) {
 		log_msg(LOG_ERR, "reload failed, the old configuration stays: %s", err);
 		tls_config_free(t);
 		config_free(&c);
@@ -77,9 +79,11 @@ int daemon_reload(struct daemon *d, char *err, size_t len)
 		pthread_mutex_unlock(&d->reload_lock);
 		return -1;
 	}
-	if (strcmp(c.handoff_path, d->cfg.handoff_path) != 0 || c.handoff_mode != d->cfg.handoff_mode)
-		log_msg(LOG_WARN, "reload: the handoff socket changes only on restart (still %s)",
-			d->cfg.handoff_path);
+	if (c.handoff_off != d->cfg.handoff_off || c.upcall != d->cfg.upcall ||
+	    (c.handoff_path && d->cfg.handoff_path && strcmp(c.handoff_path, d->cfg.handoff_path) != 0) ||
+	    c.handoff_mode != d->cfg.handoff_mode)
+		log_msg(LOG_WARN, "reload: the handoff socket and the upcall change only on restart (handoff %s, upcall %s)",
+			d->listen_fd >= 0 ? d->cfg.handoff_path : "off", d->upcall ? "on" : "off");
 	if (strcmp(c.control_path, d->cfg.control_path) != 0 || c.loops != d->cfg.loops)
 		log_msg(LOG_WARN, "reload: the control socket and the number of loops change only on restart");
 	if (c.ticket_cache != d->cfg.ticket_cache)
@@ -93,6 +97,8 @@ int daemon_reload(struct daemon *d, char *err, size_t len)
 	c.control_path = d->cfg.control_path;
 	d->cfg.handoff_path = d->cfg.control_path = NULL;
 	c.handoff_mode = d->cfg.handoff_mode;
+	c.handoff_off = d->cfg.handoff_off;
+	c.upcall = d->cfg.upcall;
 	c.loops = d->cfg.loops;
 	config_free(&d->cfg);
 	d->cfg = c;
@@ -158,8 +164,9 @@ static int run(struct daemon *d)
 	d->n_loops = started;
 	if (started == n) {
 		log_msg(LOG_INFO, "ready: %u loops, %zu certificates, deadline %u ms, max %u in flight (%u per application), "
-			"tickets %u, 0-RTT %u bytes", n, d->cfg.n_certs, d->cfg.deadline_ms, d->cfg.max_inflight,
-			d->cfg.max_per_app, d->cfg.tickets, d->cfg.early_max);
+			"tickets %u, 0-RTT %u bytes, handoff %s, kernel upcall %s", n, d->cfg.n_certs, d->cfg.deadline_ms,
+			d->cfg.max_inflight, d->cfg.max_per_app, d->cfg.tickets, d->cfg.early_max,
+			d->listen_fd >= 0 ? "on" : "off", d->upcall ? "on" : "off");
 		rc = supervise(d);
 	} else {
 		__atomic_store_n(&d->stopping, true, __ATOMIC_RELEASE);
@@ -208,7 +215,8 @@ int main(int argc, char **argv)
 	log_set_level(d.cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);
 	if (load_ticket_keys(&d, &d.cfg, err, sizeof(err)) != 0 || !(d.tls = build(&d, &d.cfg, err, sizeof(err))) ||
-	    client_setup(&d, &d.cfg, false, err, sizeof(err)) != 0) {
+	    client_setup(&d, &d.cfg, false, err, sizeof(err)) != 0 ||
+	    upcall_setup(&d, &d.cfg, false, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s\n", err);
 		goto out;
 	}
@@ -221,6 +229,7 @@ int main(int argc, char **argv)
 	rc = run(&d) == 0 ? 0 : 1;
 	log_msg(LOG_INFO, "stopped");
 out:
+	upcall_teardown(&d);
 	client_teardown(&d);
 	tls_config_free(d.tls);
 	tls_replay_cache_free(d.replay);

@@ -468,6 +468,10 @@ TLS_API void tls_config_freeze(const tls_config *cfg);
  * server asks). err gets a readable reason on failure. */
 TLS_API int tls_config_add_cert_files(tls_config *cfg, const char *chain_pem, const char *key_pem,
 			      char *err, size_t errlen);
+/* The same from memory: one DER certificate (no chain) and its DER private
+ * key (PKCS#8 or the key type's own form), as kernel keyrings hold them. */
+TLS_API int tls_config_add_cert_der(tls_config *cfg, const uint8_t *cert, size_t cert_len,
+				    const uint8_t *key, size_t key_len, char *err, size_t errlen);
 /* OCSP response and SignedCertificateTimestampList (DER) stapled to the
  * most recently added certificate. */
 TLS_API int tls_config_set_ocsp(tls_config *cfg, const uint8_t *der, size_t len);

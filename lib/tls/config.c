@@ -3,11 +3,14 @@
 #include "tls/engine.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
 /* AES-128-CCM, SecP256r1MLKEM768, secp521r1, X448 and ffdhe* only when
@@ -390,6 +393,33 @@ int tls_config_add_cert_files(tls_config *cfg, const char *chain_pem, const char
 		return -1;
 	}
 	return 0;
+}
+
+int tls_config_add_cert_der(tls_config *cfg, const uint8_t *cert, size_t cert_len,
+			    const uint8_t *key, size_t key_len, char *err, size_t errlen)
+{
+	if (frozen(cfg))
+		return -1;
+	tls_chain chain = { 0 };
+	if (!cert_len || tls_chain_from_der(&chain, &cert, &cert_len, 1) != 0) {
+		snprintf(err, errlen, "not a DER certificate");
+		return -1;
+	}
+	const uint8_t *p = key;
+	EVP_PKEY *pkey = key_len <= LONG_MAX ? d2i_AutoPrivateKey(NULL, &p, (long)key_len) : NULL;
+	char why[160] = "";
+	if (!pkey || p != key + key_len) {
+		snprintf(err, errlen, "not a DER private key");
+		ERR_clear_error();
+	} else if (tls_chain_check_key(&chain, pkey, why, sizeof(why)) != 0 ||
+		   tls_config_add_cert(cfg, &chain, pkey) != 0) {
+		snprintf(err, errlen, "%s", *why ? why : "cannot add the certificate (out of memory?)");
+	} else {
+		return 0;
+	}
+	tls_chain_free(&chain);
+	EVP_PKEY_free(pkey);
+	return -1;
 }
 
 int tls_config_set_ocsp(tls_config *cfg, const uint8_t *der, size_t len)

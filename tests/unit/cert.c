@@ -345,6 +345,38 @@ static void pem(void)
 		test_diag("could not remove %s", dir);
 }
 
+/* tls_config_add_cert_der: a certificate and key as kernel keyrings hold
+ * them (the handshake upcall's x509 mode with key serials). */
+static void config_der(void)
+{
+	X509 *leaf = mkcert("der.example.com", leaf_key, inter, inter_key, false, "DNS:der.example.com", NULL,
+			    -DAY, DAY);
+	unsigned char *cd = NULL, *kd = NULL, *k2 = NULL;
+	int cl = i2d_X509(leaf, &cd), kl = i2d_PrivateKey(leaf_key, &kd), k2l = i2d_PrivateKey(other_key, &k2);
+	char err[256];
+	tls_config *cfg = tls_config_new(TLS_SERVER);
+
+	test_ok(cfg && cl > 0 && kl > 0 && k2l > 0, "DER of a certificate and two keys");
+	test_ok(tls_config_add_cert_der(cfg, cd, (size_t)cl, kd, (size_t)kl, err, sizeof(err)) == 0,
+		"a DER certificate and its DER key are taken");
+	test_ok(tls_config_add_cert_der(cfg, cd, (size_t)cl, k2, (size_t)k2l, err, sizeof(err)) == -1 && *err,
+		"another key is refused: %s", err);
+	test_ok(tls_config_add_cert_der(cfg, cd, (size_t)cl - 1, kd, (size_t)kl, err, sizeof(err)) == -1,
+		"a truncated certificate is refused: %s", err);
+	test_ok(tls_config_add_cert_der(cfg, cd, (size_t)cl, kd, (size_t)kl - 1, err, sizeof(err)) == -1,
+		"a truncated key is refused: %s", err);
+	test_ok(tls_config_add_cert_der(cfg, cd, 0, kd, (size_t)kl, err, sizeof(err)) == -1,
+		"an empty certificate is refused");
+	tls_config_freeze(cfg);
+	test_ok(tls_config_add_cert_der(cfg, cd, (size_t)cl, kd, (size_t)kl, err, sizeof(err)) == -1,
+		"a frozen config takes none");
+	tls_config_free(cfg);
+	OPENSSL_free(cd);
+	OPENSSL_clear_free(kd, (size_t)kl);
+	OPENSSL_clear_free(k2, (size_t)k2l);
+	X509_free(leaf);
+}
+
 int main(void)
 {
 	setup();
@@ -352,6 +384,7 @@ int main(void)
 	names();
 	der();
 	pem();
+	config_der();
 	X509_STORE_free(store);
 	X509_free(root);
 	X509_free(inter);

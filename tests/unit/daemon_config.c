@@ -1,5 +1,6 @@
 /* handshaked's configuration (handshaked/config.c): the INI file read
  * with libinih, flags over the file, and errors that say FILE:LINE. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,6 +174,314 @@ static void test_prefs(void)
 	unlink(write_file("prefs.conf", ""));
 }
 
+/* config_load with stderr (the warnings) captured into out. */
+static int load_captured(struct dconfig *c, char *err, size_t len, const char *const *args, char *out,
+			 size_t outlen)
+{
+	char path[300];
+	int saved, fd, r;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/stderr", dir);
+	fflush(stderr);
+	saved = dup(2);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (saved < 0 || fd < 0 || dup2(fd, 2) < 0)
+		abort();
+	close(fd);
+	r = load(c, err, len, args);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	if (!(f = fopen(path, "r")))
+		abort();
+	n = fread(out, 1, outlen - 1, f);
+	out[n] = 0;
+	fclose(f);
+	unlink(path);
+	return r;
+}
+#define LOAD_CAPTURED(c, err, out, ...) \
+	load_captured(c, err, sizeof(err), (const char *const[]){ __VA_ARGS__, NULL }, out, sizeof(out))
+
+/* path gets dir/name holding text. */
+static void file_at(char *path, size_t len, const char *name, const char *text)
+{
+	snprintf(path, len, "%s", write_file(name, text));
+}
+
+static bool keyrings_are(const struct dconfig *c, const char *const *want, size_t n)
+{
+	if (c->n_keyrings != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(c->keyrings[i], want[i]) != 0)
+			return false;
+	return true;
+}
+#define KEYRINGS(c, ...) \
+	keyrings_are(c, (const char *const[]){ __VA_ARGS__ }, sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(char *))
+
+/* A tlshd file with one bad setting: config_load fails with want. */
+static void expect_tlshd_error(const char *text, const char *want, const char *what)
+{
+	struct dconfig c;
+	char err[600], path[300];
+
+	file_at(path, sizeof(path), "bad-tlshd.conf", text);
+	int r = LOAD(&c, err, "--handoff", "/s", "--cert", "a", "--key", "b", "--tlshd-config", path);
+	test_ok(r == -1 && strstr(err, want) != NULL, "tlshd: %s: '%s'", what, err);
+	config_free(&c);
+}
+
+/* [handoff] enabled, [upcall], the flags for them. */
+static void test_upcall_settings(void)
+{
+	struct dconfig c;
+	char err[600], path[300], many[400];
+
+	file_at(path, sizeof(path), "upcall.conf",
+		"[handoff]\nenabled = no\n[control]\npath = /run/hs.ctl\n"
+		"[upcall]\nenabled = yes\nkeyrings = .nvme; my ring\n"
+		"keyrings = other;.nvme\nca_file = /ca.pem\ncert = /c.pem\nkey = /c.key\n");
+	test_ok(LOAD(&c, err, "-c", path) == 0, "upcall alone: no handoff path, no certificate needed (%s)", err);
+	test_ok(c.handoff_off && c.upcall && !c.handoff_path && !c.n_certs &&
+			strcmp(c.control_path, "/run/hs.ctl") == 0,
+		"[handoff] enabled = no, [upcall] enabled = yes");
+	test_ok(KEYRINGS(&c, ".nvme", "my ring", "other"),
+		"keyrings: ';' lists, given twice, blanks trimmed, a name given again kept once");
+	test_ok(c.upcall_ca && strcmp(c.upcall_ca, "/ca.pem") == 0 && c.upcall_cert &&
+			strcmp(c.upcall_cert, "/c.pem") == 0 && c.upcall_key && strcmp(c.upcall_key, "/c.key") == 0,
+		"[upcall] ca_file, cert, key");
+	config_free(&c);
+
+	/* defaults: handoff on, upcall off */
+	test_ok(LOAD(&c, err, "--handoff", "/s", "--cert", "a", "--key", "b") == 0 && !c.handoff_off && !c.upcall &&
+			!c.n_keyrings && !c.tlshd_config,
+		"defaults: handoff on, upcall off, no keyrings (%s)", err);
+	config_free(&c);
+	test_ok(LOAD(&c, err, "--handoff", "/s", "--cert", "a", "--key", "b", "--upcall") == 0 && c.upcall &&
+			!c.handoff_off && c.control_path && strcmp(c.control_path, "/s.ctl") == 0,
+		"--upcall turns the upcall on, the handoff stays (%s)", err);
+	config_free(&c);
+	test_ok(LOAD(&c, err, "--no-handoff", "--upcall", "--control", "/c") == 0 && c.handoff_off && c.upcall &&
+			!c.handoff_path,
+		"--no-handoff --upcall --control: the kernel alone, no certificate needed (%s)", err);
+	config_free(&c);
+	test_ok(LOAD(&c, err, "--no-handoff", "--upcall") == -1 &&
+			strstr(err, "handshaked: no control socket: with the handoff off, set [control] path"),
+		"--no-handoff without a control path: '%s'", err);
+	config_free(&c);
+	test_ok(LOAD(&c, err, "--no-handoff", "--upcall", "--handoff", "/s") == 0 && c.control_path &&
+			strcmp(c.control_path, "/s.ctl") == 0,
+		"handoff off with a path: the control socket is still named after it (%s)", err);
+	config_free(&c);
+	test_ok(LOAD(&c, err, "--no-handoff") == -1 && strstr(err, "handshaked: nothing to serve: "),
+		"--no-handoff alone: '%s'", err);
+	config_free(&c);
+	expect_error("[handoff]\nenabled = no\n", "bad.conf: nothing to serve", "handoff off, upcall off");
+	expect_error("[handoff]\nenabled = no\n[upcall]\nenabled = no\n", "bad.conf: nothing to serve",
+		     "both off");
+	file_at(path, sizeof(path), "upcall.conf", "[upcall]\nenabled = yes\n[handoff]\nenabled = no\n");
+	test_ok(LOAD(&c, err, "-c", path, "--handoff", "/s") == 0 && c.handoff_off,
+		"--handoff PATH does not turn a handoff that the file turned off back on (%s)", err);
+	config_free(&c);
+	file_at(path, sizeof(path), "upcall.conf", "[upcall]\nenabled = no\n[handoff]\nenabled = no\n");
+	test_ok(LOAD(&c, err, "-c", path, "--upcall", "--control", "/c") == 0 && c.upcall,
+		"--upcall wins over enabled = no (%s)", err);
+	config_free(&c);
+	expect_error("[upcall]\nenabled = maybe\n", "bad.conf:2: enabled: 'maybe' is not yes or no", "bad bool");
+	expect_error("[handoff]\nenabled = 1\n", "bad.conf:2: enabled: '1' is not yes or no", "bad bool (handoff)");
+	expect_error("[upcall]\nkeyrings = a;;b\n", "bad.conf:2: keyrings: empty keyring name", "empty keyring");
+	expect_error("[upcall]\nkeyrings = a;\n", "bad.conf:2: keyrings: empty keyring name", "trailing ';' (ours)");
+	expect_error("[upcall]\ntlshd_config =\n", "bad.conf:2: tlshd_config: empty", "empty tlshd_config");
+	expect_error("[handoff]\npath = /s\n[server]\ncert = a\nkey = b\n[upcall]\ncert = /c.pem\n",
+		     "bad.conf: [upcall] cert and key go together", "upcall cert without key");
+	expect_error("[handoff]\npath = /s\n[server]\ncert = a\nkey = b\n[upcall]\nkey = /c.key\n",
+		     "bad.conf: [upcall] cert and key go together", "upcall key without cert");
+	/* at most CFG_MAX_KEYRINGS, each line adds */
+	snprintf(many, sizeof(many), "[upcall]\nkeyrings = k1;k2;k3;k4;k5;k6;k7;k8\nkeyrings = k9;k10;k11;k12;k13;k14;"
+		 "k15;k16\nkeyrings = k1;k16\n");
+	file_at(path, sizeof(path), "upcall.conf", many);
+	test_ok(LOAD(&c, err, "-c", path, "--handoff", "/s", "--cert", "a", "--key", "b") == 0 && c.n_keyrings == 16,
+		"16 keyrings fit (names given again do not count) (%s)", err);
+	config_free(&c);
+	strcat(many, "keyrings = k17\n");
+	expect_error(many, "bad.conf:5: keyrings: more than 16 keyrings", "17 keyrings");
+	test_ok(LOAD(&c, err, "--handoff", "/s", "--cert", "a", "--key", "b", "--upcall=yes") == -1 &&
+			strstr(err, "--upcall: unknown option"),
+		"--upcall takes no value: '%s'", err);
+	config_free(&c);
+}
+
+/* tlshd's file (tlshd_conf.c): each mapping, precedence, errors, warnings. */
+static void test_tlshd(void)
+{
+	struct dconfig c;
+	char err[600], path[300], ours[300], out[4096], want[400], longpath[400], text[1200];
+
+	file_at(path, sizeof(path), "tlshd.conf",
+		"# tlshd.conf(5)\n"                                            /* 1 */
+		"[debug]\nloglevel=1\ntls = 9\nnl=0\ndelay_done = 2\n"         /* 2-6 */
+		"\n[authenticate]\n  keyrings= k1;k2 ;\n"                      /* 7-9 */
+		"[authenticate.client]\n"                                      /* 10 */
+		"x509.truststore = /etc/tlshd/ca.pem  \n"                      /* 11 */
+		"\tx509.certificate=/etc/tlshd/client.pem\n"                   /* 12 */
+		"x509.private_key = /etc/tlshd/client\\skey.pem\n"             /* 13 */
+		"[authenticate.server]\r\n"                                    /* 14 */
+		"x509.truststore=/etc/tlshd/clients-ca.pem\r\n"                /* 15 */
+		"x509.certificate = /etc/tlshd/srv.pem ; not a comment\n"      /* 16 */
+		"x509.private_key = /etc/tlshd/srv.key\n"                      /* 17 */
+		"x509.crl =\n");                                               /* 18 */
+	/* every mapping, with nothing of ours in the way */
+	test_ok(LOAD_CAPTURED(&c, err, out, "--handoff", "/s", "--tlshd-config", path) == 0,
+		"tlshd file maps (%s)", err);
+	test_ok(c.upcall && c.tlshd_config && strcmp(c.tlshd_config, path) == 0,
+		"--tlshd-config names the file and turns the upcall on");
+	test_ok(c.upcall_ca && strcmp(c.upcall_ca, "/etc/tlshd/ca.pem") == 0,
+		"[authenticate.client] x509.truststore -> upcall_ca (trailing blanks trimmed)");
+	test_ok(c.upcall_cert && strcmp(c.upcall_cert, "/etc/tlshd/client.pem") == 0 && c.upcall_key &&
+			strcmp(c.upcall_key, "/etc/tlshd/client key.pem") == 0,
+		"client x509.certificate/private_key -> upcall_cert/key (indented key, \\s escape) ('%s')",
+		c.upcall_key ? c.upcall_key : "");
+	snprintf(want, sizeof(want), "%s:16", path);
+	test_ok(c.n_certs == 1 && strcmp(c.certs[0].cert, "/etc/tlshd/srv.pem ; not a comment") == 0 &&
+			strcmp(c.certs[0].key, "/etc/tlshd/srv.key") == 0 && strcmp(c.certs[0].where, want) == 0,
+		"server x509.certificate/private_key -> a certificate at FILE:LINE; ';' is no comment (%s)",
+		c.n_certs ? c.certs[0].where : "none");
+	test_ok(c.client_ca && strcmp(c.client_ca, "/etc/tlshd/clients-ca.pem") == 0 &&
+			c.client_auth == TLS_CLIENT_AUTH_OPTIONAL,
+		"server x509.truststore -> client_ca, client_auth optional (CRLF lines)");
+	test_ok(KEYRINGS(&c, ".nvme", ".nfs", ".nfsd", "k1", "k2"),
+		"[authenticate] keyrings: trailing ';', blanks; tlshd's three always linked");
+	test_ok(c.log_level == 2, "loglevel 1: our level stays info");
+	test_ok(!strstr(out, "warn"), "nothing to warn about (empty x509.crl is no list): '%s'", out);
+	config_free(&c);
+
+	/* ours (file, then flags) wins where both set something */
+	file_at(ours, sizeof(ours), "ours.conf",
+		"[handoff]\npath = /s\n[server]\ncert = mine.pem\nkey = mine.key\nclient_ca = myca.pem\n"
+		"client_auth = require\n[upcall]\nca_file = /myca.pem\ncert = /my.pem\nkey = /my.key\n"
+		"keyrings = mine\n[log]\nlevel = warn\n");
+	test_ok(LOAD(&c, err, "-c", ours, "--tlshd-config", path) == 0, "ours and tlshd's (%s)", err);
+	test_ok(strcmp(c.upcall_ca, "/myca.pem") == 0 && strcmp(c.upcall_cert, "/my.pem") == 0 &&
+			strcmp(c.upcall_key, "/my.key") == 0,
+		"[upcall] ca_file, cert, key win over tlshd's client settings");
+	test_ok(c.n_certs == 1 && strcmp(c.certs[0].cert, "mine.pem") == 0, "[server] cert wins: tlshd's is not added");
+	test_ok(strcmp(c.client_ca, "myca.pem") == 0 && c.client_auth == TLS_CLIENT_AUTH_REQUIRE,
+		"[server] client_ca and client_auth require win");
+	test_ok(KEYRINGS(&c, "mine", "k1", "k2"), "tlshd's keyrings appended to ours (no default three)");
+	test_ok(c.log_level == 1, "[log] level warn wins over loglevel");
+	config_free(&c);
+	test_ok(LOAD(&c, err, "-c", ours, "--tlshd-config", path, "--cert", "flag.pem", "--key", "flag.key",
+		     "--client-auth", "none") == 0 &&
+			c.n_certs == 1 && strcmp(c.certs[0].cert, "flag.pem") == 0 &&
+			c.client_auth == TLS_CLIENT_AUTH_OPTIONAL && strcmp(c.client_ca, "myca.pem") == 0,
+		"--cert wins; client_auth none is still raised to optional, with our CA (%s)", err);
+	config_free(&c);
+
+	/* [upcall] tlshd_config in our file: read, but the upcall stays as enabled says */
+	snprintf(text, sizeof(text), "[handoff]\npath = /s\n[upcall]\ntlshd_config = %s\n", path);
+	file_at(ours, sizeof(ours), "ours.conf", text);
+	test_ok(LOAD(&c, err, "-c", ours) == 0 && !c.upcall && c.n_certs == 1 && c.upcall_ca,
+		"[upcall] tlshd_config is read; the upcall stays off without enabled = yes (%s)", err);
+	config_free(&c);
+
+	/* warnings, not errors: what tlshd ignores or handshaked cannot use */
+	file_at(path, sizeof(path), "tlshd.conf",
+		"[main]\ndebug=1\n[debug]\nloglevel = lots\nverbose = 1\n"
+		"[authenticate.client]\nx509.pq.certificate = /pq.pem\nx509.pq.private_key = /pq.key\n"
+		"x509.certificate[de] = /x\n[authenticate]\nkeyrings = a;;b\n");
+	test_ok(LOAD_CAPTURED(&c, err, out, "--handoff", "/s", "--cert", "a", "--key", "b", "--tlshd-config", path) ==
+			0,
+		"unknown group and keys, pq certificates: no error (%s)", err);
+	snprintf(want, sizeof(want), "%s:1: unknown group [main] ignored", path);
+	test_ok(strstr(out, want) != NULL, "warning: unknown group");
+	snprintf(want, sizeof(want), "%s:5: unknown key 'verbose' in [debug] ignored", path);
+	test_ok(strstr(out, want) != NULL, "warning: unknown key");
+	snprintf(want, sizeof(want), "%s:4: loglevel 'lots' is not a number", path);
+	test_ok(strstr(out, want) != NULL, "warning: loglevel not a number");
+	snprintf(want, sizeof(want), "%s:7: x509.pq.certificate ignored", path);
+	test_ok(strstr(out, want) != NULL && strstr(out, "x509.pq.private_key ignored"), "warning: pq ignored");
+	test_ok(strstr(out, "unknown key 'x509.certificate[de]'") != NULL && !strstr(out, "'debug'"),
+		"warning: a localized key; keys of an unknown group are not listed one by one");
+	snprintf(want, sizeof(want), "%s:11: keyrings: empty name ignored", path);
+	test_ok(strstr(out, want) != NULL && KEYRINGS(&c, ".nvme", ".nfs", ".nfsd", "a", "b"),
+		"warning: an empty keyring name in tlshd's list");
+	config_free(&c);
+
+	/* errors */
+	expect_tlshd_error("[authenticate.server]\nx509.truststore = /ca\n\nx509.crl = /etc/tlshd/crl.pem\n",
+			   "bad-tlshd.conf:4: x509.crl: certificate revocation lists are not supported by handshaked",
+			   "server crl");
+	expect_tlshd_error("[authenticate.client]\nx509.crl=/crl\n", "bad-tlshd.conf:2: x509.crl: certificate revocation",
+			   "client crl");
+	expect_tlshd_error("[authenticate.client]\nx509.certificate = /c\nx509.private_key = pkcs11:token=t;pin-value=1234\n",
+			   "bad-tlshd.conf:3: x509.private_key: a 'pkcs11:' URL", "pkcs11 key");
+	file_at(path, sizeof(path), "bad-tlshd.conf",
+		"[authenticate.client]\nx509.certificate = /c\nx509.private_key = pkcs11:token=t;pin-value=1234\n");
+	test_ok(LOAD(&c, err, "--no-handoff", "--control", "/c", "--tlshd-config", path) == -1 && !strstr(err, "1234"),
+		"the URL's PIN is not in the error");
+	config_free(&c);
+	expect_tlshd_error("[authenticate.server]\nx509.certificate = file:///etc/srv.pem\nx509.private_key = /k\n",
+			   "bad-tlshd.conf:2: x509.certificate: a 'file:' URL", "file:// certificate");
+	expect_tlshd_error("[authenticate.server]\nx509.truststore = tpmkey:uuid=1\n",
+			   "bad-tlshd.conf:2: x509.truststore: a 'tpmkey:' URL", "URL truststore");
+	expect_tlshd_error("[authenticate.client]\nx509.certificate = /c\n",
+			   "bad-tlshd.conf:2: [authenticate.client] needs both x509.certificate and x509.private_key",
+			   "client cert without key");
+	expect_tlshd_error("[authenticate.server]\nx509.private_key = /k\n",
+			   "bad-tlshd.conf:2: [authenticate.server] needs both", "server key without cert");
+	expect_tlshd_error("[debug]\nloglevel=1\nthis is not a setting\n", "bad-tlshd.conf:3: syntax error",
+			   "syntax error");
+	expect_tlshd_error("# comment\nloglevel=1\n", "bad-tlshd.conf:2: syntax error: key before the first [group]",
+			   "key before a group");
+	expect_tlshd_error("[debug\n", "bad-tlshd.conf:1: syntax error", "unclosed group");
+	expect_tlshd_error("[]\n", "bad-tlshd.conf:1: syntax error: invalid group name", "empty group");
+	expect_tlshd_error("[debug] x\n", "bad-tlshd.conf:1: syntax error", "text after a group");
+	expect_tlshd_error("[debug]\n=1\n", "bad-tlshd.conf:2: syntax error", "no key name");
+	expect_tlshd_error("[authenticate.client]\nx509.truststore = /a\\qb\n",
+			   "bad-tlshd.conf:2: x509.truststore: invalid escape", "invalid escape");
+	expect_tlshd_error("[authenticate]\nkeyrings = a;b\\\n", "bad-tlshd.conf:2: keyrings: invalid escape",
+			   "escape at the end of a list");
+	test_ok(LOAD(&c, err, "--no-handoff", "--control", "/c", "--tlshd-config", "/nonexistent/tlshd.conf") == -1 &&
+			strstr(err, "/nonexistent/tlshd.conf: No such file"),
+		"missing tlshd file: '%s'", err);
+	config_free(&c);
+	if (access("/etc/tlshd/config", F_OK) != 0 && access("/etc/tlshd.conf", F_OK) != 0) {
+		test_ok(LOAD(&c, err, "--no-handoff", "--control", "/c", "--tlshd-config", "default") == -1 &&
+				strstr(err, "tlshd_config default: neither /etc/tlshd/config nor /etc/tlshd.conf exists"),
+			"tlshd_config default with neither file: '%s'", err);
+		config_free(&c);
+	} else {
+		test_skip("this machine has a tlshd file", "tlshd_config default with neither file");
+	}
+
+	/* tlshd's keyrings count against CFG_MAX_KEYRINGS with the three it always links */
+	file_at(path, sizeof(path), "tlshd.conf", "[authenticate]\nkeyrings = t1;t2;t3;t4;t5;t6;t7;t8;t9;t10;t11;t12;t13\n");
+	test_ok(LOAD(&c, err, "--no-handoff", "--control", "/c", "--tlshd-config", path) == 0 && c.n_keyrings == 16,
+		"13 of tlshd's keyrings and its three fit (%s)", err);
+	config_free(&c);
+	expect_tlshd_error("[debug]\n[authenticate]\nkeyrings = t1;t2;t3;t4;t5;t6;t7;t8;t9;t10;t11;t12;t13;t14;\n",
+			   "bad-tlshd.conf:3: keyrings: more than 16 keyrings", "too many keyrings");
+
+	/* no line length limit of libinih's: a 300-byte path */
+	memset(longpath, 'p', sizeof(longpath));
+	memcpy(longpath, "/etc/", 5);
+	longpath[300] = 0;
+	snprintf(text, sizeof(text), "[authenticate.client]\nx509.truststore = %s\n", longpath);
+	file_at(path, sizeof(path), "tlshd.conf", text);
+	test_ok(LOAD(&c, err, "--no-handoff", "--control", "/c", "--tlshd-config", path) == 0 && c.upcall_ca &&
+			strlen(c.upcall_ca) == 300,
+		"a 300-byte path (%s)", err);
+	config_free(&c);
+	unlink(write_file("tlshd.conf", ""));
+	unlink(write_file("bad-tlshd.conf", ""));
+	unlink(write_file("ours.conf", ""));
+	unlink(write_file("upcall.conf", ""));
+}
+
 int main(void)
 {
 	struct dconfig c;
@@ -275,6 +584,8 @@ int main(void)
 	config_free(&c);
 
 	test_prefs();
+	test_upcall_settings();
+	test_tlshd();
 
 	/* building the tls_config: a bad certificate names where it was given */
 	snprintf(path, sizeof(path), "%s",
