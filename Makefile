@@ -6,7 +6,7 @@
 #   make bench        benchmarks against peers measured in the same run
 #   make fuzz         run the libFuzzer targets for longer (FUZZ_SECONDS each;
 #                     make check gives them FUZZ_CHECK_TOTAL=240 seconds in all)
-#   make install      PREFIX=/usr/local DESTDIR=
+#   make install      PREFIX=/usr/local DESTDIR= (LIBDIR=$(PREFIX)/lib, SYSTEMDUNITDIR=...)
 #   make SAN=1 ...    ASan + UBSan build of everything (into build-san/)
 #   make CC=clang     clang build (objects are rebuilt when CC or flags change)
 
@@ -17,6 +17,9 @@ endif
 PKG_CONFIG ?= pkg-config
 PREFIX ?= /usr/local
 DESTDIR ?=
+# Debian's packaging (debian/rules) sets the multiarch libdir and bookworm's /lib unit dir
+LIBDIR ?= $(PREFIX)/lib
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 SAN ?=
 BUILD ?= $(if $(SAN),build-san,build)
 FUZZ_SECONDS ?= 300
@@ -28,6 +31,14 @@ LIBURING := $(shell $(PKG_CONFIG) --libs liburing 2>/dev/null || echo -luring)
 LIBMNL := $(shell $(PKG_CONFIG) --libs libmnl 2>/dev/null || echo -lmnl)
 LIBSSL := $(shell $(PKG_CONFIG) --libs libssl 2>/dev/null || echo -lssl)
 LIBINIH := $(shell $(PKG_CONFIG) --libs inih 2>/dev/null || echo -linih)
+# the daemon's seccomp filter (handshaked/sandbox.c): required
+LIBSECCOMP := $(shell $(PKG_CONFIG) --libs libseccomp 2>/dev/null || echo -lseccomp)
+# libsystemd is optional: without it the daemon has no sd_notify, watchdog
+# or socket activation (handshaked/sdnotify.c), and otherwise works the same
+# (`make HAVE_LIBSYSTEMD=` builds that way where libsystemd-dev is installed).
+HAVE_LIBSYSTEMD := $(shell $(PKG_CONFIG) --exists libsystemd 2>/dev/null && echo 1)
+LIBSYSTEMD := $(if $(HAVE_LIBSYSTEMD),$(shell $(PKG_CONFIG) --libs libsystemd))
+SYSTEMD_CFLAGS := $(if $(HAVE_LIBSYSTEMD),-DHAVE_LIBSYSTEMD $(shell $(PKG_CONFIG) --cflags libsystemd))
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wno-unused-parameter
@@ -36,8 +47,10 @@ ifneq ($(SAN),)
 OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 endif
 CFLAGS ?=
+CPPFLAGS ?=
 LDFLAGS ?=
-ALL_CFLAGS := -std=gnu11 $(WARN) $(OPT) -fPIC -D_GNU_SOURCE -Iinclude -Ilib -Itests/common $(PKG_CFLAGS) $(CFLAGS)
+ALL_CFLAGS := -std=gnu11 $(WARN) $(OPT) -fPIC -D_GNU_SOURCE -Iinclude -Ilib -Itests/common $(PKG_CFLAGS) \
+	$(SYSTEMD_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS := $(OPT) $(LDFLAGS)
 # The product exports only what the public headers mark (TLS_API); the test
 # build of the library adds the engine's test hooks.
@@ -73,6 +86,10 @@ TEST_LIB_OBJ := $(call tobj,$(ENGINE_SRC) $(LIB_SRC) $(TEST_HOOKS_SRC))
 TEST_COMMON_OBJ := $(call obj,$(TEST_COMMON_SRC))
 
 LIB_A := $(BUILD)/libhandshake.a
+# The SONAME's number changes with every incompatible ABI change (Debian's
+# libhandshake1 package is named after it); LIB_SO is the link-time symlink.
+SOVERSION := 1
+LIB_SO_REAL := $(BUILD)/libhandshake.so.$(SOVERSION).0.0
 LIB_SO := $(BUILD)/libhandshake.so
 TEST_LIB_A := $(BUILD)/libhandshake-test.a
 DAEMON := $(if $(DAEMON_SRC),$(BUILD)/handshaked)
@@ -90,8 +107,10 @@ ALL_BIN := $(LIB_A) $(LIB_SO) $(TEST_LIB_A) $(DAEMON) $(CTL) $(UNIT_BIN) $(PEER_
 	$(BENCH_BIN) $(EXAMPLE_BIN) $(KSTATIC) $(SEEDS_BIN)
 
 .SECONDARY:
-.PHONY: all check check-host demo bench fuzz fuzz-build install clean deps
+.PHONY: all product check check-host demo bench fuzz fuzz-build install clean deps
 all: $(ALL_BIN)
+# what make install installs (Debian's package build makes only this)
+product: $(LIB_A) $(LIB_SO) $(DAEMON) $(CTL)
 
 # Rebuild everything when the compiler or flags change.
 FLAGS_STAMP := $(BUILD)/.flags
@@ -115,11 +134,15 @@ $(TEST_LIB_A): $(TEST_LIB_OBJ)
 	ar rcs $@ $^
 
 # sock_diag is raw netlink (lib/ktls_diag.c): applications never link libmnl.
-$(LIB_SO): $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libhandshake.so.0 $(ALL_LDFLAGS) -o $@ $^ $(LIBCRYPTO)
+$(LIB_SO_REAL): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libhandshake.so.$(SOVERSION) $(ALL_LDFLAGS) -o $@ $^ $(LIBCRYPTO)
+
+$(LIB_SO): $(LIB_SO_REAL)
+	ln -sf $(notdir $<) $(BUILD)/libhandshake.so.$(SOVERSION)
+	ln -sf libhandshake.so.$(SOVERSION) $@
 
 $(BUILD)/handshaked: $(call obj,$(DAEMON_SRC)) $(LIB_A)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBURING) $(LIBMNL) $(LIBINIH) $(LIBCRYPTO)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBURING) $(LIBMNL) $(LIBINIH) $(LIBSECCOMP) $(LIBCRYPTO) $(LIBSYSTEMD)
 
 $(BUILD)/handshakectl: $(call obj,$(CTL_SRC)) $(LIB_A)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBCRYPTO)
@@ -130,7 +153,8 @@ $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(TEST_COMMON_OBJ) $(TEST_LIB
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBSSL) $(LIBCRYPTO) $(LIBMNL) -lpthread
 
 # The daemon's config parser, linked alone into its unit test.
-DAEMON_CONFIG_OBJ := $(call obj,handshaked/config.c handshaked/tlshd_conf.c handshaked/log.c)
+DAEMON_CONFIG_OBJ := $(call obj,handshaked/config.c handshaked/tlshd_conf.c handshaked/log.c \
+	handshaked/metrics_addr.c)
 $(BUILD)/tests/unit/daemon_config: $(BUILD)/obj/tests/unit/daemon_config.o $(DAEMON_CONFIG_OBJ) \
 		$(TEST_COMMON_OBJ) $(TEST_LIB_A)
 	@mkdir -p $(dir $@)
@@ -148,11 +172,23 @@ $(BUILD)/tests/unit/ticket_cache: $(BUILD)/obj/tests/unit/ticket_cache.o $(call 
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBSSL) $(LIBCRYPTO) $(LIBMNL) -lpthread
 
+# The daemon's log lines (logfmt quoting), linked alone into their unit test.
+$(BUILD)/tests/unit/daemon_log: $(BUILD)/obj/tests/unit/daemon_log.o $(call obj,handshaked/log.c) \
+		$(TEST_COMMON_OBJ) $(TEST_LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBSSL) $(LIBCRYPTO) $(LIBMNL) -lpthread
+
 # The daemon's heap gauge (it replaces malloc), linked alone into its unit test.
 $(BUILD)/tests/unit/daemon_heap: $(BUILD)/obj/tests/unit/daemon_heap.o $(call obj,handshaked/heap.c) \
 		$(TEST_COMMON_OBJ) $(TEST_LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBSSL) $(LIBCRYPTO) $(LIBMNL) -lpthread
+
+# The daemon's confinement (secure heap, ring restrictions, seccomp), linked alone into its unit test.
+$(BUILD)/tests/unit/daemon_sandbox: $(BUILD)/obj/tests/unit/daemon_sandbox.o $(call obj,handshaked/sandbox.c \
+		handshaked/log.c) $(TEST_COMMON_OBJ) $(TEST_LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBSECCOMP) $(LIBURING) $(LIBSSL) $(LIBCRYPTO) $(LIBMNL) -lpthread
 
 # kstatic's HTTP core and its deadline lists, linked into its unit tests.
 KSTATIC_UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/kstatic_*.c))
@@ -230,23 +266,29 @@ bench: all
 fuzz: fuzz-build
 	@BUILD=$(BUILD) tests/fuzz/run $(FUZZ_SECONDS)
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+install: product
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(LIBDIR)/pkgconfig \
 		$(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/man/man8
 	$(if $(DAEMON),install -m 0755 $(DAEMON) $(DESTDIR)$(PREFIX)/sbin/)
 	$(if $(CTL),install -m 0755 $(CTL) $(DESTDIR)$(PREFIX)/sbin/)
-	install -m 0644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
-	install -m 0755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libhandshake.so.0
-	ln -sf libhandshake.so.0 $(DESTDIR)$(PREFIX)/lib/libhandshake.so
+	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
+	install -m 0644 $(LIB_SO_REAL) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(LIB_SO_REAL)) $(DESTDIR)$(LIBDIR)/libhandshake.so.$(SOVERSION)
+	ln -sf libhandshake.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libhandshake.so
 	install -d $(DESTDIR)$(PREFIX)/include/handshake
 	$(foreach h,$(wildcard include/*.h),install -m 0644 $(h) $(DESTDIR)$(PREFIX)/include/;)
 	$(foreach h,$(wildcard include/handshake/*.h),install -m 0644 $(h) $(DESTDIR)$(PREFIX)/include/handshake/;)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' libhandshake.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libhandshake.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' libhandshake.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libhandshake.pc
 	$(foreach m,$(wildcard man/*.8),install -m 0644 $(m) $(DESTDIR)$(PREFIX)/share/man/man8/;)
 	install -d $(DESTDIR)$(PREFIX)/share/man/man3
 	$(foreach m,$(wildcard man/*.3),install -m 0644 $(m) $(DESTDIR)$(PREFIX)/share/man/man3/;)
 	install -d $(DESTDIR)$(PREFIX)/share/man/man5
 	$(foreach m,$(wildcard man/*.5),install -m 0644 $(m) $(DESTDIR)$(PREFIX)/share/man/man5/;)
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	$(foreach u,$(wildcard systemd/*.service systemd/*.socket),sed -e 's|/usr/sbin/|$(PREFIX)/sbin/|g' $(u) \
+		>$(DESTDIR)$(SYSTEMDUNITDIR)/$(notdir $(u)) && chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$(notdir $(u));)
+	install -d $(DESTDIR)$(PREFIX)/share/doc/handshaked/systemd
+	$(foreach u,$(wildcard systemd/*.conf),install -m 0644 $(u) $(DESTDIR)$(PREFIX)/share/doc/handshaked/systemd/;)
 
 clean:
 	rm -rf build build-san

@@ -158,10 +158,10 @@ static void reply_done(struct csession *s, tls_post *post)
 	}
 	app_reply(io->app, &m);
 	stats_ok(&io->l->d->stats, stats_now_us() - io->t0, p->resumed, early);
-	log_msg(LOG_INFO, "connect to %s ok: %s group=0x%04x sni=%s alpn=%s resumed=%d hrr=%d early=%s", io->peer,
-		tls_cipher_name(p->cipher), p->group, *s->name ? s->name : "-", p->alpn ? p->alpn : "-",
-		p->resumed, p->hrr,
-		early == HANDOFF_EARLY_ACCEPTED ? "accepted" : early == HANDOFF_EARLY_REJECTED ? "rejected" : "none");
+	log_ev(LOG_INFO, "handshake_ok", "role=client via=handoff peer=%s cipher=%s group=%s sni=%s alpn=%s resumed=%d "
+	       "hrr=%d early=%s ms=%.1f", log_q(io->peer), tls_cipher_name(p->cipher), hsio_group_name(p->group),
+	       log_q(*s->name ? s->name : NULL), log_q(p->alpn), p->resumed, p->hrr, hsio_early_name(early),
+	       hsio_ms(io));
 	hsio_finish(io);
 out:
 	tls_buf_free(&enc);        /* both wipe: they held secrets */
@@ -183,7 +183,8 @@ static void handshake_done(struct hsio *io)
 }
 
 static const struct hsio_role client_role = {
-	.verb = "connect to",
+	.role = "client",
+	.via = "handoff",
 	.peer_word = "server",
 	.done = handshake_done,
 	.release = release,
@@ -266,8 +267,9 @@ void client_store_ticket(struct app *a, const struct handoff_msg *m)
 	handoff_get_u16(m, HANDOFF_A_PORT, &port);
 	if (!(blob = handoff_get_bytes(m, HANDOFF_A_TICKET, &len)) ||
 	    tcache_put(a->l->d->tickets, a->uid, name, port, alpn, blob, len, now_ms()) != 0)
-		log_msg(LOG_DEBUG, "STORE_TICKET for %s:%u refused (no, malformed or expired ticket)", name, port);
+		log_ev(LOG_DEBUG, "ticket_refused", "name=%s port=%u uid=%u text=\"no, malformed or expired ticket\"",
+		       log_q(name), port, (unsigned)a->uid);
 	else
-		log_msg(LOG_DEBUG, "ticket stored for %s:%u alpn=%s uid %u", name, port, *alpn ? alpn : "-",
-			(unsigned)a->uid);
+		log_ev(LOG_DEBUG, "ticket_stored", "name=%s port=%u alpn=%s uid=%u", log_q(name), port,
+		       log_q(*alpn ? alpn : NULL), (unsigned)a->uid);
 }

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "tls/names.h"
 
 #define LINE_MAX_LEN 4096
@@ -331,6 +332,13 @@ static int apply(struct dconfig *c, const char *section, const char *name, const
 		}
 		return set_str(&c->control_path, v);
 	}
+	if (IS("metrics", "listen")) {
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		if (metrics_addr_parse(v, &ss, &sl, err, len) != 0)
+			return -1;
+		return set_str(&c->metrics_listen, v);
+	}
 	if (IS("client", "ca_file"))
 		return set_str(&c->server_ca, v);
 	if (IS("client", "ticket_cache"))
@@ -352,6 +360,23 @@ static int apply(struct dconfig *c, const char *section, const char *name, const
 		return set_str(&c->upcall_cert, v);
 	if (IS("upcall", "key"))
 		return set_str(&c->upcall_key, v);
+	if (IS("daemon", "user") || IS("daemon", "group")) {
+		bool user = strcmp(name, "user") == 0;
+		if (user ? !getpwnam(v) : !getgrnam(v)) {
+			seterr(err, len, "%s: no %s '%s'", name, user ? "user" : "group", v);
+			return -1;
+		}
+		return set_str(user ? &c->user : &c->group, v);
+	}
+	if (IS("daemon", "seccomp")) {
+		bool on;
+		if (parse_bool(v, &on) != 0) {
+			seterr(err, len, "seccomp: '%s' is not yes or no", v);
+			return -1;
+		}
+		c->seccomp_off = !on;
+		return 0;
+	}
 	if (IS("log", "level")) {
 		int l = log_level_parse(v);
 		if (l < 0) {
@@ -458,6 +483,7 @@ static const struct flag {
 	{ "max-per-app", "limits", "max_per_app", false },
 	{ "loops", "limits", "loops", false },
 	{ "control", "control", "path", false },
+	{ "metrics", "metrics", "listen", false },
 	{ "client-ca-file", "client", "ca_file", false },
 	{ "ticket-cache", "client", "ticket_cache", false },
 	{ "client-ciphers", "client", "ciphers", false },
@@ -465,6 +491,9 @@ static const struct flag {
 	{ "client-sigalgs", "client", "signature_algorithms", false },
 	{ "log-level", "log", "level", false },
 	{ "tlshd-config", "upcall", "tlshd_config", false },
+	{ "user", "daemon", "user", false },
+	{ "group", "daemon", "group", false },
+	{ "seccomp", "daemon", "seccomp", false },
 };
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
 
@@ -477,11 +506,13 @@ void config_usage(FILE *f)
 		"                  [--tickets N] [--ticket-lifetime S] [--ticket-keys FILE]\n"
 		"                  [--early-data BYTES] [--deadline-ms N] [--max-inflight N]\n"
 		"                  [--max-handshake BYTES] [--max-per-app N] [--loops N]\n"
-		"                  [--control PATH] [--allow-uid UID]... [--allow-gid GID]...\n"
+		"                  [--control PATH] [--metrics ADDR:PORT|unix:PATH]\n"
+		"                  [--allow-uid UID]... [--allow-gid GID]...\n"
 		"                  [--client-ca-file F] [--ticket-cache N] [--client-ciphers LIST]\n"
 		"                  [--client-groups LIST] [--client-sigalgs LIST]\n"
 		"                  [--mode OCTAL] [--log-level error|warn|info|debug]\n"
 		"                  [--no-handoff] [--upcall] [--tlshd-config FILE|default]\n"
+		"                  [--user NAME [--group NAME]] [--seccomp yes|no]\n"
 		"  -c, --config FILE  INI configuration (handshaked.conf(5)); flags override it\n"
 		"  -t, --test         check the configuration (and load the certificates), then exit\n"
 		"  -h, --help         this text; every option: handshaked(8)\n");
@@ -534,6 +565,10 @@ static int validate(const struct dconfig *c, char *err, size_t errlen)
 	if (c->client_auth != TLS_CLIENT_AUTH_NONE && !c->client_ca) {
 		seterr(err, errlen, "%s: client_auth %s needs client_ca", src,
 		       c->client_auth == TLS_CLIENT_AUTH_REQUIRE ? "require" : "optional");
+		return -1;
+	}
+	if (c->group && !c->user) {
+		seterr(err, errlen, "%s: [daemon] group (--group) needs [daemon] user (--user)", src);
 		return -1;
 	}
 	if (!c->upcall_cert != !c->upcall_key) {
@@ -673,6 +708,7 @@ void config_free(struct dconfig *c)
 	free(c->file);
 	free(c->handoff_path);
 	free(c->control_path);
+	free(c->metrics_listen);
 	free(c->alpn);
 	free(c->client_ca);
 	free(c->server_ca);
@@ -683,6 +719,8 @@ void config_free(struct dconfig *c)
 	free(c->upcall_ca);
 	free(c->upcall_cert);
 	free(c->upcall_key);
+	free(c->user);
+	free(c->group);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -43,6 +43,7 @@ struct dconfig {
 	char *file;                /* -c FILE, or NULL */
 	char *handoff_path;        /* NULL only when handoff_off */
 	char *control_path;        /* NULL: handoff_path + ".ctl" (config_load fills it) */
+	char *metrics_listen;      /* [metrics] listen: "ADDR:PORT" or "unix:PATH"; NULL: off (metrics.h) */
 	unsigned handoff_mode;
 	uid_t allow_uid[CFG_MAX_IDS];
 	size_t n_uid;              /* 0: the daemon's own uid and root */
@@ -75,6 +76,9 @@ struct dconfig {
 	size_t n_keyrings;         /* 0: .nvme, .nfs and .nfsd, as tlshd */
 	char *upcall_ca;           /* [upcall] ca_file: verifies servers (client role); NULL: [client] ca_file */
 	char *upcall_cert, *upcall_key; /* [upcall] cert, key: client certificate (x509 without keyring serials) */
+	/* privileges (privs.c) and the sandbox (sandbox.c): fixed at start */
+	char *user, *group;        /* [daemon] user, group: run as them once the sockets are bound */
+	bool seccomp_off;          /* [daemon] seccomp = no (default yes) */
 	bool check_only;           /* -t */
 	bool help;                 /* --help */
 };

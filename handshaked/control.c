@@ -16,6 +16,9 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "sdnotify.h"
+#include "metrics.h"
+#include "tls/stek.h"
 
 #define CMD_MAX 256
 
@@ -29,7 +32,8 @@ int control_listen(struct daemon *d)
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->cfg.control_path);
 	if (lstat(sa.sun_path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
-			log_msg(LOG_ERR, "%s exists and is not a socket", sa.sun_path);
+			log_ev(LOG_ERR, "listen_failed", "socket=control path=%s text=\"exists and is not a socket\"",
+			       log_q(sa.sun_path));
 			return -1;
 		}
 		unlink(sa.sun_path);
@@ -39,15 +43,37 @@ int control_listen(struct daemon *d)
 	old = umask(077);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 8) < 0) {
 		umask(old);
-		log_msg(LOG_ERR, "control socket %s: %s", sa.sun_path, strerror(errno));
+		log_ev(LOG_ERR, "listen_failed", "socket=control path=%s error=%s", log_q(sa.sun_path),
+		       log_q(strerror(errno)));
 		if (fd >= 0)
 			close(fd);
 		return -1;
 	}
 	umask(old);
 	d->ctl_fd = fd;
-	log_msg(LOG_INFO, "control socket %s", sa.sun_path);
+	log_ev(LOG_INFO, "listening", "socket=control path=%s", log_q(sa.sun_path));
 	return 0;
+}
+
+/* The current ticket key's id (in every ticket: no secret) and age, so
+ * that machines sharing a key file can be compared after a rotation.
+ * Keys change only on this thread (reload, rotation timer, control). */
+static void ticket_key_status(struct daemon *d, int64_t now, FILE *f)
+{
+	const tls_stek *k = tls_stek_ring_key(d->stek, 0);
+	char when[32] = "?";
+	time_t t;
+	struct tm tm;
+
+	if (!k)
+		return;
+	t = (time_t)k->created;
+	if (gmtime_r(&t, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(f, "ticket_key_current ");
+	for (size_t i = 0; i < TLS_STEK_ID_LEN; i++)
+		fprintf(f, "%02x", k->id[i]);
+	fprintf(f, " created=%s age_s=%lld\n", when, (long long)(now - (int64_t)k->created));
 }
 
 static void status(struct daemon *d, FILE *f)
@@ -66,8 +92,11 @@ static void status(struct daemon *d, FILE *f)
 	fprintf(f, "handoff %s\n", d->listen_fd >= 0 ? d->cfg.handoff_path : "off");
 	fprintf(f, "upcall %s\n", d->upcall ? "on" : "off");
 	fprintf(f, "certificates %zu\n", d->cfg.n_certs);
+	certs_print_status(&d->certs, (int64_t)ts.tv_sec, f);
+	fprintf(f, "metrics %s\n", d->metrics ? d->cfg.metrics_listen : "off");
 	fprintf(f, "ticket_keys %zu (%s)\n", tls_stek_ring_count(d->stek),
 		tls_stek_ring_from_file(d->stek) ? d->cfg.ticket_key_file : "in memory");
+	ticket_key_status(d, (int64_t)ts.tv_sec, f);
 	fprintf(f, "limits max_inflight=%u max_per_app=%u deadline_ms=%u\n", d->cfg.max_inflight,
 		d->cfg.max_per_app, d->cfg.deadline_ms);
 }
@@ -89,10 +118,13 @@ static void command(struct daemon *d, char *line, FILE *f)
 		stats_print_table(&d->stats, d->n_loops, f);
 	} else if (argc == 2 && strcmp(argv[0], "stats") == 0 && strcmp(argv[1], "prometheus") == 0) {
 		fprintf(f, "ok\n");
-		stats_print_prometheus(&d->stats, d->n_loops, f);
+		metrics_print(d, f);
 	} else if (argc == 1 && strcmp(argv[0], "reload") == 0) {
-		log_msg(LOG_INFO, "control: reloading the configuration");
-		if (daemon_reload(d, err, sizeof(err)) == 0)
+		log_ev(LOG_INFO, "reload_requested", "by=control");
+		sdnotify_reloading();      /* systemd hears of this reload too */
+		bool reloaded = daemon_reload(d, err, sizeof(err)) == 0;
+		sdnotify_reloaded(d, reloaded ? NULL : err);
+		if (reloaded)
 			fprintf(f, "ok\nconfiguration reloaded: %zu certificates\n", d->cfg.n_certs);
 		else
 			fprintf(f, "error: %s\n", err);
@@ -105,7 +137,7 @@ static void command(struct daemon *d, char *line, FILE *f)
 		else if (tls_stek_ring_rotate(d->stek, (uint64_t)time(NULL)) != 0)
 			fprintf(f, "error: rotation failed (random generator)\n");
 		else {
-			log_msg(LOG_INFO, "control: session ticket key rotated");
+			log_ev(LOG_INFO, "ticket_key_rotated", "by=control keys=%zu", tls_stek_ring_count(d->stek));
 			fprintf(f, "ok\nsession ticket key rotated: %zu keys\n", tls_stek_ring_count(d->stek));
 		}
 	} else {
@@ -124,7 +156,7 @@ void control_serve(struct daemon *d, int fd)
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
 	    (cred.uid != 0 && cred.uid != d->self_uid)) {
-		log_msg(LOG_WARN, "control: uid %d refused", len == sizeof(cred) ? (int)cred.uid : -1);
+		log_ev(LOG_WARN, "control_refused", "uid=%d", len == sizeof(cred) ? (int)cred.uid : -1);
 		close(fd);
 		return;
 	}

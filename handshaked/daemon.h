@@ -16,6 +16,7 @@
 
 #include <handshake/tls.h>
 
+#include "certs.h"
 #include "config.h"
 #include "handoff.h"
 #include "stats.h"
@@ -58,8 +59,11 @@ struct daemon {
 	struct loop *loops;
 	unsigned n_loops;
 	int listen_fd;             /* the handoff socket; each loop accepts on a dup */
+	bool listen_passed;        /* listen_fd came from systemd (socket activation): never unlinked */
 	int sup_fd;                /* eventfd: a loop ended (the supervisor stops the rest) */
 	int ctl_fd;                /* the control socket (control.c) */
+	struct metrics *metrics;   /* [metrics] listen (metrics.c), NULL: off */
+	struct cert_list certs;    /* names and expiry (certs.c): the supervisor's */
 	bool stopping;             /* atomic: SIGTERM, no new requests */
 	struct stats stats;
 	tls_stek_ring *stek;
@@ -83,6 +87,7 @@ struct loop {
 	int listen_fd;
 	int wake_fd;               /* eventfd written by the supervisor */
 	uint64_t wake_val;
+	uint64_t wakes;            /* atomic: wakes handled; the supervisor's liveness probe (sdnotify.c) */
 	struct op accept_op, accept_retry_op, wake_op;
 	struct __kernel_timespec accept_retry_ts;
 	struct app *apps;          /* connected applications */

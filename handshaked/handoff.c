@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,21 +30,57 @@
 #include "hsio.h"
 #include "ktls.h"
 #include "log.h"
+#include "sdnotify.h"
+
+/* Socket activation: systemd bound and listens (handshaked.socket), so
+ * applications could connect before we started; its path wins over
+ * [handoff] path, and its SocketMode= over [handoff] mode. */
+static int use_passed(struct daemon *d, int fd)
+{
+	struct sockaddr_un sa;
+	socklen_t len = sizeof(sa);
+	size_t off = offsetof(struct sockaddr_un, sun_path);
+	char *path;
+
+	memset(&sa, 0, sizeof(sa));
+	if (getsockname(fd, (struct sockaddr *)&sa, &len) == 0 && len > off && sa.sun_path[0] &&
+	    strncmp(sa.sun_path, d->cfg.handoff_path, sizeof(sa.sun_path)) != 0) {
+		sa.sun_path[sizeof(sa.sun_path) - 1] = '\0';
+		log_ev(LOG_WARN, "socket_activation_path", "path=%s configured=%s text=\"the passed socket is served\"",
+		       log_q(sa.sun_path), log_q(d->cfg.handoff_path));
+		if ((path = strdup(sa.sun_path))) {
+			free(d->cfg.handoff_path);
+			d->cfg.handoff_path = path;
+		}
+	}
+	d->listen_fd = fd;
+	d->listen_passed = true;
+	log_ev(LOG_INFO, "listening", "socket=handoff path=%s via=socket_activation", log_q(d->cfg.handoff_path));
+	return 0;
+}
 
 int handoff_listen(struct daemon *d)
 {
 	const struct dconfig *c = &d->cfg;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
-	int fd;
+	int fd = sdnotify_listen_fd();
 
-	if (c->handoff_off)
+	if (c->handoff_off) {
+		if (fd >= 0) {
+			log_ev(LOG_WARN, "socket_activation_unused", "fd=%d text=\"the handoff is off: closed\"", fd);
+			close(fd);
+		}
 		return 0;
+	}
+	if (fd >= 0)
+		return use_passed(d, fd);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", c->handoff_path);
 	/* a stale socket from an earlier run; anything else is not ours */
 	if (lstat(sa.sun_path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
-			log_msg(LOG_ERR, "%s exists and is not a socket", sa.sun_path);
+			log_ev(LOG_ERR, "listen_failed", "socket=handoff path=%s text=\"exists and is not a socket\"",
+			       log_q(sa.sun_path));
 			return -1;
 		}
 		unlink(sa.sun_path);
@@ -51,13 +88,14 @@ int handoff_listen(struct daemon *d)
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    chmod(sa.sun_path, c->handoff_mode) < 0 || listen(fd, 128) < 0) {
-		log_msg(LOG_ERR, "handoff socket %s: %s", sa.sun_path, strerror(errno));
+		log_ev(LOG_ERR, "listen_failed", "socket=handoff path=%s error=%s", log_q(sa.sun_path),
+		       log_q(strerror(errno)));
 		if (fd >= 0)
 			close(fd);
 		return -1;
 	}
 	d->listen_fd = fd;
-	log_msg(LOG_INFO, "listening on %s (mode %04o)", sa.sun_path, c->handoff_mode);
+	log_ev(LOG_INFO, "listening", "socket=handoff path=%s mode=%04o", log_q(sa.sun_path), c->handoff_mode);
 	return 0;
 }
 
@@ -67,7 +105,8 @@ int app_listen(struct loop *l)
 	if (l->d->listen_fd < 0)
 		return 0;          /* [handoff] enabled = no: the kernel's upcall only */
 	if ((l->listen_fd = fcntl(l->d->listen_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
-		log_msg(LOG_ERR, "handoff socket: dup: %s", strerror(errno));
+		log_ev(LOG_ERR, "listen_failed", "socket=handoff loop=%u error=%s text=dup", l->index,
+		       log_q(strerror(errno)));
 		return -1;
 	}
 	l->accept_op = (struct op){ OP_ACCEPT, l };
@@ -141,8 +180,8 @@ static void app_free(struct app *a)
 	if (a->next)
 		a->next->prev = a->prev;
 	if (a->queued)
-		log_msg(LOG_WARN, "application pid %d: %u replies lost (it closed its connection)", (int)a->pid,
-			a->queued);
+		log_ev(LOG_WARN, "replies_lost", "pid=%d count=%u text=\"the application closed its connection\"",
+		       (int)a->pid, a->queued);
 	drop_queue(a);
 	close(a->fd);
 	free(a);
@@ -184,7 +223,7 @@ static void app_close(struct app *a, const char *why)
 		return;
 	a->closing = true;
 	if (a->handshakes)
-		log_msg(LOG_INFO, "application pid %d closed the handoff connection (%s)", (int)a->pid, why);
+		log_ev(LOG_INFO, "app_closed", "pid=%d text=%s", (int)a->pid, log_q(why));
 	/* keep a alive while its handshakes unlink themselves */
 	a->holding = true;
 	for (io = a->handshakes; io; io = next) {
@@ -211,7 +250,7 @@ void app_on_accept(struct loop *l, int res)
 	}
 	if (res >= 0) {
 		if (!(a = calloc(1, sizeof(*a)))) {
-			log_msg(LOG_ERR, "out of memory for an application connection");
+			log_ev(LOG_ERR, "out_of_memory", "for=app_connection");
 			close(res);
 		} else {
 			a->l = l;
@@ -232,10 +271,10 @@ void app_on_accept(struct loop *l, int res)
 				l->apps->prev = a;
 			l->apps = a;
 			post_in(a);
-			log_msg(LOG_DEBUG, "application pid %d uid %u connected", (int)a->pid, (unsigned)a->uid);
+			log_ev(LOG_DEBUG, "app_connected", "pid=%d uid=%u", (int)a->pid, (unsigned)a->uid);
 		}
 	} else if (res != -EINTR && res != -ECONNABORTED) {
-		log_msg(LOG_WARN, "accept on the handoff socket: %s", strerror(-res));
+		log_ev(LOG_WARN, "accept_failed", "socket=handoff error=%s", log_q(strerror(-res)));
 		if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
 			/* out of fds or memory: accepting again at once would spin;
 			 * pause 100 ms (handshakes in flight free fds meanwhile) */
@@ -272,12 +311,12 @@ void app_reply(struct app *a, const tls_buf *msg)
 			return;
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
 			/* the application is gone: its EOF closes it */
-			log_msg(LOG_WARN, "reply to application pid %d lost: %s", (int)a->pid, strerror(errno));
+			log_ev(LOG_WARN, "replies_lost", "pid=%d count=1 error=%s", (int)a->pid, log_q(strerror(errno)));
 			return;
 		}
 	}
 	if (!(r = malloc(sizeof(*r) + msg->len))) {
-		log_msg(LOG_ERR, "reply to application pid %d lost: out of memory", (int)a->pid);
+		log_ev(LOG_ERR, "replies_lost", "pid=%d count=1 error=\"out of memory\"", (int)a->pid);
 		return;
 	}
 	r->next = NULL;
@@ -299,8 +338,8 @@ static void flush_queue(struct app *a)
 		if (handoff_send(a->fd, &b, -1) != 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
 				return;
-			log_msg(LOG_WARN, "%u replies to application pid %d lost: %s", a->queued, (int)a->pid,
-				strerror(errno));
+			log_ev(LOG_WARN, "replies_lost", "pid=%d count=%u error=%s", (int)a->pid, a->queued,
+			       log_q(strerror(errno)));
 			drop_queue(a);
 			return;
 		}
@@ -457,7 +496,7 @@ static void on_accept_request(struct app *a, const struct handoff_msg *m, int fd
 		return;
 	}
 	if ((bad = bad_socket(fd, why, sizeof(why)))) {
-		log_msg(LOG_WARN, "request from pid %d refused: %s", (int)a->pid, bad);
+		log_ev(LOG_WARN, "request_refused", "pid=%d reason=bad_socket text=%s", (int)a->pid, log_q(bad));
 		app_reply_failed(a, m->id, HANDOFF_R_BAD_SOCKET, 0, bad);
 		close(fd);
 		return;
@@ -466,8 +505,8 @@ static void on_accept_request(struct app *a, const struct handoff_msg *m, int fd
 	 * may be passed by at most one request per other loop */
 	int64_t all = stats_inflight(&l->d->stats);
 	if (all >= (int64_t)c->max_inflight || a->inflight >= c->max_per_app) {
-		log_msg(LOG_WARN, "busy: %lld handshakes in flight, %u for application pid %d", (long long)all,
-			a->inflight, (int)a->pid);
+		log_ev(LOG_WARN, "busy", "inflight=%lld app_inflight=%u pid=%d", (long long)all, a->inflight,
+		       (int)a->pid);
 		reply_busy(a, m->id);
 		close(fd);
 		return;
@@ -516,8 +555,8 @@ static void on_request(struct app *a, const uint8_t *buf, size_t len, int flags,
 		goto drop;
 	}
 	if (!allowed(a->l, a)) {
-		log_msg(LOG_WARN, "request from pid %d uid %u gid %u denied", (int)a->pid, (unsigned)a->uid,
-			(unsigned)a->gid);
+		log_ev(LOG_WARN, "request_refused", "pid=%d uid=%u gid=%u reason=denied", (int)a->pid,
+		       (unsigned)a->uid, (unsigned)a->gid);
 		app_reply_failed(a, m.id, HANDOFF_R_DENIED, 0, "this user may not use handshaked");
 		goto drop;
 	}

@@ -18,6 +18,7 @@
 #include "hsio.h"
 #include "ktls.h"
 #include "log.h"
+#include "tls/names.h"
 
 void hsio_start(struct hsio *io, const struct hsio_role *role, struct loop *l, struct app *a, uint32_t id,
 		int fd, uint32_t timeout_ms, const char *peer, tls_conn *conn, tls_config *cfg)
@@ -113,13 +114,40 @@ void hsio_finish(struct hsio *io)
 	maybe_free(io);
 }
 
+double hsio_ms(const struct hsio *io)
+{
+	return (double)(stats_now_us() - io->t0) / 1000;
+}
+
+const char *hsio_group_name(uint16_t group)
+{
+	static __thread char hex[8];
+	const char *n = tls_group_name(group);
+
+	if (n)
+		return n;
+	snprintf(hex, sizeof(hex), "0x%04x", group);
+	return hex;
+}
+
+const char *hsio_early_name(uint8_t early)
+{
+	return early == HANDOFF_EARLY_ACCEPTED ? "accepted" : early == HANDOFF_EARLY_REJECTED ? "rejected" : "none";
+}
+
+/* event=handshake_failed; a TLS failure names its alert and which way it
+ * went (not_sent: the application held TX already). */
 static void log_failure(const struct hsio *io, enum handoff_reason r, const char *text)
 {
-	if (io->name)
-		log_msg(LOG_WARN, "%s %s (%s) failed: %s: %s", io->role->verb, io->peer, *io->name ? io->name : "-",
-			handoff_reason_name(r), text);
-	else
-		log_msg(LOG_WARN, "%s %s failed: %s: %s", io->role->verb, io->peer, handoff_reason_name(r), text);
+	char alert[80] = "";
+	int res = io->result;
+
+	if (r == HANDOFF_R_TLS && (TLS_IS_LOCAL_ERR(res) || TLS_IS_PEER_ERR(res)))
+		snprintf(alert, sizeof(alert), " alert=%s alert_dir=%s", tls_alert_name(TLS_ERR_ALERT(res)),
+			 TLS_IS_PEER_ERR(res) ? "received" : io->app_owns_tx ? "not_sent" : "sent");
+	log_ev(LOG_WARN, "handshake_failed", "role=%s via=%s peer=%s%s%s reason=%s%s ms=%.1f text=%s", io->role->role,
+	       io->role->via, log_q(io->peer), io->name ? " name=" : "", io->name ? log_q(*io->name ? io->name : NULL) : "",
+	       handoff_reason_name(r), alert, hsio_ms(io), log_q(text));
 }
 
 static void reply_failed(struct hsio *io, enum handoff_reason r, uint8_t alert, const char *text)
@@ -195,7 +223,8 @@ static void on_drain(struct hsio *io, int res)
 
 void hsio_abort(struct hsio *io, const char *why)
 {
-	log_msg(LOG_INFO, "%s %s aborted: %s", io->role->verb, io->peer, why);
+	log_ev(LOG_INFO, "handshake_aborted", "role=%s via=%s peer=%s ms=%.1f text=%s", io->role->role, io->role->via,
+	       log_q(io->peer), hsio_ms(io), log_q(why));
 	io->abort = true;          /* no reply: nobody to send it to */
 	hsio_finish(io);
 }

@@ -21,7 +21,8 @@ struct hsio;
 
 /* What a role does differently. done and release are required. */
 struct hsio_role {
-	const char *verb;          /* logs: "<verb> <peer> failed: ..." */
+	const char *role;          /* logs: role=server|client */
+	const char *via;           /* logs: via=handoff|upcall (who asked) */
 	const char *peer_word;     /* FAILED texts: "the <peer_word> closed the connection" */
 	/* The engine finished this side's handshake and its flight is out. */
 	void (*done)(struct hsio *io);
@@ -124,5 +125,11 @@ void hsio_fail(struct hsio *io, enum handoff_reason r, uint8_t alert, const char
 void hsio_engine_failed(struct hsio *io);
 /* The application went away: finishes without a reply. */
 void hsio_abort(struct hsio *io, const char *why);
+/* Milliseconds since hsio_start, for the logs. */
+double hsio_ms(const struct hsio *io);
+/* For the logs: a group's name ("x25519"; "0x1234" when unnamed, in a
+ * per-thread buffer) and HANDOFF_EARLY_*'s ("none", "accepted", "rejected"). */
+const char *hsio_group_name(uint16_t group);
+const char *hsio_early_name(uint8_t early);
 
 #endif

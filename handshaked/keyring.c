@@ -45,6 +45,11 @@ key_serial keyring_by_name(const char *name)
 	return found;
 }
 
+int keyring_link(key_serial ring)
+{
+	return keyctl(KEYCTL_LINK, (unsigned long)ring, (unsigned long)KEY_SPEC_PROCESS_KEYRING, 0, 0) < 0 ? -1 : 0;
+}
+
 int keyring_describe(key_serial key, char *type, size_t type_len, char *desc, size_t desc_len)
 {
 	char buf[1024], *semi, *last;

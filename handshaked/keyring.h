@@ -14,6 +14,11 @@ typedef int32_t key_serial;
  * keyutils' find_key_by_type_and_desc does for kernel keyrings such as
  * .nvme); 0 when there is none. */
 key_serial keyring_by_name(const char *name);
+/* Links ring into this process's keyring (made on first use): the keys in
+ * it are then "possessed" by every thread, so their possessor permissions
+ * (read, for a key added with the default ones) apply, as tlshd does with
+ * its session keyring. 0, or -1 with errno. */
+int keyring_link(key_serial ring);
 /* The key's description (the text after the last ';' of KEYCTL_DESCRIBE)
  * and its type; -1 with errno. */
 int keyring_describe(key_serial key, char *type, size_t type_len, char *desc, size_t desc_len);

@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "hsio.h"
 #include "log.h"
+#include "sandbox.h"
 #include "upcall.h"
 
 #define RING_ENTRIES 256
@@ -40,7 +41,7 @@ void loop_wake(struct loop *l)
 {
 	uint64_t one = 1;
 	if (write(l->wake_fd, &one, sizeof(one)) < 0)
-		log_msg(LOG_ERR, "waking loop %u: %s", l->index, strerror(errno));
+		log_ev(LOG_ERR, "loop_error", "loop=%u error=%s text=\"waking the loop\"", l->index, log_q(strerror(errno)));
 }
 
 int loop_init(struct loop *l, struct daemon *d, unsigned index)
@@ -52,16 +53,16 @@ int loop_init(struct loop *l, struct daemon *d, unsigned index)
 	l->index = index;
 	l->listen_fd = -1;
 	if (!(l->rbuf = malloc(HANDOFF_MAX_MSG))) {
-		log_msg(LOG_ERR, "out of memory for loop %u", index);
+		log_ev(LOG_ERR, "out_of_memory", "for=loop loop=%u", index);
 		return -1;
 	}
-	if ((r = io_uring_queue_init(RING_ENTRIES, &l->ring, 0)) < 0) {
-		log_msg(LOG_ERR, "io_uring: %s", strerror(-r));
+	if ((r = sandbox_ring_init(RING_ENTRIES, &l->ring)) < 0) {
+		log_ev(LOG_ERR, "loop_error", "loop=%u error=%s text=io_uring_queue_init", index, log_q(strerror(-r)));
 		free(l->rbuf);
 		return -1;
 	}
 	if ((l->wake_fd = eventfd(0, EFD_CLOEXEC)) < 0) {
-		log_msg(LOG_ERR, "eventfd: %s", strerror(errno));
+		log_ev(LOG_ERR, "loop_error", "loop=%u error=%s text=eventfd", index, log_q(strerror(errno)));
 		io_uring_queue_exit(&l->ring);
 		free(l->rbuf);
 		return -1;
@@ -86,8 +87,9 @@ int loop_init(struct loop *l, struct daemon *d, unsigned index)
 
 static void on_wake(struct loop *l, int res)
 {
+	__atomic_add_fetch(&l->wakes, 1, __ATOMIC_RELEASE);  /* alive: sdnotify.c's probe */
 	if (res < 0 && res != -EINTR && res != -EAGAIN) {
-		log_msg(LOG_ERR, "loop %u: eventfd read: %s", l->index, strerror(-res));
+		log_ev(LOG_ERR, "loop_error", "loop=%u error=%s text=\"eventfd read\"", l->index, log_q(strerror(-res)));
 		l->stopping = true;
 		app_stop_listening(l);
 		upcall_loop_stop(l);
@@ -138,7 +140,8 @@ int loop_run(struct loop *l)
 	while (!(l->stopping && l->inflight == 0)) {
 		r = io_uring_submit_and_wait(&l->ring, 1);
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
-			log_msg(LOG_ERR, "io_uring_submit_and_wait: %s", strerror(-r));
+			log_ev(LOG_ERR, "loop_error", "loop=%u error=%s text=io_uring_submit_and_wait", l->index,
+			       log_q(strerror(-r)));
 			return -1;
 		}
 		/* the configuration cannot change under a batch (daemon.h) */

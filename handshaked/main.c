@@ -13,6 +13,10 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "metrics.h"
+#include "privs.h"
+#include "sandbox.h"
+#include "sdnotify.h"
 #include "upcall.h"
 
 /* The recorder is shared by every config across reloads, so the configs
@@ -24,7 +28,9 @@ static struct tls_antireplay_ops replay_ops;
  * loop's timer rotates. */
 static int load_ticket_keys(struct daemon *d, const struct dconfig *c, char *err, size_t len)
 {
-	if (!d->stek) {
+	bool fresh = !d->stek;     /* a new file-backed ring is not from the file until loaded */
+
+	if (fresh) {
 		d->stek = c->ticket_key_file ? tls_stek_ring_new(TLS_STEK_MAX_KEYS - 1, 0)
 					     : tls_stek_ring_new(TLS_STEK_DEFAULT_KEEP, TLS_STEK_DEFAULT_PERIOD_S);
 		if (!d->stek) {
@@ -36,9 +42,10 @@ static int load_ticket_keys(struct daemon *d, const struct dconfig *c, char *err
 			return -1;
 		}
 	}
-	if (!c->ticket_key_file != !tls_stek_ring_from_file(d->stek)) {
+	if (!fresh && !c->ticket_key_file != !tls_stek_ring_from_file(d->stek)) {
 		/* configs in use borrow the ring: it cannot be swapped under them */
-		log_msg(LOG_WARN, "switching between a ticket key file and in-memory keys needs a restart");
+		log_ev(LOG_WARN, "restart_needed", "setting=ticket_keys "
+		       "text=\"switching between a ticket key file and in-memory keys needs a restart\"");
 		return 0;
 	}
 	if (c->ticket_key_file && tls_stek_ring_load(d->stek, c->ticket_key_file, err, len) != 0)
@@ -72,7 +79,10 @@ int daemon_reload(struct daemon *d, char *err, size_t len)
 	if (config_load(&c, d->argc, d->argv, err, len) != 0 || load_ticket_keys(d, &c, err, len) != 0 ||
 	    !(t = build(d, &c, err, len)) || client_setup(d, &c, true, err, len) != 0 ||
 	    upcall_setup(d, &c, true, err, len) != 0) {
-		log_msg(LOG_ERR, "reload failed, the old configuration stays: %s", err);
+		log_ev(LOG_ERR, "reload_failed", "error=%s%s%s%s text=\"the old configuration stays\"", log_q(err),
+		       d->cfg.user && strstr(err, strerror(EACCES)) ? " user=" : "",
+		       d->cfg.user && strstr(err, strerror(EACCES)) ? log_q(d->cfg.user) : "",
+		       d->cfg.user && strstr(err, strerror(EACCES)) ? " hint=\"the files must be readable by the user\"" : "");
 		tls_config_free(t);
 		config_free(&c);
 		stats_reload(&d->stats, false);
@@ -80,26 +90,45 @@ int daemon_reload(struct daemon *d, char *err, size_t len)
 		return -1;
 	}
 	if (c.handoff_off != d->cfg.handoff_off || c.upcall != d->cfg.upcall ||
-	    (c.handoff_path && d->cfg.handoff_path && strcmp(c.handoff_path, d->cfg.handoff_path) != 0) ||
+	    (!d->listen_passed && c.handoff_path && d->cfg.handoff_path &&
+	     strcmp(c.handoff_path, d->cfg.handoff_path) != 0) ||
 	    c.handoff_mode != d->cfg.handoff_mode)
-		log_msg(LOG_WARN, "reload: the handoff socket and the upcall change only on restart (handoff %s, upcall %s)",
-			d->listen_fd >= 0 ? d->cfg.handoff_path : "off", d->upcall ? "on" : "off");
+		log_ev(LOG_WARN, "restart_needed", "setting=handoff handoff=%s upcall=%s "
+		       "text=\"the handoff socket and the upcall change only on restart\"",
+		       log_q(d->listen_fd >= 0 ? d->cfg.handoff_path : "off"), d->upcall ? "on" : "off");
 	if (strcmp(c.control_path, d->cfg.control_path) != 0 || c.loops != d->cfg.loops)
-		log_msg(LOG_WARN, "reload: the control socket and the number of loops change only on restart");
+		log_ev(LOG_WARN, "restart_needed", "setting=control "
+		       "text=\"the control socket and the number of loops change only on restart\"");
+	if (!c.metrics_listen != !d->cfg.metrics_listen ||
+	    (c.metrics_listen && strcmp(c.metrics_listen, d->cfg.metrics_listen) != 0))
+		log_ev(LOG_WARN, "restart_needed", "setting=metrics metrics=%s "
+		       "text=\"the metrics listener changes only on restart\"", log_q(d->cfg.metrics_listen));
+	if (!c.user != !d->cfg.user || (c.user && strcmp(c.user, d->cfg.user) != 0) || !c.group != !d->cfg.group ||
+	    (c.group && strcmp(c.group, d->cfg.group) != 0) || c.seccomp_off != d->cfg.seccomp_off)
+		log_ev(LOG_WARN, "restart_needed", "setting=daemon "
+		       "text=\"the user, group and seccomp change only on restart\"");
 	if (c.ticket_cache != d->cfg.ticket_cache)
-		log_msg(LOG_WARN, "reload: the client ticket cache size changes only on restart (still %zu)",
-			d->cfg.ticket_cache);
+		log_ev(LOG_WARN, "restart_needed", "setting=ticket_cache ticket_cache=%zu "
+		       "text=\"the client ticket cache size changes only on restart\"", d->cfg.ticket_cache);
 	/* keep the sockets we are listening on, and the loops we run */
 	free(c.handoff_path);
 	free(c.control_path);
+	free(c.metrics_listen);
 	pthread_rwlock_wrlock(&d->lock);
 	c.handoff_path = d->cfg.handoff_path;
 	c.control_path = d->cfg.control_path;
-	d->cfg.handoff_path = d->cfg.control_path = NULL;
+	c.metrics_listen = d->cfg.metrics_listen;
+	d->cfg.handoff_path = d->cfg.control_path = d->cfg.metrics_listen = NULL;
 	c.handoff_mode = d->cfg.handoff_mode;
 	c.handoff_off = d->cfg.handoff_off;
 	c.upcall = d->cfg.upcall;
 	c.loops = d->cfg.loops;
+	free(c.user);              /* and who we are: privs_enter ran at start */
+	free(c.group);
+	c.user = d->cfg.user;
+	c.group = d->cfg.group;
+	d->cfg.user = d->cfg.group = NULL;
+	c.seccomp_off = d->cfg.seccomp_off;
 	config_free(&d->cfg);
 	d->cfg = c;
 	old = d->tls;
@@ -108,7 +137,11 @@ int daemon_reload(struct daemon *d, char *err, size_t len)
 	pthread_rwlock_unlock(&d->lock);
 	tls_config_free(old);      /* handshakes under way keep their reference */
 	stats_reload(&d->stats, true);
-	log_msg(LOG_INFO, "configuration reloaded: %zu certificates", d->cfg.n_certs);
+	log_ev(LOG_INFO, "reloaded", "certificates=%zu", d->cfg.n_certs);
+	/* renewed certificates: their new expiry, and the warning if due */
+	certs_free(&d->certs);
+	certs_inspect(&d->cfg, &d->certs);
+	certs_log(&d->certs, (int64_t)time(NULL));
 	pthread_mutex_unlock(&d->reload_lock);
 	return 0;
 }
@@ -121,7 +154,8 @@ static void *loop_thread(void *arg)
 	l->rc = loop_run(l);
 	/* the supervisor stops the others if this one ended on its own */
 	if (write(l->d->sup_fd, &one, sizeof(one)) < 0)
-		log_msg(LOG_ERR, "loop %u: telling the supervisor: %s", l->index, strerror(errno));
+		log_ev(LOG_ERR, "loop_error", "loop=%u error=%s text=\"telling the supervisor\"", l->index,
+		       log_q(strerror(errno)));
 	return NULL;
 }
 
@@ -145,28 +179,33 @@ static int run(struct daemon *d)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	if (!(d->loops = calloc(n, sizeof(*d->loops))) || handoff_listen(d) != 0 || control_listen(d) != 0)
+	if (!(d->loops = calloc(n, sizeof(*d->loops))) || handoff_listen(d) != 0 || control_listen(d) != 0 ||
+	    metrics_listen(d) != 0)
 		goto out;
 	if ((d->sup_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
-		log_msg(LOG_ERR, "eventfd: %s", strerror(errno));
+		log_ev(LOG_ERR, "loop_error", "error=%s text=\"the supervisor's eventfd\"", log_q(strerror(errno)));
 		goto out;
 	}
 	for (; made < n; made++)
 		if (loop_init(&d->loops[made], d, made) != 0)
 			goto out;
+	/* the privileged start is over: no thread runs yet, all inherit */
+	if (privs_enter(d) != 0 || (!d->cfg.seccomp_off && sandbox_seccomp() != 0))
+		goto out;
 	for (; started < n; started++) {
 		int e = pthread_create(&d->loops[started].thread, NULL, loop_thread, &d->loops[started]);
 		if (e) {
-			log_msg(LOG_ERR, "starting loop %u: %s", started, strerror(e));
+			log_ev(LOG_ERR, "loop_error", "loop=%u error=%s text=\"starting the thread\"", started,
+			       log_q(strerror(e)));
 			break;
 		}
 	}
 	d->n_loops = started;
 	if (started == n) {
-		log_msg(LOG_INFO, "ready: %u loops, %zu certificates, deadline %u ms, max %u in flight (%u per application), "
-			"tickets %u, 0-RTT %u bytes, handoff %s, kernel upcall %s", n, d->cfg.n_certs, d->cfg.deadline_ms,
-			d->cfg.max_inflight, d->cfg.max_per_app, d->cfg.tickets, d->cfg.early_max,
-			d->listen_fd >= 0 ? "on" : "off", d->upcall ? "on" : "off");
+		log_ev(LOG_INFO, "ready", "loops=%u certificates=%zu deadline_ms=%u max_inflight=%u max_per_app=%u "
+		       "tickets=%u early_data=%u handoff=%s upcall=%s metrics=%s", n, d->cfg.n_certs,
+		       d->cfg.deadline_ms, d->cfg.max_inflight, d->cfg.max_per_app, d->cfg.tickets, d->cfg.early_max,
+		       d->listen_fd >= 0 ? "on" : "off", d->upcall ? "on" : "off", log_q(d->cfg.metrics_listen));
 		rc = supervise(d);
 	} else {
 		__atomic_store_n(&d->stopping, true, __ATOMIC_RELEASE);
@@ -184,12 +223,14 @@ out:
 	free(d->loops);
 	if (d->listen_fd >= 0) {
 		close(d->listen_fd);
-		unlink(d->cfg.handoff_path);
+		if (!d->listen_passed)
+			privs_unlink(d->cfg.handoff_path);
 	}
 	if (d->ctl_fd >= 0) {
 		close(d->ctl_fd);
-		unlink(d->cfg.control_path);
+		privs_unlink(d->cfg.control_path);
 	}
+	metrics_close(d);
 	if (d->sup_fd >= 0)
 		close(d->sup_fd);
 	return rc;
@@ -202,8 +243,10 @@ int main(int argc, char **argv)
 	char err[1024];
 	int rc = 1;
 
+	if (sandbox_secure_heap_init() != 0)  /* before libcrypto allocates, before any key is read */
+		return 1;
 	if (config_load(&d.cfg, argc, argv, err, sizeof(err)) != 0) {
-		fprintf(stderr, "%s\n", err);
+		log_ev(LOG_ERR, "start_failed", "error=%s", log_q(err));
 		config_free(&d.cfg);
 		return 1;
 	}
@@ -213,13 +256,16 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level(d.cfg.log_level);
+	sdnotify_init();
 	signal(SIGPIPE, SIG_IGN);
 	if (load_ticket_keys(&d, &d.cfg, err, sizeof(err)) != 0 || !(d.tls = build(&d, &d.cfg, err, sizeof(err))) ||
 	    client_setup(&d, &d.cfg, false, err, sizeof(err)) != 0 ||
 	    upcall_setup(&d, &d.cfg, false, err, sizeof(err)) != 0) {
-		fprintf(stderr, "%s\n", err);
+		log_ev(LOG_ERR, "start_failed", "error=%s", log_q(err));
 		goto out;
 	}
+	certs_inspect(&d.cfg, &d.certs);
+	certs_log(&d.certs, (int64_t)time(NULL));
 	if (d.cfg.check_only) {
 		printf("configuration ok\n");
 		rc = 0;
@@ -227,13 +273,15 @@ int main(int argc, char **argv)
 	}
 	stats_init(&d.stats);
 	rc = run(&d) == 0 ? 0 : 1;
-	log_msg(LOG_INFO, "stopped");
+	log_ev(LOG_INFO, "stopped", "status=%d", rc);
 out:
 	upcall_teardown(&d);
 	client_teardown(&d);
 	tls_config_free(d.tls);
 	tls_replay_cache_free(d.replay);
 	tls_stek_ring_free(d.stek);
+	certs_free(&d.certs);
 	config_free(&d.cfg);
+	sandbox_secure_heap_done();
 	return rc;
 }

@@ -162,8 +162,9 @@ static void reply_early(struct session *s)
 	tls_buf_free(&m);          /* wipes the early bytes' copy */
 	io->app_owns_tx = true;
 	s->early_sent = s->early.len;
-	log_msg(LOG_INFO, "handshake with %s: 0-RTT accepted, %zu early bytes handed back before the client's Finished",
-		io->peer, s->early_sent);
+	log_ev(LOG_INFO, "early_handback", "role=server via=handoff peer=%s early_bytes=%zu ms=%.1f "
+	       "text=\"0-RTT accepted, handed back before the client's Finished\"", log_q(io->peer), s->early_sent,
+	       hsio_ms(io));
 }
 
 /* The client's Finished after an early hand-back: RX at the engine's
@@ -219,9 +220,10 @@ static void confirm_done(struct session *s)
 	}
 	app_reply(io->app, &m);
 	stats_ok(&io->l->d->stats, stats_now_us() - io->t0, p->resumed, HANDOFF_EARLY_ACCEPTED);
-	log_msg(LOG_INFO, "handshake with %s ok: %s group=0x%04x sni=%s alpn=%s resumed=%d hrr=%d early=accepted confirmed (early hand-back, %u tickets to the application)",
-		io->peer, tls_cipher_name(p->cipher), p->group, p->server_name ? p->server_name : "-",
-		p->alpn ? p->alpn : "-", p->resumed, p->hrr, made);
+	log_ev(LOG_INFO, "handshake_ok", "role=server via=handoff peer=%s cipher=%s group=%s sni=%s alpn=%s resumed=%d "
+	       "hrr=%d early=accepted handback=yes app_tickets=%u client_cert=%s ms=%.1f", log_q(io->peer),
+	       tls_cipher_name(p->cipher), hsio_group_name(p->group), log_q(p->server_name), log_q(p->alpn),
+	       p->resumed, p->hrr, made, p->client_id ? "yes" : "no", hsio_ms(io));
 	tls_buf_free(&post);
 	tls_buf_free(&m);
 	hsio_finish(io);
@@ -270,18 +272,18 @@ static void reply_done(struct hsio *io)
 			app_reply(io->app, &m);
 	}
 	stats_ok(&io->l->d->stats, stats_now_us() - io->t0, p->resumed, early);
-	log_msg(LOG_INFO, "handshake with %s ok: %s group=0x%04x sni=%s alpn=%s resumed=%d hrr=%d early=%s%s",
-		io->peer, tls_cipher_name(p->cipher), p->group, p->server_name ? p->server_name : "-",
-		p->alpn ? p->alpn : "-", p->resumed, p->hrr,
-		early == HANDOFF_EARLY_ACCEPTED ? "accepted" : early == HANDOFF_EARLY_REJECTED ? "rejected" : "none",
-		p->client_id ? " client_cert=yes" : "");
+	log_ev(LOG_INFO, "handshake_ok", "role=server via=handoff peer=%s cipher=%s group=%s sni=%s alpn=%s resumed=%d "
+	       "hrr=%d early=%s client_cert=%s ms=%.1f", log_q(io->peer), tls_cipher_name(p->cipher),
+	       hsio_group_name(p->group), log_q(p->server_name), log_q(p->alpn), p->resumed, p->hrr,
+	       hsio_early_name(early), p->client_id ? "yes" : "no", hsio_ms(io));
 	tls_buf_free(&post);
 	tls_buf_free(&m);
 	hsio_finish(io);
 }
 
 static const struct hsio_role server_role = {
-	.verb = "handshake with",
+	.role = "server",
+	.via = "handoff",
 	.peer_word = "peer",
 	.done = handshake_done,
 	.next_read = next_read,

@@ -91,6 +91,11 @@ void stats_reload(struct stats *st, bool ok)
 	ADD(ok ? &st->reloads : &st->reload_failures, 1);
 }
 
+void stats_upcall(struct stats *st, bool client, enum stats_upcall outcome)
+{
+	ADD(&st->upcall[client][outcome], 1);
+}
+
 uint64_t stats_quantile_us(struct stats *st, double q)
 {
 	uint64_t n[STATS_BUCKETS + 1], total = 0, seen = 0;
@@ -144,6 +149,10 @@ void stats_print_table(struct stats *st, unsigned loops, FILE *f)
 			GET(&st->loop_requests[l]), GET(&st->loop_handshakes[l]));
 	fprintf(f, "%-28s %" PRIu64 " ok, %" PRIu64 " failed\n", "reloads", GET(&st->reloads),
 		GET(&st->reload_failures));
+	for (unsigned c = 0; c < 2; c++)
+		fprintf(f, "upcall %-21s %" PRIu64 " ok, %" PRIu64 " failed, %" PRIu64 " refused\n",
+			c ? "client" : "server", GET(&st->upcall[c][STATS_UPCALL_OK]),
+			GET(&st->upcall[c][STATS_UPCALL_FAILED]), GET(&st->upcall[c][STATS_UPCALL_REFUSED]));
 }
 
 static void counter(FILE *f, const char *name, const char *help)
@@ -180,6 +189,13 @@ void stats_print_prometheus(struct stats *st, unsigned loops, FILE *f)
 	counter(f, "reloads_total", "Configuration reloads by result.");
 	fprintf(f, "handshaked_reloads_total{result=\"ok\"} %" PRIu64 "\n", GET(&st->reloads));
 	fprintf(f, "handshaked_reloads_total{result=\"failed\"} %" PRIu64 "\n", GET(&st->reload_failures));
+	counter(f, "upcall_handshakes_total", "The kernel's handshake upcall (NFS, NVMe/TCP) by role and result; "
+		"ok and failed also count in handshaked_handshakes_total.");
+	for (unsigned c = 0; c < 2; c++)
+		for (unsigned o = 0; o < 3; o++)
+			fprintf(f, "handshaked_upcall_handshakes_total{role=\"%s\",result=\"%s\"} %" PRIu64 "\n",
+				c ? "client" : "server", o == STATS_UPCALL_OK ? "ok" : o == STATS_UPCALL_FAILED ?
+				"failed" : "refused", GET(&st->upcall[c][o]));
 	fprintf(f, "# HELP handshaked_inflight Handshakes in flight.\n# TYPE handshaked_inflight gauge\n");
 	fprintf(f, "handshaked_inflight %" PRId64 "\n", GET(&st->inflight));
 	if (heap_counted())
@@ -188,6 +204,9 @@ void stats_print_prometheus(struct stats *st, unsigned loops, FILE *f)
 			heap_live_bytes());
 	fprintf(f, "# HELP handshaked_loops Event loops (threads).\n# TYPE handshaked_loops gauge\n");
 	fprintf(f, "handshaked_loops %u\n", loops);
+	fprintf(f, "# HELP handshaked_start_time_seconds When the daemon started, in seconds since the Unix epoch.\n"
+		   "# TYPE handshaked_start_time_seconds gauge\nhandshaked_start_time_seconds %" PRIu64 ".%03u\n",
+		st->started_us / 1000000, (unsigned)(st->started_us % 1000000 / 1000));
 	fprintf(f, "# HELP handshaked_handshake_duration_seconds Successful handshakes, request to DONE.\n"
 		   "# TYPE handshaked_handshake_duration_seconds histogram\n");
 	for (unsigned i = 0; i < STATS_BUCKETS; i++) {

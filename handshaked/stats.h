@@ -26,6 +26,7 @@ struct stats {
 	uint64_t loop_requests[STATS_MAX_LOOPS];
 	uint64_t loop_handshakes[STATS_MAX_LOOPS];
 	uint64_t reloads, reload_failures;
+	uint64_t upcall[2][3];     /* the kernel's upcall: [server, client][enum stats_upcall] */
 	uint64_t started_us;       /* CLOCK_REALTIME at start, for uptime */
 };
 
@@ -42,6 +43,10 @@ void stats_failed(struct stats *st, enum handoff_reason r);
 void stats_aborted(struct stats *st);
 void stats_busy(struct stats *st);
 void stats_reload(struct stats *st, bool ok);
+/* An upcall handshake's end (also counted by stats_ok/stats_failed) or
+ * a request refused before any handshake. */
+enum stats_upcall { STATS_UPCALL_OK, STATS_UPCALL_FAILED, STATS_UPCALL_REFUSED };
+void stats_upcall(struct stats *st, bool client, enum stats_upcall outcome);
 
 /* The latency quantile q (0..1) in microseconds, interpolated inside its
  * bucket; 0 with no sample. */

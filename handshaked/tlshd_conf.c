@@ -194,7 +194,8 @@ static int map_keyrings(struct dconfig *c, const struct tfile *t, char *err, siz
 		while (e > nm && is_space(e[-1]))
 			*--e = 0;
 		if (!*nm) {
-			log_msg(LOG_WARN, "%s:%d: keyrings: empty name ignored", t->file, t->line[S_KEYRINGS]);
+			log_ev(LOG_WARN, "config_ignored", "file=%s line=%d text=\"keyrings: empty name ignored\"",
+			       log_q(t->file), t->line[S_KEYRINGS]);
 		} else {
 			/* tlshd links these three whatever the list says: an empty list
 			 * of ours means the same, a list from here must name them */
@@ -232,8 +233,9 @@ static int map(struct dconfig *c, const struct tfile *t, char *err, size_t len)
 		errno = 0;
 		long n = strtol(t->val[S_LOGLEVEL], &end, 10);
 		if (errno || end == t->val[S_LOGLEVEL] || *end)
-			log_msg(LOG_WARN, "%s:%d: loglevel '%s' is not a number; taken as 0, as tlshd does",
-				t->file, t->line[S_LOGLEVEL], t->val[S_LOGLEVEL]);
+			log_ev(LOG_WARN, "config_ignored", "file=%s line=%d value=%s "
+			       "text=\"loglevel is not a number; taken as 0, as tlshd does\"", log_q(t->file),
+			       t->line[S_LOGLEVEL], log_q(t->val[S_LOGLEVEL]));
 		/* tlshd's loglevel > 0 adds a line per handshake, which our
 		 * default level (info) logs already; a level set in our file or
 		 * flags wins. So the value changes nothing: it is only checked. */
@@ -300,7 +302,8 @@ static int key_line(struct tfile *t, const char *group, bool known_group, char *
 		if (strcmp(known[i].group, group) == 0 && strcmp(known[i].key, key) == 0)
 			break;
 	if (i == NKNOWN) {
-		log_msg(LOG_WARN, "%s:%d: unknown key '%s' in [%s] ignored", t->file, line, key, group);
+		log_ev(LOG_WARN, "config_ignored", "file=%s line=%d section=%s key=%s text=\"unknown key ignored\"",
+		       log_q(t->file), line, log_q(group), log_q(key));
 		return 0;
 	}
 	switch (known[i].kind) {
@@ -313,7 +316,8 @@ static int key_line(struct tfile *t, const char *group, bool known_group, char *
 		       t->file, line);
 		return -1;
 	case K_PQ:
-		log_msg(LOG_WARN, "%s:%d: %s ignored: handshaked has no ML-DSA certificates", t->file, line, key);
+		log_ev(LOG_WARN, "config_ignored", "file=%s line=%d key=%s "
+		       "text=\"ignored: handshaked has no ML-DSA certificates\"", log_q(t->file), line, log_q(key));
 		return 0;
 	case K_SLOT:
 		break;
@@ -383,7 +387,8 @@ static int parse(struct tfile *t, FILE *f, char *err, size_t len)
 			for (size_t i = 0; i < NKNOWN; i++)
 				known_group |= strcmp(known[i].group, group) == 0;
 			if (!known_group)
-				log_msg(LOG_WARN, "%s:%d: unknown group [%s] ignored", t->file, line, group);
+				log_ev(LOG_WARN, "config_ignored", "file=%s line=%d section=%s "
+				       "text=\"unknown group ignored\"", log_q(t->file), line, log_q(group));
 			continue;
 		}
 		eq = strchr(p, '=');

@@ -60,6 +60,7 @@ struct upcall {
 	char *names[CFG_MAX_KEYRINGS]; /* keyrings searched for PSKs */
 	size_t n_names;
 	key_serial rings[CFG_MAX_KEYRINGS]; /* their serials, 0: not found yet */
+	uint64_t looked_us;        /* the last look for the missing ones */
 };
 
 struct upcall_loop {
@@ -102,24 +103,45 @@ static const char *auth_name(uint32_t auth)
 
 /* ---- keyrings ---- */
 
-/* The PSK for identity in the request's keyring or a configured one. A
- * keyring created after our start (nfs.ko or nvme-keyring loaded later)
- * is found on the next miss. */
-static key_serial find_psk(const struct upcall *u, key_serial req_ring, const char *identity)
+/* The configured keyrings not found yet: looked up by name and linked
+ * into our process keyring (keyring_link: their keys become ours to
+ * read). A keyring made after our start (nfs.ko or nvme-keyring loaded
+ * later) is found here, at most once a second. */
+static void find_keyrings(struct upcall *u)
+{
+	uint64_t now = stats_now_us(), last = __atomic_load_n(&u->looked_us, __ATOMIC_RELAXED);
+
+	if (last && now - last < 1000000)
+		return;
+	__atomic_store_n(&u->looked_us, now, __ATOMIC_RELAXED);
+	for (size_t i = 0; i < u->n_names; i++) {
+		key_serial r;
+		if (__atomic_load_n(&u->rings[i], __ATOMIC_RELAXED) || (r = keyring_by_name(u->names[i])) <= 0)
+			continue;
+		if (keyring_link(r) != 0)
+			log_ev(LOG_WARN, "keyring_link_failed", "keyring=%s serial=%d error=%s", log_q(u->names[i]), r,
+			       log_q(strerror(errno)));
+		else
+			log_ev(LOG_DEBUG, "keyring_linked", "keyring=%s serial=%d", log_q(u->names[i]), r);
+		__atomic_store_n(&u->rings[i], r, __ATOMIC_RELAXED);
+	}
+}
+
+/* The PSK for identity in the request's keyring or a configured one. */
+static key_serial find_psk(struct upcall *u, key_serial req_ring, const char *identity)
 {
 	key_serial k;
 
 	if (req_ring > 0 && (k = keyring_search(req_ring, "psk", identity)) > 0)
 		return k;
+	find_keyrings(u);
 	for (size_t i = 0; i < u->n_names; i++) {
 		key_serial r = __atomic_load_n(&u->rings[i], __ATOMIC_RELAXED);
-		if (!r && (r = keyring_by_name(u->names[i])) > 0)
-			__atomic_store_n((key_serial *)&u->rings[i], r, __ATOMIC_RELAXED);
 		if (r > 0 && (k = keyring_search(r, "psk", identity)) > 0)
 			return k;
 		if (r > 0 && k < 0 && errno != EACCES)
-			/* revoked or gone: look the name up again next time */
-			__atomic_store_n((key_serial *)&u->rings[i], 0, __ATOMIC_RELAXED);
+			/* revoked or gone: look the name up again */
+			__atomic_store_n(&u->rings[i], 0, __ATOMIC_RELAXED);
 	}
 	return 0;
 }
@@ -140,14 +162,14 @@ static int psk_find(void *ctx, const uint8_t *identity, size_t identity_len, uin
 	memcpy(id, identity, identity_len);
 	id[identity_len] = '\0';
 	if (!(k = find_psk(s->io.l->d->upcall, s->req.keyring, id))) {
-		log_msg(LOG_DEBUG, "upcall %s: no PSK \"%s\" in the keyrings", s->io.peer, id);
+		log_ev(LOG_DEBUG, "psk_not_found", "via=upcall peer=%s identity=%s", log_q(s->io.peer), log_q(id));
 		s->psk_missed = true;
 		return -1;
 	}
 	if ((n = keyring_read(k, buf, sizeof(buf))) <= 0 || (size_t)n > *key_len ||
 	    !(*cipher = keyring_psk_cipher(id, (size_t)n))) {
-		log_msg(LOG_WARN, "upcall %s: PSK \"%s\" (key %d) unreadable or of an unusable length", s->io.peer,
-			id, k);
+		log_ev(LOG_WARN, "psk_unusable", "via=upcall peer=%s identity=%s serial=%d "
+		       "text=\"unreadable or of an unusable length\"", log_q(s->io.peer), log_q(id), k);
 		OPENSSL_cleanse(buf, sizeof(buf));
 		s->psk_missed = true;
 		return -1;
@@ -217,11 +239,15 @@ fail:
 }
 
 /* A certificate and key the consumer put in a keyring (DER). */
-static int add_keyring_cert(tls_config *t, const struct upcall_req *r, char *why, size_t len)
+static int add_keyring_cert(struct upcall *u, tls_config *t, const struct upcall_req *r, char *why, size_t len)
 {
 	size_t cl = 0, kl = 0;
-	uint8_t *cert = read_key(r->cert, &cl), *key = cert ? read_key(r->privkey, &kl) : NULL;
+	uint8_t *cert, *key;
 	int rc = -1;
+
+	find_keyrings(u);          /* .nfs linked: its keys are readable */
+	cert = read_key(r->cert, &cl);
+	key = cert ? read_key(r->privkey, &kl) : NULL;
 
 	if (!cert || !key)
 		snprintf(why, len, "cannot read the %s (key %d) from the keyring: %s", cert ? "private key" : "certificate",
@@ -236,7 +262,7 @@ static int add_keyring_cert(tls_config *t, const struct upcall_req *r, char *why
 /* The request's configuration (a reference), or NULL with status and why. */
 static tls_config *request_config(struct usession *s, uint32_t *status, char *why, size_t len)
 {
-	const struct upcall *u = s->io.l->d->upcall;
+	struct upcall *u = s->io.l->d->upcall;
 	const struct upcall_req *r = &s->req;
 	bool server = r->msg_type == UPCALL_MSG_SERVERHELLO;
 	tls_config *t = NULL;
@@ -252,7 +278,7 @@ static tls_config *request_config(struct usession *s, uint32_t *status, char *wh
 		if (r->cert > 0 || r->privkey > 0) {
 			if (!(t = new_config(u, server ? TLS_SERVER : TLS_CLIENT, why, len)))
 				return NULL;
-			if (add_keyring_cert(t, r, why, len) != 0) {
+			if (add_keyring_cert(u, t, r, why, len) != 0) {
 				*status = ENOKEY;
 				tls_config_free(t);
 				return NULL;
@@ -369,6 +395,7 @@ static void failed(struct hsio *io, enum handoff_reason r, uint8_t alert, const 
 	(void)alert;
 	(void)text;                /* hsio logged it */
 	stats_failed(&io->l->d->stats, r);
+	stats_upcall(&io->l->d->stats, s->req.msg_type == UPCALL_MSG_CLIENTHELLO, STATS_UPCALL_FAILED);
 	done(s, status_of(s, r), 0);
 }
 
@@ -403,15 +430,18 @@ static void handshake_done(struct hsio *io)
 		s->remote = REMOTE_X509_VERIFIED;
 	done(s, 0, s->remote);
 	stats_ok(&io->l->d->stats, stats_now_us() - io->t0, false, HANDOFF_EARLY_NONE);
-	log_msg(LOG_INFO, "upcall %s handshake with %s ok: auth=%s %s group=0x%04x peername=%s%s%s%s%s",
-		role_name(s->req.msg_type), io->peer, auth_name(s->req.auth), tls_cipher_name(p->cipher), p->group,
-		*s->req.peername ? s->req.peername : "-", *s->identity ? " psk_identity=\"" : "", s->identity,
-		*s->identity ? "\"" : "", p->client_id ? " client_cert=yes" : "");
+	stats_upcall(&io->l->d->stats, s->req.msg_type == UPCALL_MSG_CLIENTHELLO, STATS_UPCALL_OK);
+	log_ev(LOG_INFO, "handshake_ok", "role=%s via=upcall peer=%s auth=%s cipher=%s group=%s peername=%s%s%s "
+	       "client_cert=%s ms=%.1f", role_name(s->req.msg_type), log_q(io->peer), auth_name(s->req.auth),
+	       tls_cipher_name(p->cipher), hsio_group_name(p->group), log_q(*s->req.peername ? s->req.peername : NULL),
+	       *s->identity ? " psk_identity=" : "", *s->identity ? log_q(s->identity) : "",
+	       p->client_id ? "yes" : "no", hsio_ms(io));
 	hsio_finish(io);
 }
 
 static const struct hsio_role server_role = {
-	.verb = "upcall server handshake with",
+	.role = "server",
+	.via = "upcall",
 	.peer_word = "client",
 	.done = handshake_done,
 	.failed = failed,
@@ -419,7 +449,8 @@ static const struct hsio_role server_role = {
 };
 
 static const struct hsio_role client_role = {
-	.verb = "upcall client handshake with",
+	.role = "client",
+	.via = "upcall",
 	.peer_word = "server",
 	.done = handshake_done,
 	.failed = failed,
@@ -462,9 +493,9 @@ static void start(struct loop *l, const struct upcall_req *r)
 	const char *name;
 
 	peer_of(r->fd, peer, sizeof(peer), ip, sizeof(ip));
-	log_msg(LOG_DEBUG, "upcall: request for a %s handshake with %s, auth %s, peername %s, timeout %u ms, %u PSK keys, keyring %d",
-		role_name(r->msg_type), peer, auth_name(r->auth), *r->peername ? r->peername : "-", r->timeout_ms,
-		r->n_peerids, r->keyring);
+	log_ev(LOG_DEBUG, "upcall_request", "role=%s via=upcall peer=%s auth=%s peername=%s timeout_ms=%u psk_keys=%u "
+	       "keyring=%d", role_name(r->msg_type), log_q(peer), auth_name(r->auth),
+	       log_q(*r->peername ? r->peername : NULL), r->timeout_ms, r->n_peerids, r->keyring);
 	if (!s) {
 		snprintf(why, sizeof(why), "out of memory");
 		goto refuse;
@@ -499,7 +530,9 @@ static void start(struct loop *l, const struct upcall_req *r)
 		hsio_recv(&s->io, 5, 0);   /* the ClientHello's record header */
 	return;
 refuse:
-	log_msg(LOG_WARN, "upcall %s handshake with %s refused: %s", role_name(r->msg_type), peer, why);
+	log_ev(LOG_WARN, "handshake_refused", "role=%s via=upcall peer=%s text=%s", role_name(r->msg_type), log_q(peer),
+	       log_q(why));
+	stats_upcall(&l->d->stats, client, STATS_UPCALL_REFUSED);
 	tls_conn_free(conn);
 	tls_config_free(cfg);
 	free(s);
@@ -529,11 +562,11 @@ int upcall_loop_init(struct loop *l)
 	if (!u)
 		return 0;
 	if (!(ul = calloc(1, sizeof(*ul)))) {
-		log_msg(LOG_ERR, "out of memory");
+		log_ev(LOG_ERR, "out_of_memory", "for=upcall");
 		return -1;
 	}
 	if (upcall_nl_open(&ul->nl, u->family, u->group, err, sizeof(err)) != 0) {
-		log_msg(LOG_ERR, "upcall: %s", err);
+		log_ev(LOG_ERR, "upcall_failed", "text=%s", log_q(err));
 		free(ul);
 		return -1;
 	}
@@ -564,7 +597,7 @@ void upcall_on_ready(struct loop *l, int res)
 	if (l->stopping)
 		return;
 	if (res < 0 && res != -EINTR) {
-		log_msg(LOG_ERR, "upcall: polling the netlink socket: %s", strerror(-res));
+		log_ev(LOG_ERR, "upcall_failed", "error=%s text=\"polling the netlink socket\"", log_q(strerror(-res)));
 		return;
 	}
 	n = upcall_nl_ready(&ul->nl);
@@ -668,13 +701,13 @@ int upcall_setup(struct daemon *d, const struct dconfig *c, bool reload, char *e
 
 	if (!c->upcall) {
 		if (reload && u)
-			log_msg(LOG_WARN, "reload: the upcall is turned off only by a restart");
+			log_ev(LOG_WARN, "restart_needed", "setting=upcall text=\"the upcall is turned off only by a restart\"");
 		if (!reload || !u)
 			return 0;
 	}
 	if (!u) {
 		if (reload) {
-			log_msg(LOG_WARN, "reload: the upcall is turned on only by a restart");
+			log_ev(LOG_WARN, "restart_needed", "setting=upcall text=\"the upcall is turned on only by a restart\"");
 			return 0;
 		}
 		if (check_privileges(err, len) != 0 || upcall_nl_family(&n.family, &n.group, err, len) != 0)
@@ -710,9 +743,8 @@ int upcall_setup(struct daemon *d, const struct dconfig *c, bool reload, char *e
 			goto fail;
 		}
 		n.n_names++;
-		n.rings[i] = keyring_by_name(n.names[i]);
-		log_msg(LOG_DEBUG, "upcall: keyring %s: %s", n.names[i], n.rings[i] ? "found" : "not there (yet)");
 	}
+	find_keyrings(&n);
 	if (!u) {
 		if (!(u = malloc(sizeof(*u)))) {
 			snprintf(err, len, "out of memory");

@@ -54,25 +54,40 @@ static int ext_ack_attr(const struct nlattr *a, void *data)
 	return MNL_CB_OK;
 }
 
+int upcall_nl_parse_error(const struct nlmsghdr *nlh, int *err, char *msg, size_t len)
+{
+	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+	size_t off = sizeof(*e), plen = mnl_nlmsg_get_payload_len(nlh);
+	struct nl_result r = { 0 };
+
+	*msg = '\0';
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e))) {
+		*err = EBADMSG;
+		return -1;
+	}
+	*err = -e->error;
+	if (!e->error)
+		return 0;          /* the ACK */
+	/* the TLVs follow the request (or only its header: NETLINK_CAP_ACK) */
+	if (!(nlh->nlmsg_flags & NLM_F_CAPPED)) {
+		if (e->msg.nlmsg_len < sizeof(struct nlmsghdr) || e->msg.nlmsg_len - sizeof(struct nlmsghdr) > plen - off)
+			return 0;  /* no room for TLVs after the echoed request */
+		off += e->msg.nlmsg_len - sizeof(struct nlmsghdr);
+	}
+	if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) && plen > off) {
+		mnl_attr_parse_payload((const char *)e + off, plen - off, ext_ack_attr, &r);
+		snprintf(msg, len, "%s", r.msg);
+	}
+	return 0;
+}
+
 static int on_error(const struct nlmsghdr *nlh, void *data)
 {
 	struct nl_result *r = data;
-	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-	size_t off = sizeof(*e);
 
-	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e))) {
-		r->err = EBADMSG;
+	if (upcall_nl_parse_error(nlh, &r->err, r->msg, sizeof(r->msg)) != 0)
 		return MNL_CB_ERROR;
-	}
-	if (!e->error)
-		return MNL_CB_STOP;    /* the ACK */
-	r->err = -e->error;
-	/* the TLVs follow the request (or its header, NETLINK_CAP_ACK) */
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-		off += e->msg.nlmsg_len - sizeof(struct nlmsghdr);
-	if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) && mnl_nlmsg_get_payload_len(nlh) > off)
-		mnl_attr_parse_payload((const char *)e + off, mnl_nlmsg_get_payload_len(nlh) - off, ext_ack_attr, r);
-	return MNL_CB_ERROR;
+	return r->err ? MNL_CB_ERROR : MNL_CB_STOP;  /* an error, or the ACK */
 }
 
 static mnl_cb_t ctl_cbs[NLMSG_MIN_TYPE] = { [NLMSG_ERROR] = on_error };
@@ -395,12 +410,12 @@ int upcall_nl_accept(struct upcall_nl *n, struct upcall_req *r)
 		if (res.err == EAGAIN)
 			return 0;      /* nothing pending: someone else took it */
 		describe(&res, why, sizeof(why));
-		log_msg(LOG_ERR, "upcall: ACCEPT failed: %s%s", why,
-			res.err == EPERM ? " (the upcall needs CAP_NET_ADMIN)" : "");
+		log_ev(LOG_ERR, "upcall_failed", "command=accept error=%s%s", log_q(why),
+		       res.err == EPERM ? " text=\"the upcall needs CAP_NET_ADMIN\"" : "");
 		return -1;
 	}
 	if (r->fd < 0) {
-		log_msg(LOG_ERR, "upcall: ACCEPT answered without a socket");
+		log_ev(LOG_ERR, "upcall_failed", "command=accept text=\"answered without a socket\"");
 		return -1;
 	}
 	return 1;
@@ -428,7 +443,7 @@ int upcall_nl_done(struct upcall_nl *n, int fd, uint32_t status, uint32_t remote
 		mnl_attr_put_u32(nlh, A_DONE_REMOTE_AUTH, remote);
 	if (transact(n->req, n->buf, nlh, on_ack, &res) != 0) {
 		describe(&res, why, sizeof(why));
-		log_msg(LOG_ERR, "upcall: DONE (status %u) for socket %d failed: %s", status, fd, why);
+		log_ev(LOG_ERR, "upcall_failed", "command=done status=%u fd=%d error=%s", status, fd, log_q(why));
 		return -1;
 	}
 	return 0;

@@ -64,6 +64,9 @@ int upcall_nl_accept(struct upcall_nl *n, struct upcall_req *r);
  * is not one. Unknown and malformed attributes are skipped. */
 struct nlmsghdr;
 int upcall_nl_parse_accept(const struct nlmsghdr *nlh, struct upcall_req *r);
+/* NLMSG_ERROR into *err (positive errno; 0 for an ACK) and msg (the
+ * kernel's extended ack text, "" when none): 0, or -1 when malformed. */
+int upcall_nl_parse_error(const struct nlmsghdr *nlh, int *err, char *msg, size_t len);
 /* DONE for fd: status 0 or a positive errno; remote: the peer's identity
  * (a key serial or tlshd's "verified" marker), 0: none. 0, or -1 (logged). */
 int upcall_nl_done(struct upcall_nl *n, int fd, uint32_t status, uint32_t remote);

@@ -101,14 +101,14 @@ result $? "s_client -sess_in: resumed (hs_info resumed=yes), body intact" "$T/sc
 # socket. (Should the client's Finished be read before the daemon found
 # the socket idle, DONE and CONFIRMED come together: also correct.)
 printf "$REQ" >"$T/early.req"
-n_early=$(grep -c 'handed back before the client' "$T/daemon.err")
+n_early=$(grep -c 'event=early_handback ' "$T/daemon.err")
 timeout 30 openssl s_client -connect "127.0.0.1:$PEER_PORT" -servername localhost -CAfile "$C/ca.pem" \
 	-sess_in "$T/sess.pem" -early_data "$T/early.req" -ign_eof </dev/null >"$T/sc.out" 2>"$T/sc.err"
 rc=$?
 conn_line
 log=$(conn_log)
 handed=no
-[ "$(grep -c 'handed back before the client' "$T/daemon.err")" -gt "$n_early" ] && handed=yes
+[ "$(grep -c 'event=early_handback ' "$T/daemon.err")" -gt "$n_early" ] && handed=yes
 [ $rc -eq 0 ] && body_ok "$T/sc.out" && grep -q 'Early data was accepted' "$T/sc.out" &&
 	[[ $log == *"resumed=yes early_data=accepted"* ]] && [[ $log == *"0-RTT confirmed=yes"* ]] &&
 	[[ $LINE == *" ok "*"end=close_notify received"* ]] &&
@@ -173,13 +173,13 @@ timeout 30 openssl s_client -connect "127.0.0.1:${cport:-0}" -servername localho
 	-early_data "$T/early.req" </dev/null >"$T/capture.out" 2>&1
 wait "$cap_pid"
 result $? "capture s_client's first flight with 0-RTT ($(wc -c <"$T/flight") bytes)" "$T/capture.err"
-n_early=$(grep -c 'handed back before the client' "$T/daemon.err")
+n_early=$(grep -c 'event=early_handback ' "$T/daemon.err")
 got=$(replay "$PEER_PORT" "$T/flight" "$SIZE")
 conn_line
 log=$(conn_log)
 [ "${got:-0}" -ge "$SIZE" ] && [[ $log == *"handoff done: ktls tx=yes rx=no(unconfirmed)"* ]] &&
 	[[ $log == *"resumed=yes early_data=accepted"* ]] && [[ $log == *"0-RTT confirmed=no"* ]] &&
-	[ "$(grep -c 'handed back before the client' "$T/daemon.err")" -gt "$n_early" ]
+	[ "$(grep -c 'event=early_handback ' "$T/daemon.err")" -gt "$n_early" ]
 result $? "replayed flight, 1st copy: early hand-back, the 0-RTT GET answered (${got:-0} bytes) with no client Finished, never confirmed" "$T/daemon.err"
 got=$(replay "$PEER_PORT" "$T/flight" "$SIZE")
 conn_line
@@ -257,20 +257,20 @@ stop_peer_server
 start_peer_server --handoff "$T/daemon.sock" --echo ||
 	{ ok 1 "peer server --handoff --echo starts"; finish; exit; }
 printf 'early ping\n' >"$T/early2.req"
-n_early=$(grep -c 'handed back before the client' "$T/daemon.err")
-n_conf=$(grep -c 'confirmed (early hand-back, 2 tickets to the application)' "$T/daemon.err")
+n_early=$(grep -c 'event=early_handback ' "$T/daemon.err")
+n_conf=$(grep -c 'early=accepted handback=yes app_tickets=2 ' "$T/daemon.err")
 { sleep 3; printf 'late ping\n'; sleep 2; } | timeout 30 openssl s_client -connect "127.0.0.1:$PEER_PORT" \
 	-servername localhost -CAfile "$C/ca.pem" -sess_in "$T/sess.pem" -early_data "$T/early2.req" \
 	>"$T/sc.out" 2>"$T/sc.err"
 conn_line
 log=$(conn_log)
 handed=no
-[ "$(grep -c 'handed back before the client' "$T/daemon.err")" -gt "$n_early" ] && handed=yes
+[ "$(grep -c 'event=early_handback ' "$T/daemon.err")" -gt "$n_early" ] && handed=yes
 grep -q 'Early data was accepted' "$T/sc.out" && grep -q '^early ping' "$T/sc.out" &&
 	grep -q '^late ping' "$T/sc.out" && [[ $log == *"0-RTT confirmed=yes"* ]] &&
 	[ "$(grep -c 'Post-Handshake New Session Ticket arrived' "$T/sc.out")" -eq 2 ] &&
 	{ [ $handed = no ] ||
-		[ "$(grep -c 'confirmed (early hand-back, 2 tickets to the application)' "$T/daemon.err")" -gt "$n_conf" ]; }
+		[ "$(grep -c 'early=accepted handback=yes app_tickets=2 ' "$T/daemon.err")" -gt "$n_conf" ]; }
 result $? "s_client -early_data, echo: early hand-back=$handed, 2 NewSessionTickets from CONFIRMED sent by the library, data both ways after" "$T/sc.out" "$T/sc.err"
 stop_peer_server
 

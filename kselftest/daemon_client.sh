@@ -50,7 +50,7 @@ pc() {
 stored() {
 	local n=$1 i
 	for ((i = 0; i < WAIT_SECONDS * 50; i++)); do
-		[ "$(grep -c 'ticket stored' "$T/daemon.err")" -ge "$n" ] && return 0
+		[ "$(grep -c 'event=ticket_stored ' "$T/daemon.err")" -ge "$n" ] && return 0
 		sleep 0.02
 	done
 	return 1
@@ -91,7 +91,7 @@ rc=$?
 	[ "$(grep -c 'early-hello' "$T/s1.out")" -ge 2 ]
 result $? "s_server: second connect resumes from the daemon's cache, 0-RTT accepted (s_server printed it)" "$T/s1.out"
 
-grep -q 'connect to 127.0.0.1:[0-9]* ok: .*resumed=1 .*early=accepted' "$T/daemon.err"
+grep -q 'event=handshake_ok role=client via=handoff peer=127.0.0.1:[0-9]* .*resumed=1 .*early=accepted' "$T/daemon.err"
 result $? "the daemon logs the resumed connect with early=accepted"
 stop "$SPID"
 
@@ -110,14 +110,15 @@ start_s_server_held s3 -tls1_3 -cert "$C/other.pem" -key "$C/other.key" ||
 pc "$SPORT" --ca "$C/ca.pem"
 rc=$?
 [ $rc -ne 0 ] && grep -q 'client failed: handoff: .*alert unknown_ca sent' "$T/pc.err" &&
-	grep -q 'alert 48,' "$T/pc.err" && grep -q 'failed: tls: alert unknown_ca' "$T/daemon.err"
+	grep -q 'alert 48,' "$T/pc.err" &&
+	grep -q 'event=handshake_failed role=client via=handoff .*reason=tls alert=unknown_ca alert_dir=sent' "$T/daemon.err"
 result $? "untrusted server certificate: FAILED tls with unknown_ca" "$T/s3.out" "$T/s3.err"
 stop "$SPID"
 
 # 6-7. gnutls-serv (echo), full then resumed from the cache
 start_on_free_port gs gnutls-serv --echo -p @PORT@ --x509certfile "$C/p256.pem" --x509keyfile "$C/p256.key" ||
 	{ ok 1 "gnutls-serv starts"; finish; exit; }
-n0=$(grep -c 'ticket stored' "$T/daemon.err")
+n0=$(grep -c 'event=ticket_stored ' "$T/daemon.err")
 printf 'echo-me\n' >"$IN"
 pc "$SPORT" --ca "$C/ca.pem"
 [ $? -eq 0 ] && grep -q 'client resumed=no' "$T/pc.err" && grep -q 'echo-me' "$T/pc.out" && stored $((n0 + 1))

@@ -50,9 +50,6 @@ CONF=$T/handshaked.conf
 DLOG=$T/daemon.log
 echo "# Linux $(uname -r)"
 
-# IANA code points, as the daemon logs them
-declare -A GID=([x25519]=0x001d [secp256r1]=0x0017 [secp384r1]=0x0018 [secp521r1]=0x0019
-	[x448]=0x001e [ffdhe2048]=0x0100 [ffdhe3072]=0x0101 [ffdhe4096]=0x0102)
 # every group and cipher the engine has, so those off by default are served too
 GROUPS_ON="x25519 secp256r1 secp384r1 secp521r1 x448 ffdhe2048 ffdhe3072 ffdhe4096"
 CIPHERS_ON="TLS_AES_128_GCM_SHA256 TLS_AES_256_GCM_SHA384 TLS_CHACHA20_POLY1305_SHA256 TLS_AES_128_CCM_SHA256"
@@ -131,9 +128,10 @@ next_conn() {
 	return 1
 }
 # daemon_line: the daemon's log line about ADDR's handshake (DLINE):
-# "handshake with ADDR [(NAME) ]ok: ..." or "... failed: ...".
+# "event=handshake_ok role=server via=handoff peer=ADDR ..." or
+# "event=handshake_failed ...".
 daemon_line() {
-	local i l re="with ${ADDR//./\\.} (\\([^)]*\\) )?(ok|failed):"
+	local i l re="event=handshake_(ok|failed) role=server via=handoff peer=${ADDR//./\\.} "
 	local -a L
 	DLINE=""
 	for ((i = 0; i < WAIT_SECONDS * 20; i++)); do
@@ -173,7 +171,8 @@ sc() {
 
 # [CN=LEAF] served TITLE APP DAEMON NAME ARGS...: s_client ARGS gets the
 # answer intact; the application's line (hs_info) matches "ok APP" and the
-# daemon's "ok: DAEMON" (glob patterns); with CN, s_client
+# daemon's handshake_ok line "... DAEMON" after the peer (glob patterns,
+# key=value); with CN, s_client
 # verified the leaf CN=LEAF.
 served() {
 	local title=$1 app=$2 dmn=$3 rc err
@@ -185,7 +184,7 @@ served() {
 	daemon_line
 	slurp err "$T/sc.err"
 	[ $rc -eq 0 ] && cmp -s "$T/sc.out" "$T/answer" && [[ $LINE == *" ok "$app*"end=close_notify received"* ]] &&
-		[[ $DLINE == *" ok: "$dmn* ]] && { [ -z "${CN:-}" ] || [[ $err == *"depth=0 CN = $CN"$'\n'* ]]; }
+		[[ $DLINE == *"event=handshake_ok "*" "$dmn* ]] && { [ -z "${CN:-}" ] || [[ $err == *"depth=0 CN = $CN"$'\n'* ]]; }
 	result $? "$title" "$T/sc.err" || echo "# s_client exit $rc"
 }
 
@@ -201,20 +200,21 @@ refused() {
 	slurp err "$T/sc.err"
 	slurp out "$T/sc.out"
 	[[ ${err,,} == *"alert ${alert//_/ }"* ]] && [[ $out != *"HTTP/1.0 200"* ]] &&
-		[[ $LINE == *" failed: handoff: tls: alert $alert sent"* ]] && [[ $DLINE == *" failed: tls: alert $alert sent"* ]]
+		[[ $LINE == *" failed: handoff: tls: alert $alert sent"* ]] &&
+		[[ $DLINE == *"event=handshake_failed "*" reason=tls alert=$alert alert_dir=sent "* ]]
 	result $? "$title" "$T/sc.err"
 }
 
 # 1. Ciphers (the default three at 1 MiB in daemon.sh too).
 for cs in $CIPHERS_ON; do
-	served "s_client -ciphersuites $cs: served, answer intact" "$cs x25519 " "$cs group=0x001d " \
+	served "s_client -ciphersuites $cs: served, answer intact" "$cs x25519 " "cipher=$cs group=x25519 " \
 		localhost -ciphersuites "$cs"
 done
 
 # 2. Groups: the client offers one group and sends its key share.
 for g in $GROUPS_ON; do
 	served "s_client -groups $g: key exchange on $g, no HRR" "TLS_AES_128_GCM_SHA256 $g *hrr=0 " \
-		"*group=${GID[$g]} *hrr=0 " localhost -groups "$g"
+		"*group=$g *hrr=0 " localhost -groups "$g"
 done
 
 # 4. ALPN: the daemon's preference (h2,http/1.1) against the client's list.
@@ -255,9 +255,9 @@ full=$LINE dfull=$DLINE
 next_conn
 daemon_line
 slurp gerr "$T/gc.err"
-[ $rc -eq 0 ] && [[ $full == *" ok "* ]] && [[ $dfull == *" ok: "*" resumed=0 "* ]] &&
+[ $rc -eq 0 ] && [[ $full == *" ok "* ]] && [[ $dfull == *"event=handshake_ok "*" resumed=0 "* ]] &&
 	grep -aq '^\*\*\* This is a resumed session' "$T/gc.out" && body_ok "$T/gc.out" &&
-	[[ $LINE == *" ok "* ]] && [[ $APP == *" resumed=yes "* ]] && [[ $DLINE == *" ok: "*" resumed=1 "* ]]
+	[[ $LINE == *" ok "* ]] && [[ $APP == *" resumed=yes "* ]] && [[ $DLINE == *"event=handshake_ok "*" resumed=1 "* ]]
 result $? "gnutls-cli --resume: full handshake, then resumed with the daemon's ticket, answer intact" \
 	"$T/gc.out" "$T/gc.err"
 
@@ -270,7 +270,7 @@ next_conn
 daemon_line
 [ $rc -eq 0 ] && cmp -s "$T/curl.out" "$BIG" &&
 	[[ $LINE == *" ok TLS_CHACHA20_POLY1305_SHA256 "*" alpn=http/1.1 "* ]] &&
-	[[ $DLINE == *" ok: TLS_CHACHA20_POLY1305_SHA256 "*" alpn=http/1.1 "* ]]
+	[[ $DLINE == *"event=handshake_ok "*" cipher=TLS_CHACHA20_POLY1305_SHA256 "*" alpn=http/1.1 "* ]]
 result $? "curl --tls13-ciphers TLS_CHACHA20_POLY1305_SHA256 --http1.1: verified, body intact" "$T/curl.err"
 
 # 9. A 0-RTT first flight replayed across the two loops: s_client's first
@@ -336,7 +336,7 @@ reload_conf() {
 	for ((i = 0; i < WAIT_SECONDS * 20; i++)); do
 		mapfile -t L <"$DLOG"
 		for l in "${L[@]:n_rel}"; do
-			[[ $l == *"configuration reloaded"* ]] && reloaded=yes
+			[[ $l == *"event=reloaded "* ]] && reloaded=yes
 		done
 		[ $reloaded = yes ] && break
 		nap 0.05
@@ -364,9 +364,9 @@ signature_algorithms = rsa_pss_rsae_sha512,rsa_pss_rsae_sha256"
 reload_conf none
 result $? "SIGHUP: [server] ciphers, groups, signature_algorithms now shorter"
 CN=rsa2048 served "after the reload: the server's preferences: AES-256, x25519, rsa_pss_rsae_sha512 (RSA certificate)" \
-	"TLS_AES_256_GCM_SHA384 x25519 sig=rsa_pss_rsae_sha512 " "TLS_AES_256_GCM_SHA384 group=0x001d " localhost
+	"TLS_AES_256_GCM_SHA384 x25519 sig=rsa_pss_rsae_sha512 " "cipher=TLS_AES_256_GCM_SHA384 group=x25519 " localhost
 served "after the reload: s_client's key share for secp384r1 (no longer listed), the daemon asks for x25519 (HRR)" \
-	"TLS_AES_256_GCM_SHA384 x25519 *hrr=1 " "*group=0x001d *hrr=1 " localhost -groups secp384r1:x25519
+	"TLS_AES_256_GCM_SHA384 x25519 *hrr=1 " "*group=x25519 *hrr=1 " localhost -groups secp384r1:x25519
 refused "after the reload: s_client -ciphersuites TLS_CHACHA20_POLY1305_SHA256 (no longer listed): handshake_failure" \
 	handshake_failure localhost -ciphersuites TLS_CHACHA20_POLY1305_SHA256
 
@@ -376,7 +376,7 @@ aborted=$(metric 'handshaked_handshakes_total{result="aborted",reason=""}')
 okd=$(metric 'handshaked_handshakes_total{result="ok",reason=""}')
 mapfile -t L <"$DLOG"
 n_ab=0
-for l in "${L[@]}"; do [[ $l == *" aborted: "* ]] && n_ab=$((n_ab + 1)); done
+for l in "${L[@]}"; do [[ $l == *"event=handshake_aborted "* ]] && n_ab=$((n_ab + 1)); done
 [ "${aborted:-x}" = 0 ] && [ $n_ab = 0 ] && [ "${okd:-x}" = $WANT_OK ]
 result $? "handshakectl stats: ${okd:-?} ok (want $WANT_OK), ${aborted:-?} aborted, $n_ab 'aborted' log lines (want 0)"
 

@@ -77,7 +77,7 @@ CPID=$!
 listening $T/c6.log
 $PY -c "import socket,time; s=socket.create_connection(('127.0.0.1',$APORT)); s.settimeout(5); print('peer got', repr(s.recv(100)))" >$T/c6p.log 2>&1
 wait $CPID
-grep -q "peer got b''" $T/c6p.log && grep -q "aborted: the application closed" $T/daemon.log \
+grep -q "peer got b''" $T/c6p.log && grep -q 'event=handshake_aborted .*text="the application closed' $T/daemon.log \
 	&& pass "application gone mid-handshake: aborted, socket closed" || nok "abandon"
 
 # 7. out of fds: a daemon limited to 24 fds, 40 applications connect; the
@@ -220,7 +220,7 @@ done
 
 # 12. SIGHUP reload, then SIGTERM exits 0
 kill -HUP $DPID; sleep 0.3
-grep -q 'configuration reloaded' $T/daemon.log && pass "SIGHUP reloaded" || nok "reload"
+grep -q 'event=reloaded ' $T/daemon.log && pass "SIGHUP reloaded" || nok "reload"
 kill -TERM $DPID
 for i in $(seq 50); do kill -0 $DPID 2>/dev/null || break; sleep 0.1; done
 kill -0 $DPID 2>/dev/null && { nok "daemon still running after SIGTERM"; kill -KILL $DPID; }

@@ -22,6 +22,10 @@
 #     and keeps serving
 #  6. xprtsec=tls again after the failure; the daemon still runs, its fd
 #     count did not grow
+#  7. the daemon started from tlshd's own configuration file instead
+#     (--tlshd-config): an xprtsec=mtls mount works the same
+#  8. no client certificate configured, the mount names one in the .nfs
+#     keyring (cert_serial=, privkey_serial=, DER): the daemon presents it
 # The NFS tools come from kselftest/lib/nfs-tools (run it on the host first).
 #
 # Environment: UPCALL_CMD replaces "$BUILD/handshaked --upcall --no-handoff
@@ -109,7 +113,7 @@ wait_ktls() {
 # (loose, as in upcall_nvme.sh, so that UPCALL_CMD=tlshd fits too): the
 # role is the word client or server in the line, else its peer: nfsd's
 # port 2049 means the client role.
-LOG_OK_RE='(\<ok\>|succeeded|success)'
+LOG_OK_RE='(\<ok\>|handshake_ok|succeeded|success)'
 LOG_FAIL_RE='(fail|refused|reject|denied|alert|error)'
 mark_log() { MARK=$(wc -l <"$DLOG"); }
 log_new() { tail -n +$((MARK + 1)) "$DLOG" | grep -iE '(upcall|handshake)'; }
@@ -307,4 +311,95 @@ kill -0 "$DPID" 2>/dev/null && [ "$FD2" -le "$FD1" ]
 st=$?
 ok $st "umount; the daemon still runs; its fds: $FD0 at start, $FD1 after the first mount, $FD2 at the end (want <= $FD1)"
 [ $st -eq 0 ] || { ls -l /proc/"$DPID"/fd 2>/dev/null | sed 's/^/# /'; diag "$DLOG"; }
+
+# ---- 7. swapped in for tlshd: the same service from tlshd's own file ----
+if [ -z "${UPCALL_CMD:-}" ]; then
+	stop "$DPID"
+	cat >"$T/tlshd.conf" <<EOF
+# tlshd.conf(5) syntax (a GLib key file), read as is
+[debug]
+loglevel=1
+
+[authenticate]
+keyrings=.nfs;.nfsd;
+
+[authenticate.client]
+x509.truststore= $C/ca.pem
+x509.certificate= $C/client.pem
+x509.private_key= $C/client.key
+
+[authenticate.server]
+x509.truststore= $C/ca.pem
+x509.certificate= $C/p256.pem
+x509.private_key= $C/p256.key
+EOF
+	DLOG=$T/daemon-tlshd.log
+	"$DAEMON" --tlshd-config "$T/tlshd.conf" --no-handoff --control "$T/ctl2.sock" --log-level debug \
+		>"$DLOG" 2>&1 </dev/null &
+	DPID=$!
+	PIDS+=("$DPID")
+	for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
+		kill -0 "$DPID" 2>/dev/null || break
+		subscribed "$DPID" && break
+		sleep 0.1
+	done
+	mark_log
+	if mount_tls vers=4.2,xprtsec=mtls localhost:/export; then
+		handshakes_ok
+		st=$?
+		[ $st -eq 0 ] && [[ $HS != *"server: "*"client_cert=yes"* ]] && st=1
+		cmp -s "$T/data" "$MNT/tls" || st=1
+		ok $st "from tlshd's config file (--tlshd-config): mount xprtsec=mtls in $MS ms, both ends, the client's certificate: $HS"
+		unmount
+	else
+		ok 1 "from tlshd's config file (--tlshd-config): mount xprtsec=mtls: $MOUNT_OUT"
+		kmsg
+		diag "$DLOG"
+	fi
+
+	# ---- 8. the client certificate from the kernel keyring (cert_serial=) ----
+	stop "$DPID"
+	# DER in "user" keys of nfs.ko's .nfs keyring, as tlshd(8) documents it;
+	# kernels before .nfs existed (6.12): a keyring of our own, named in the
+	# daemon's [upcall] keyrings so that it links it and may read its keys
+	RINGNAME=.nfs
+	keyctl search @u keyring .nfs >/dev/null 2>&1 || keyctl show %:.nfs >/dev/null 2>&1 || {
+		RINGNAME=handshaked-nfs-test
+		keyctl newring "$RINGNAME" @u >/dev/null
+	}
+	printf '[upcall]\nca_file = %s\nkeyrings = %s\n' "$C/ca.pem" "$RINGNAME" >"$T/nocert.conf"
+	DLOG=$T/daemon-keyring.log
+	"$DAEMON" --upcall --no-handoff --control "$T/ctl3.sock" --log-level debug --cert "$C/p256.pem" \
+		--key "$C/p256.key" --client-ca "$C/ca.pem" --client-auth optional -c "$T/nocert.conf" \
+		>"$DLOG" 2>&1 </dev/null &
+	DPID=$!
+	PIDS+=("$DPID")
+	for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
+		kill -0 "$DPID" 2>/dev/null || break
+		subscribed "$DPID" && break
+		sleep 0.1
+	done
+	openssl x509 -in "$C/client.pem" -outform DER -out "$T/client.der" &&
+		openssl pkey -in "$C/client.key" -outform DER -out "$T/client.key.der" &&
+		cs=$(keyctl padd user nfs-client-cert "%:$RINGNAME" <"$T/client.der") &&
+		ks=$(keyctl padd user nfs-client-key "%:$RINGNAME" <"$T/client.key.der")
+	st=$?
+	mark_log
+	if [ $st -eq 0 ] && mount_tls "vers=4.2,xprtsec=mtls,cert_serial=$cs,privkey_serial=$ks" localhost:/export; then
+		handshakes_ok
+		st=$?
+		[ $st -eq 0 ] && [[ $HS != *"server: "*"client_cert=yes"* ]] && st=1
+		ok $st "mount xprtsec=mtls,cert_serial=$cs,privkey_serial=$ks with no client certificate configured: the keyring's (DER) is sent: $HS"
+		unmount
+	elif dmesg | grep -q "Unknown parameter 'cert_serial'"; then
+		# the option came with the .nfs keyring, after 6.12: nothing to test
+		echo "# Linux $(uname -r): NFS has no cert_serial= mount option; the keyring certificate case needs a newer kernel"
+	else
+		ok 1 "mount xprtsec=mtls with the client certificate in $RINGNAME (serials ${cs:-?}/${ks:-?}): ${MOUNT_OUT:-keyctl failed}"
+		kmsg
+		diag "$DLOG"
+	fi
+	keyctl unlink "${cs:-0}" "%:$RINGNAME" >/dev/null 2>&1
+	keyctl unlink "${ks:-0}" "%:$RINGNAME" >/dev/null 2>&1
+fi
 finish

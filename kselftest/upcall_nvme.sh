@@ -33,11 +33,12 @@ WAIT_SECONDS=${WAIT_SECONDS:-60}  # TCG is slow; also the connect timeout
 . "$ROOT/kselftest/lib/daemon.bash"
 
 # How the daemon's log says an upcall ended, one line per request, e.g.
-# "upcall client handshake with 127.0.0.1:4420 ok: ..." or "upcall server
-# handshake with 127.0.0.1:44180 failed: ...". A line counts for the role it
+# "event=handshake_ok role=client via=upcall peer=127.0.0.1:4420 ..." or
+# "event=handshake_failed role=server via=upcall peer=127.0.0.1:44180 ..."
+# (tlshd words it otherwise, hence the loose patterns). A line counts for the role it
 # names (client or server), else by its peer: the target's port
 # ($NVME_PORT) means the client role, another port the server role.
-LOG_OK_RE='(\<ok\>|succeeded|success)'
+LOG_OK_RE='(\<ok\>|handshake_ok|succeeded|success)'
 LOG_FAIL_RE='(fail|refused|reject|denied|alert|error)'
 LOG_UPCALL_RE='(upcall|handshake)'
 

@@ -4,6 +4,7 @@
 # upcall: what the daemon does with what a real client can send, and what
 # happens on the consumer's socket afterwards (Linux >= 6.7 with NVMe TLS;
 # skipped where the kernel lacks it). Root only (configfs, keyrings).
+#  0. without CAP_NET_ADMIN the daemon refuses to start, saying why
 #  1. a PSK handshake, then an NVMe/TCP ICReq through the client's TLS: the
 #     target answers with its ICResp (the socket the daemon handed over
 #     works under kTLS, nothing of the client's was lost)
@@ -96,15 +97,24 @@ ID="NVMe0R01 $HOST $SUB"
 KEY=$(keyctl padd psk "$ID" %:.nvme <"$T/psk" 2>"$T/setup.err") || { diag "$T/setup.err"; fail_all "a psk key in .nvme"; }
 echo "# Linux $(uname -r): nvmet target at 127.0.0.1:$PORT (tsas tls1.3), psk $KEY in .nvme"
 
+# ---- 0. without CAP_NET_ADMIN: a clear refusal at start ----
+if command -v setpriv >/dev/null; then
+	out=$(timeout 20 setpriv --inh-caps=-net_admin --bounding-set=-net_admin -- "$DAEMON" --upcall --no-handoff \
+		--control "$T/nocap.sock" 2>&1)
+	st=$?
+	[ $st -ne 0 ] && [ $st -ne 124 ] && [[ $out == *"needs CAP_NET_ADMIN"* ]]
+	ok $? "without CAP_NET_ADMIN the daemon refuses to start: ${out//$'\n'/ }"
+fi
+
 DLOG=$T/daemon.log
 "$DAEMON" --upcall --no-handoff --control "$T/control.sock" --deadline-ms 60000 --log-level debug \
 	>"$DLOG" 2>&1 </dev/null &
 DPID=$!
 PIDS+=("$DPID")
-wait_for "$DLOG" 'kernel upcall on' "$DPID" || { diag "$DLOG"; fail_all "handshaked --upcall starts"; }
+wait_for "$DLOG" 'event=ready .* upcall=on' "$DPID" || { diag "$DLOG"; fail_all "handshaked --upcall starts"; }
 FD0=$(ls /proc/"$DPID"/fd | wc -l)
 kmsg_count() { dmesg | grep -c -- "$1"; }
-oks() { grep -c 'upcall server handshake with .* ok:' "$DLOG"; }
+oks() { grep -c 'event=handshake_ok role=server via=upcall ' "$DLOG"; }
 
 # The 128-byte NVMe/TCP ICReq: pdu type 0, hlen 128, plen 128, PFV 0.
 printf '\x00\x00\x80\x00\x80\x00\x00\x00' >"$T/icreq"
@@ -147,8 +157,8 @@ ok $st "a KeyUpdate, then an ICReq: no ICResp; the target logged 'TLS record 22 
 
 # ---- 3. an identity no keyring has ----
 client unknown "NVMe0R01 nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-000000000000 $SUB"
-wait_for "$DLOG" 'failed: tls: alert handshake_failure sent: no usable PSK' "$DPID" &&
-	grep -q 'no PSK "NVMe0R01 nqn.2014-08.org.nvmexpress:uuid:00000000' "$DLOG" &&
+wait_for "$DLOG" 'event=handshake_failed role=server via=upcall .*reason=tls alert=handshake_failure alert_dir=sent .*text="alert handshake_failure sent: no usable PSK' "$DPID" &&
+	grep -q 'event=psk_not_found .*identity="NVMe0R01 nqn.2014-08.org.nvmexpress:uuid:00000000' "$DLOG" &&
 	[ "$(icresp unknown)" = 0 ] && grep -qi 'alert' "$T/unknown.out"
 st=$?
 ok $st "an unknown PSK identity: the client gets handshake_failure, the daemon logs the missing key"
@@ -158,11 +168,11 @@ ok $st "an unknown PSK identity: the client gets handshake_failure, the daemon l
 t0=$(now_ms)
 exec 3<>"/dev/tcp/127.0.0.1/$PORT"
 printf '\x16\x03\x01\x01\x00\x01\x00\x00' >&3   # a 256-byte record header, 3 bytes of it
-wait_for "$DLOG" 'failed: timeout: the handshake deadline passed' "$DPID"
+wait_for "$DLOG" 'event=handshake_failed role=server via=upcall .*reason=timeout .*text="the handshake deadline passed' "$DPID"
 st=$?
 el=$(($(now_ms) - t0))
 exec 3>&-
-grep -q 'timeout 10000 ms' "$DLOG" && [ $st -eq 0 ] && [ "$el" -ge 9000 ] && [ "$el" -lt 45000 ]
+grep -q 'event=upcall_request .*timeout_ms=10000 ' "$DLOG" && [ $st -eq 0 ] && [ "$el" -ge 9000 ] && [ "$el" -lt 45000 ]
 st=$?
 ok $st "a ClientHello cut short: the daemon gives up after $el ms (nvmet's TIMEOUT 10000 ms; own deadline 60 s)"
 [ $st -eq 0 ] || diag "$DLOG"
@@ -173,9 +183,9 @@ ok $st "a ClientHello cut short: the daemon gives up after $el ms (nvmet's TIMEO
 	head -c 64 /dev/urandom
 	sleep 3
 } | timeout 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT; cat >&3; timeout 5 cat <&3 >'$T/garbage.out'" 2>/dev/null
-wait_for "$DLOG" 'failed: tls: alert (decode_error|unexpected_message|illegal_parameter|protocol_version|handshake_failure) sent' "$DPID"
+wait_for "$DLOG" 'reason=tls alert=(decode_error|unexpected_message|illegal_parameter|protocol_version|handshake_failure) alert_dir=sent' "$DPID"
 st=$?
-ok $st "a handshake record of garbage: refused with an alert ($(grep -o 'alert [a-z_]* sent' "$DLOG" | tail -n 1))"
+ok $st "a handshake record of garbage: refused with an alert ($(grep -o 'alert=[a-z_]* alert_dir=sent' "$DLOG" | tail -n 1))"
 [ $st -eq 0 ] || diag "$DLOG"
 
 # ---- 6. still serving ----

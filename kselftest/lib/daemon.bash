@@ -6,8 +6,8 @@
 #                         from a chroot); without kTLS the script is skipped;
 #                         sets REKEY (1: the kernel can re-key TLS 1.3, >= 6.14)
 #   need_built PROG...    each $BUILD/PROG is built, or one failing line and exit
-#   start_daemon SOCK LOG ARGS...  handshaked --handoff SOCK ARGS, stdout and
-#                         stderr in LOG; returns once it serves (its control
+#   start_daemon SOCK LOG ARGS...  handshaked --handoff SOCK ARGS $HANDSHAKED_ARGS,
+#                         stdout and stderr in LOG; returns once it serves (its control
 #                         socket, --control or SOCK.ctl, exists: it is made
 #                         after the handoff socket listens); sets DPID
 #   start_handoff_server SOCK ARGS...  tests/peer server --handoff SOCK ARGS
@@ -58,7 +58,8 @@ start_daemon() {
 		prev=$a
 	done
 	rm -f "$sock"
-	"$DAEMON" --handoff "$sock" "$@" >"$log" 2>&1 </dev/null &
+	# shellcheck disable=SC2086 # HANDSHAKED_ARGS: more options, e.g. --user nobody
+	"$DAEMON" --handoff "$sock" "$@" ${HANDSHAKED_ARGS:-} >"$log" 2>&1 </dev/null &
 	DPID=$!
 	PIDS+=("$DPID")
 	for ((i = 0; i < WAIT_SECONDS * 50; i++)); do

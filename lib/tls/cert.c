@@ -6,12 +6,14 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -116,37 +118,99 @@ static int no_password(char *buf, int size, int rwflag, void *u)
 	return -1;
 }
 
-/* Whether the file has a PEM private key block at all: libcrypto's decoder
+/* Whether the text has a PEM private key block at all: libcrypto's decoder
  * reports "unsupported" both for that and for a broken key. */
-static bool has_key_marker(const char *path)
+static bool has_key_marker(const char *text, size_t len)
 {
-	char line[256];
-	bool found = false;
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strncmp(line, "-----BEGIN ", 11) == 0 && strstr(line, "PRIVATE KEY-----");
-	fclose(f);
-	return found;
+	for (const char *p = text; (p = memmem(p, len - (size_t)(p - text), "-----BEGIN ", 11)); p += 11) {
+		const char *eol = memchr(p, '\n', len - (size_t)(p - text));
+		size_t n = eol ? (size_t)(eol - p) : len - (size_t)(p - text);
+		if ((p == text || p[-1] == '\n') && memmem(p, n, "PRIVATE KEY-----", 16))
+			return true;
+	}
+	return false;
+}
+
+#define KEY_FILE_MAX 65536
+
+/* A key file's text: read with read(2), not stdio (whose buffer would keep
+ * a copy after fclose), into libcrypto's secure heap when the program made
+ * one (handshaked: locked, left out of core dumps). Freed with
+ * OPENSSL_secure_clear_free(text, *cap). NULL with err set. */
+static char *read_key_file(const char *path, size_t *len, size_t *cap, char *err, size_t errlen)
+{
+	struct stat st;
+	char *text = NULL;
+	int fd = path && *path ? open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK) : -1;
+
+	if (!path || !*path) {
+		tls_set_err(err, errlen, "no private key file given");
+		return NULL;
+	}
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		tls_set_err(err, errlen, "%s: cannot open private key file: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > KEY_FILE_MAX) {
+		tls_set_err(err, errlen, S_ISDIR(st.st_mode) ? "%s: is a directory, expected a PEM private key file"
+			    : S_ISREG(st.st_mode) ? "%s: larger than 64 KiB, not a private key file"
+						  : "%s: not a regular file", path);
+		goto out;
+	}
+	*cap = (size_t)st.st_size + 1;  /* one more: a file that grew is seen */
+	if (!(text = OPENSSL_secure_malloc(*cap))) {
+		tls_set_err(err, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	*len = 0;
+	while (*len < *cap) {
+		ssize_t r = read(fd, text + *len, *cap - *len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				break;
+			tls_set_err(err, errlen, "%s: cannot read private key file: %s", path, strerror(errno));
+			OPENSSL_secure_clear_free(text, *cap);
+			text = NULL;
+			goto out;
+		}
+		*len += (size_t)r;
+	}
+	if (*len == *cap) {
+		tls_set_err(err, errlen, "%s: changed while being read", path);
+		OPENSSL_secure_clear_free(text, *cap);
+		text = NULL;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	ERR_clear_error();
+	return text;
 }
 
 EVP_PKEY *tls_key_load_pem(const char *path, char *err, size_t errlen)
 {
-	BIO *b = open_file(path, "private key", err, errlen);
-	if (!b)
+	size_t len = 0, cap = 0;
+	char *text = read_key_file(path, &len, &cap, err, errlen);
+	if (!text)
 		return NULL;
+	BIO *b = BIO_new_mem_buf(text, (int)len);  /* reads text in place */
 	int asked = 0;
-	EVP_PKEY *k = PEM_read_bio_PrivateKey(b, NULL, no_password, &asked);
+	EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, no_password, &asked) : NULL;
+	bool marker = has_key_marker(text, len);
 	BIO_free(b);
+	OPENSSL_secure_clear_free(text, cap);
 	if (k) {
 		ERR_clear_error();
 		return k;
 	}
-	if (asked)
+	if (!b)
+		tls_set_err(err, errlen, "%s: out of memory", path);
+	else if (asked)
 		tls_set_err(err, errlen, "%s: private key is encrypted; a passphrase-less key is needed",
 			path);
-	else if (!has_key_marker(path))
+	else if (!marker)
 		tls_set_err(err, errlen, "%s: no PEM private key (\"-----BEGIN ... PRIVATE KEY-----\") found",
 			path);
 	else

@@ -35,15 +35,19 @@ struct tls_stek_ring {
 
 #define LINE_MAX_LEN 255
 
+/* The ring holds the keys themselves: it lives in libcrypto's secure heap
+ * (mlock'd, left out of core dumps) when the program set one up
+ * (CRYPTO_secure_malloc_init, as handshaked does), else in the ordinary
+ * heap; either way it is wiped when freed. */
 tls_stek_ring *tls_stek_ring_new(size_t keep, uint64_t period_s)
 {
 	if (keep >= TLS_STEK_MAX_KEYS)
 		return NULL;
-	tls_stek_ring *ring = calloc(1, sizeof(*ring));
+	tls_stek_ring *ring = OPENSSL_secure_zalloc(sizeof(*ring));
 	if (!ring)
 		return NULL;
 	if (pthread_rwlock_init(&ring->lock, NULL) != 0) {
-		free(ring);
+		OPENSSL_secure_free(ring);
 		return NULL;
 	}
 	ring->keep = keep;
@@ -56,8 +60,7 @@ void tls_stek_ring_free(tls_stek_ring *ring)
 	if (!ring)
 		return;
 	pthread_rwlock_destroy(&ring->lock);
-	OPENSSL_cleanse(ring, sizeof(*ring));
-	free(ring);
+	OPENSSL_secure_clear_free(ring, sizeof(*ring));
 }
 
 static void rdlock(const tls_stek_ring *ring)
@@ -386,8 +389,10 @@ out:
 
 int tls_stek_ring_load(tls_stek_ring *ring, const char *path, char *err, size_t errlen)
 {
+	/* the file's text is wiped right after parsing; the parsed keys go
+	 * where the ring is */
 	uint8_t *buf = malloc(TLS_STEK_FILE_MAX + 1);
-	tls_stek *keys = calloc(TLS_STEK_MAX_KEYS, sizeof(tls_stek));
+	tls_stek *keys = OPENSSL_secure_zalloc(TLS_STEK_MAX_KEYS * sizeof(tls_stek));
 	int rc = -1;
 	if (!buf || !keys) {
 		tls_set_err(err, errlen, "%s: out of memory", path);
@@ -409,8 +414,7 @@ int tls_stek_ring_load(tls_stek_ring *ring, const char *path, char *err, size_t 
 	rc = 0;
 out:
 	if (keys)
-		OPENSSL_cleanse(keys, TLS_STEK_MAX_KEYS * sizeof(tls_stek));
-	free(keys);
+		OPENSSL_secure_clear_free(keys, TLS_STEK_MAX_KEYS * sizeof(tls_stek));
 	free(buf);
 	return rc;
 }

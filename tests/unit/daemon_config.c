@@ -396,17 +396,20 @@ static void test_tlshd(void)
 	test_ok(LOAD_CAPTURED(&c, err, out, "--handoff", "/s", "--cert", "a", "--key", "b", "--tlshd-config", path) ==
 			0,
 		"unknown group and keys, pq certificates: no error (%s)", err);
-	snprintf(want, sizeof(want), "%s:1: unknown group [main] ignored", path);
+	/* logfmt lines (log.h): event=config_ignored file=F line=N ... */
+	snprintf(want, sizeof(want), "<4>handshaked: event=config_ignored file=%s line=1 section=main "
+		 "text=\"unknown group ignored\"\n", path);
 	test_ok(strstr(out, want) != NULL, "warning: unknown group");
-	snprintf(want, sizeof(want), "%s:5: unknown key 'verbose' in [debug] ignored", path);
+	snprintf(want, sizeof(want), "event=config_ignored file=%s line=5 section=debug key=verbose ", path);
 	test_ok(strstr(out, want) != NULL, "warning: unknown key");
-	snprintf(want, sizeof(want), "%s:4: loglevel 'lots' is not a number", path);
+	snprintf(want, sizeof(want), "event=config_ignored file=%s line=4 value=lots text=\"loglevel is not a number", path);
 	test_ok(strstr(out, want) != NULL, "warning: loglevel not a number");
-	snprintf(want, sizeof(want), "%s:7: x509.pq.certificate ignored", path);
-	test_ok(strstr(out, want) != NULL && strstr(out, "x509.pq.private_key ignored"), "warning: pq ignored");
-	test_ok(strstr(out, "unknown key 'x509.certificate[de]'") != NULL && !strstr(out, "'debug'"),
+	snprintf(want, sizeof(want), "event=config_ignored file=%s line=7 key=x509.pq.certificate ", path);
+	test_ok(strstr(out, want) != NULL && strstr(out, "key=x509.pq.private_key "), "warning: pq ignored");
+	test_ok(strstr(out, "key=x509.certificate[de] text=\"unknown key ignored\"") != NULL &&
+			!strstr(out, "key=debug "),
 		"warning: a localized key; keys of an unknown group are not listed one by one");
-	snprintf(want, sizeof(want), "%s:11: keyrings: empty name ignored", path);
+	snprintf(want, sizeof(want), "event=config_ignored file=%s line=11 text=\"keyrings: empty name ignored\"", path);
 	test_ok(strstr(out, want) != NULL && KEYRINGS(&c, ".nvme", ".nfs", ".nfsd", "a", "b"),
 		"warning: an empty keyring name in tlshd's list");
 	config_free(&c);
@@ -454,8 +457,11 @@ static void test_tlshd(void)
 				strstr(err, "tlshd_config default: neither /etc/tlshd/config nor /etc/tlshd.conf exists"),
 			"tlshd_config default with neither file: '%s'", err);
 		config_free(&c);
-	} else {
-		test_skip("this machine has a tlshd file", "tlshd_config default with neither file");
+	} else {               /* the machine's own tlshd file: "default" reads it */
+		int r = LOAD(&c, err, "--no-handoff", "--control", "/c", "--tlshd-config", "default");
+		test_ok(r == 0 || strstr(err, "/etc/tlshd"), "tlshd_config default reads this machine's tlshd file (%s)",
+			r == 0 ? "loaded" : err);
+		config_free(&c);
 	}
 
 	/* tlshd's keyrings count against CFG_MAX_KEYRINGS with the three it always links */
@@ -549,6 +555,27 @@ int main(void)
 	expect_error("[log]\nlevel = loud\n", "bad.conf:2: log level", "log level");
 	expect_error("[handoff]\nallow_uid = no-such-user-here\n", "bad.conf:2: allow_uid", "unknown user");
 	expect_error("[limits]\nx = 1\n[limits]\ndeadline_ms = -5\n", "bad.conf:2:", "the first error is reported");
+	/* [daemon]: who to run as, the seccomp filter (privs.c, sandbox.c) */
+	snprintf(path, sizeof(path), "%s",
+		 write_file("daemon.conf", "[handoff]\npath = /s\n[server]\ncert = a\nkey = b\n"
+					   "[daemon]\nuser = root\ngroup = root\nseccomp = no\n"));
+	test_ok(LOAD(&c, err, "-c", path) == 0 && c.user && strcmp(c.user, "root") == 0 && c.group &&
+			strcmp(c.group, "root") == 0 && c.seccomp_off,
+		"[daemon] user, group, seccomp = no (%s)", err);
+	config_free(&c);
+	test_ok(LOAD(&c, err, "--handoff", "/s", "--cert", "a", "--key", "b") == 0 && !c.user && !c.seccomp_off,
+		"defaults: no user change, seccomp on");
+	config_free(&c);
+	test_ok(LOAD(&c, err, "-c", path, "--seccomp", "yes", "--user", "nobody") == 0 && !c.seccomp_off &&
+			strcmp(c.user, "nobody") == 0,
+		"--seccomp yes and --user over the file (%s)", err);
+	config_free(&c);
+	expect_error("[daemon]\nuser = no-such-user-here\n", "bad.conf:2: user: no user 'no-such-user-here'",
+		     "[daemon] user that does not exist");
+	expect_error("[daemon]\ngroup = no-such-group-here\n", "bad.conf:2: group: no group", "unknown group");
+	expect_error("[daemon]\nseccomp = maybe\n", "bad.conf:2: seccomp: 'maybe' is not yes or no", "seccomp value");
+	expect_error("[handoff]\npath = /s\n[server]\ncert = a\nkey = b\n[daemon]\ngroup = root\n",
+		     "group (--group) needs [daemon] user", "group without user");
 	{
 		char big[600];
 		memset(big, 'a', sizeof(big));
@@ -582,6 +609,30 @@ int main(void)
 	config_free(&c);
 	test_ok(LOAD(&c, err, "--help") == 0 && c.help, "--help needs nothing else");
 	config_free(&c);
+
+	/* [metrics] listen: numeric ADDRESS:PORT or unix:PATH, checked when read */
+	snprintf(path, sizeof(path), "%s", write_file("metrics.conf", "[handoff]\npath = /s\n[server]\ncert = a\n"
+						   "key = b\n[metrics]\nlisten = 127.0.0.1:9470\n"));
+	test_ok(LOAD(&c, err, "-c", path) == 0 && c.metrics_listen && strcmp(c.metrics_listen, "127.0.0.1:9470") == 0,
+		"[metrics] listen = 127.0.0.1:9470 (%s)", err);
+	config_free(&c);
+	test_ok(LOAD(&c, err, "-c", path, "--metrics", "unix:/run/handshaked/metrics.sock") == 0 &&
+			strcmp(c.metrics_listen, "unix:/run/handshaked/metrics.sock") == 0,
+		"--metrics unix:PATH overrides the file (%s)", err);
+	config_free(&c);
+	test_ok(LOAD(&c, err, "--handoff", "/s", "--cert", "a", "--key", "b", "--metrics", "[::1]:9470") == 0,
+		"--metrics [::1]:9470 (%s)", err);
+	config_free(&c);
+	test_ok(LOAD(&c, err, "--handoff", "/s", "--cert", "a", "--key", "b") == 0 && !c.metrics_listen,
+		"no metrics listener by default");
+	config_free(&c);
+	expect_error("[metrics]\nlisten = localhost:9470\n", "bad.conf:2: 'localhost:9470' is not ADDRESS:PORT",
+		     "[metrics] listen: a name, not a number");
+	expect_error("[metrics]\nlisten = 127.0.0.1\n", "bad.conf:2: '127.0.0.1' is not", "[metrics] listen: no port");
+	expect_error("[metrics]\nlisten = 127.0.0.1:70000\n", "bad.conf:2:", "[metrics] listen: port out of range");
+	expect_error("[metrics]\nlisten = unix:rel.sock\n", "bad.conf:2: 'unix:rel.sock': unix: needs an absolute path",
+		     "[metrics] listen: a relative unix path");
+	unlink(path);
 
 	test_prefs();
 	test_upcall_settings();

@@ -11,6 +11,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/genetlink.h>
 #include <linux/keyctl.h>
+#include <linux/netlink.h>
 
 #include <handshake/tls.h>
 
@@ -92,6 +93,49 @@ static void parse_bad(void)
 		"an attribute longer than the message ends the walk");
 }
 
+/* NLMSG_ERROR as the kernel sends it with NETLINK_EXT_ACK: the errno and
+ * the text, with the request echoed or capped. */
+static void errors(void)
+{
+	uint8_t buf[1024];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct nlmsgerr *e;
+	char msg[64];
+	int err = 0;
+
+	nlh->nlmsg_type = NLMSG_ERROR;
+	nlh->nlmsg_flags = NLM_F_CAPPED | NLM_F_ACK_TLVS;
+	e = mnl_nlmsg_put_extra_header(nlh, sizeof(*e));
+	e->error = -EINVAL;
+	e->msg.nlmsg_len = 64;     /* the request's length: only its header is here */
+	mnl_attr_put_strz(nlh, NLMSGERR_ATTR_MSG, "attribute type 4 has an invalid length");
+	test_ok(upcall_nl_parse_error(nlh, &err, msg, sizeof(msg)) == 0 && err == EINVAL &&
+			strcmp(msg, "attribute type 4 has an invalid length") == 0,
+		"an error with the extended ack text (capped request)");
+
+	nlh = mnl_nlmsg_put_header(buf);            /* the request echoed whole, then the TLVs */
+	nlh->nlmsg_type = NLMSG_ERROR;
+	nlh->nlmsg_flags = NLM_F_ACK_TLVS;
+	e = mnl_nlmsg_put_extra_header(nlh, sizeof(*e) + 8);
+	e->error = -EPERM;
+	e->msg.nlmsg_len = sizeof(struct nlmsghdr) + 8;
+	mnl_attr_put_strz(nlh, NLMSGERR_ATTR_MSG, "no");
+	test_ok(upcall_nl_parse_error(nlh, &err, msg, sizeof(msg)) == 0 && err == EPERM && strcmp(msg, "no") == 0,
+		"an error after the echoed request");
+
+	e->msg.nlmsg_len = 4000;                     /* an echo longer than the message */
+	test_ok(upcall_nl_parse_error(nlh, &err, msg, sizeof(msg)) == 0 && err == EPERM && !*msg,
+		"an echoed request longer than the message: the errno, no text");
+
+	e->error = 0;
+	test_ok(upcall_nl_parse_error(nlh, &err, msg, sizeof(msg)) == 0 && err == 0, "an ACK");
+
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = NLMSG_ERROR;
+	test_ok(upcall_nl_parse_error(nlh, &err, msg, sizeof(msg)) == -1 && err == EBADMSG,
+		"an error message too short for its header");
+}
+
 static void psk_cipher(void)
 {
 	test_ok(keyring_psk_cipher("NVMe0R01 nqn.h nqn.s", 32) == TLS_AES_128_GCM_SHA256, "NVMe0R01: SHA-256");
@@ -152,6 +196,7 @@ int main(void)
 {
 	parse_whole();
 	parse_bad();
+	errors();
 	psk_cipher();
 	keyrings();
 	return test_done();
