@@ -34,18 +34,9 @@
 WAIT_SECONDS=${WAIT_SECONDS:-60}  # TCG is slow
 . "$(dirname "$0")/../tests/tcp/lib.sh"
 . "$ROOT/kselftest/lib/daemon.bash"
+. "$ROOT/kselftest/lib/upcall.bash"
 . "$ROOT/kselftest/lib/nfs.bash"
 
-skip_all() {
-	echo "1..0 # SKIP $*"
-	exit 0
-}
-fail_all() {
-	ok 1 "$*"
-	finish
-	exit 1
-}
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 [ "$(id -u)" = 0 ] || skip_all "needs root (an NFS server)"
 [ -d /run/hsvm ] || skip_all "runs only in the VM of kselftest/vm/run (it starts an NFS server)"
@@ -143,22 +134,6 @@ handshakes_ok() {
 	[ -n "$c" ] && [ -n "$s" ]
 }
 
-# subscribed PID: one of PID's netlink sockets joined the "tlshd" group
-# (/proc/net/netlink shows the first 32 groups as a bit mask); as in
-# upcall_nvme.sh
-subscribed() {
-	local -A ino=()
-	local l f
-	for l in /proc/"$1"/fd/*; do
-		l=$(readlink "$l" 2>/dev/null) || continue
-		[[ $l =~ ^socket:\[([0-9]+)\]$ ]] && ino[${BASH_REMATCH[1]}]=1
-	done
-	while read -r -a f; do
-		[ "${f[1]}" = 16 ] && [ -n "${ino[${f[9]}]:-}" ] || continue
-		(((0x${f[3]} >> (0x$GROUP - 1)) & 1)) && return 0
-	done <<<"$(tail -n +2 /proc/net/netlink)"
-	return 1
-}
 
 # ---- 1. the NFS server; plain NFSv4.2 ----
 nfs_server_start /export >"$T/server.log" 2>&1 ||

@@ -31,6 +31,7 @@
 WAIT_SECONDS=${WAIT_SECONDS:-60}  # TCG is slow; also the connect timeout
 . "$(dirname "$0")/../tests/tcp/lib.sh"
 . "$ROOT/kselftest/lib/daemon.bash"
+. "$ROOT/kselftest/lib/upcall.bash"
 
 # How the daemon's log says an upcall ended, one line per request, e.g.
 # "event=handshake_ok role=client via=upcall peer=127.0.0.1:4420 ..." or
@@ -48,17 +49,6 @@ CFS=/sys/kernel/config/nvmet
 FABRICS=/dev/nvme-fabrics
 SIZE=$((8 * 1024 * 1024))
 
-skip_all() {
-	echo "1..0 # SKIP $*"
-	exit 0
-}
-# fail_all REASON: the setup cannot go on (a missing tool, a broken host)
-fail_all() {
-	ok 1 "$*"
-	finish
-	exit 1
-}
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 [ "$(id -u)" = 0 ] || skip_all "needs root (configfs, keyrings, /dev/nvme-fabrics)"
 
@@ -221,21 +211,6 @@ wait_ktls() {
 	return 1
 }
 
-# subscribed PID: one of PID's netlink sockets joined the "tlshd" group
-# (/proc/net/netlink shows the first 32 groups as a bit mask)
-subscribed() {
-	local -A ino=()
-	local l f
-	for l in /proc/"$1"/fd/*; do
-		l=$(readlink "$l" 2>/dev/null) || continue
-		[[ $l =~ ^socket:\[([0-9]+)\]$ ]] && ino[${BASH_REMATCH[1]}]=1
-	done
-	while read -r -a f; do
-		[ "${f[1]}" = 16 ] && [ -n "${ino[${f[9]}]:-}" ] || continue
-		(((0x${f[3]} >> (0x$GROUP - 1)) & 1)) && return 0
-	done <<<"$(tail -n +2 /proc/net/netlink)"
-	return 1
-}
 
 # log_count ROLE KIND: the daemon's log lines about ROLE (client|server|any)
 # upcalls ending KIND (ok|fail). The role: the one of the words client and

@@ -22,18 +22,9 @@
 WAIT_SECONDS=${WAIT_SECONDS:-60}  # TCG is slow
 . "$(dirname "$0")/../tests/tcp/lib.sh"
 . "$ROOT/kselftest/lib/daemon.bash"
+. "$ROOT/kselftest/lib/upcall.bash"
 
 CFS=/sys/kernel/config/nvmet
-skip_all() {
-	echo "1..0 # SKIP $*"
-	exit 0
-}
-fail_all() {
-	ok 1 "$*"
-	finish
-	exit 1
-}
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 [ "$(id -u)" = 0 ] || skip_all "needs root (configfs, keyrings)"
 for m in gcm ctr ghash_generic aesni_intel chacha20poly1305 tls; do
