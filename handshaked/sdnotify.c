@@ -4,7 +4,9 @@
  * handoff socket's listen(), the keys, the upcall's join and a ring that
  * serves. The watchdog repeats that probe: a loop that stops answering
  * (stuck in a handler, a lock, a spin) stops the pings and systemd
- * restarts the daemon. Without libsystemd this file compiles to stubs. */
+ * restarts the daemon.
+ * Built without libsystemd, these calls do nothing: no notifications, no
+ * socket activation (logged once at debug level). */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>

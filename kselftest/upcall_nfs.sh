@@ -191,22 +191,10 @@ cmd+=(${UPCALL_ARGS:-})
 "${cmd[@]}" >"$DLOG" 2>&1 </dev/null &
 DPID=$!
 PIDS+=("$DPID")
-st=1
-for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
-	kill -0 "$DPID" 2>/dev/null || break
-	if [ -z "$GROUP" ] || [ $((0x$GROUP)) -gt 32 ]; then
-		sleep 2 # cannot see the subscription: give it time
-		st=0
-		break
-	fi
-	subscribed "$DPID" && { st=0; break; }
-	sleep 0.1
-done
-kill -0 "$DPID" 2>/dev/null || st=1
+wait_subscribed "$DPID"
+st=$?
 ok $st "${cmd[0]##*/} --upcall runs (pid $DPID) and joined the netlink group tlshd (0x$GROUP)"
 if [ $st -ne 0 ]; then
-	"$DAEMON" --help 2>&1 | grep -q -- --upcall ||
-		echo "# $DAEMON has no --upcall yet: the tests after this need it"
 	diag "$DLOG"
 	finish
 	exit 1
@@ -313,11 +301,7 @@ EOF
 		>"$DLOG" 2>&1 </dev/null &
 	DPID=$!
 	PIDS+=("$DPID")
-	for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
-		kill -0 "$DPID" 2>/dev/null || break
-		subscribed "$DPID" && break
-		sleep 0.1
-	done
+	wait_subscribed "$DPID"
 	mark_log
 	if mount_tls vers=4.2,xprtsec=mtls localhost:/export; then
 		handshakes_ok
@@ -349,11 +333,7 @@ EOF
 		>"$DLOG" 2>&1 </dev/null &
 	DPID=$!
 	PIDS+=("$DPID")
-	for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
-		kill -0 "$DPID" 2>/dev/null || break
-		subscribed "$DPID" && break
-		sleep 0.1
-	done
+	wait_subscribed "$DPID"
 	openssl x509 -in "$C/client.pem" -outform DER -out "$T/client.der" &&
 		openssl pkey -in "$C/client.key" -outform DER -out "$T/client.key.der" &&
 		cs=$(keyctl padd user nfs-client-cert "%:$RINGNAME" <"$T/client.der") &&

@@ -265,22 +265,10 @@ cmd+=(${UPCALL_ARGS:-})
 keyctl session - "${cmd[@]}" >"$DLOG" 2>&1 </dev/null &
 DPID=$!
 PIDS+=("$DPID")
-st=1
-for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
-	kill -0 "$DPID" 2>/dev/null || break
-	if [ -z "$GROUP" ] || [ $((0x$GROUP)) -gt 32 ]; then
-		sleep 2 # cannot see the subscription: give it time
-		st=0
-		break
-	fi
-	subscribed "$DPID" && { st=0; break; }
-	sleep 0.1
-done
-kill -0 "$DPID" 2>/dev/null || st=1
+wait_subscribed "$DPID"
+st=$?
 ok $st "${cmd[*]##*/} runs (pid $DPID) and joined the netlink group tlshd (0x$GROUP)"
 if [ $st -ne 0 ]; then
-	"$DAEMON" --help 2>&1 | grep -q -- --upcall ||
-		echo "# $DAEMON has no --upcall yet: tests 2-8 need it"
 	diag "$DLOG"
 	finish
 	exit 1

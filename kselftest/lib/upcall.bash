@@ -7,6 +7,7 @@
 #   subscribed PID      one of PID's netlink sockets joined the group whose
 #                       id is $GROUP (hex; /proc/net/netlink shows the first
 #                       32 groups as a bit mask)
+#   wait_subscribed PID until PID joined it (or died: fails)
 
 skip_all() {
 	echo "1..0 # SKIP $*"
@@ -32,5 +33,23 @@ subscribed() {
 		[ "${f[1]}" = 16 ] && [ -n "${ino[${f[9]}]:-}" ] || continue
 		(((0x${f[3]} >> (0x$GROUP - 1)) & 1)) && return 0
 	done <<<"$(tail -n +2 /proc/net/netlink)"
+	return 1
+}
+
+# wait_subscribed PID: until PID has joined the group (WAIT_SECONDS at most;
+# a group id past 32 cannot be seen in /proc/net/netlink: 2 s of grace
+# instead); fails when PID died or never joined
+wait_subscribed() {
+	local i
+	for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
+		kill -0 "$1" 2>/dev/null || return 1
+		if [ -z "${GROUP:-}" ] || [ $((0x$GROUP)) -gt 32 ]; then
+			sleep 2
+			kill -0 "$1" 2>/dev/null
+			return
+		fi
+		subscribed "$1" && return 0
+		sleep 0.1
+	done
 	return 1
 }
