@@ -134,6 +134,17 @@ HO_CPU_PORTS=$(firstn "$CPU_CONC" "$HO_PORTS") HO_CPU_PIDS=$(firstn "$CPU_CONC" 
 
 : >"$T/ratios.cpu"
 : >"$T/ratios.loops"
+: >"$T/ratios.ceiling"
+: >"$T/ratios.loops_a"
+# ceiling: what two CPU-bound processes get over one on this VM (openssl
+# speed, X25519 derivations), the most two loops could gain here
+ceiling() {
+	local one two
+	one=$(openssl speed -seconds 3 -multi 1 ecdhx25519 2>/dev/null | awk '/X25519/ { v = $NF } END { print v }')
+	two=$(openssl speed -seconds 3 -multi 2 ecdhx25519 2>/dev/null | awk '/X25519/ { v = $NF } END { print v }')
+	[ -n "$one" ] && [ -n "$two" ] || die "openssl speed printed no X25519 figure"
+	awk -v a="$two" -v b="$one" 'BEGIN { printf "%.4f\n", a / b }'
+}
 start_daemon 1
 for ((r = 1; r <= ROUNDS; r++)); do
 	# CPU per handshake, in-process vs hand-off (daemon --loops 1)
@@ -144,13 +155,15 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	awk -v a="$handoff" -v b="$inproc" 'BEGIN { printf "%.4f\n", a / b }' >>"$T/ratios.cpu"
 	# capacity at concurrency 64, --loops 1 then --loops 2
 	burst "r$r loops1 c$CONC"
-	l1=$(field hs_per_s "$LINE")
+	l1=$(field hs_per_s "$LINE") a1=$(field a_seconds "$LINE")
 	stop_daemon
 	start_daemon 2
 	burst "r$r loops2 c$CONC"
-	l2=$(field hs_per_s "$LINE")
+	l2=$(field hs_per_s "$LINE") a2=$(field a_seconds "$LINE")
 	awk -v a="$l2" -v b="$l1" 'BEGIN { printf "%.4f\n", a / b }' >>"$T/ratios.loops"
+	awk -v a="$a1" -v b="$a2" 'BEGIN { printf "%.4f\n", a / b }' >>"$T/ratios.loops_a"
 	stop_daemon
+	ceiling >>"$T/ratios.ceiling"
 	start_daemon 1
 done
 
@@ -167,6 +180,8 @@ stop_daemon
 
 read -r cpu_med cpu_min cpu_max <<<"$(stats <"$T/ratios.cpu")"
 read -r loops_med loops_min loops_max <<<"$(stats <"$T/ratios.loops")"
+read -r ceil_med ceil_min ceil_max <<<"$(stats <"$T/ratios.ceiling")"
+read -r la_med la_min la_max <<<"$(stats <"$T/ratios.loops_a")"
 read -r inproc_med inproc_min inproc_max <<<"$(grep -- ' in-process run ' "$T/runs" | sed 's/.*server_cpu_us_per_hs=\([^ ]*\).*/\1/' | stats)"
 read -r handoff_med handoff_min handoff_max <<<"$(grep -- ' handoff run ' "$T/runs" | sed 's/.*server_cpu_us_per_hs=\([^ ]*\).*/\1/' | stats)"
 read -r l1_med l1_min l1_max <<<"$(grep -- ' loops1 ' "$T/runs" | sed 's/.*hs_per_s=\([^ ]*\).*/\1/' | stats)"
@@ -186,6 +201,8 @@ printf '%-44s %10.1f %10.1f %10.1f\n' "  of it the daemon's" "$hd_med" "$hd_min"
 printf '%-44s %10.1f %10.1f %10.1f\n' "handshakes/s c$CONC (bursts), --loops 1" "$l1_med" "$l1_min" "$l1_max"
 printf '%-44s %10.1f %10.1f %10.1f\n' "handshakes/s c$CONC (bursts), --loops 2" "$l2_med" "$l2_min" "$l2_max"
 printf '%-44s %10.3f %10.3f %10.3f\n' "  ratio loops 2 / loops 1" "$loops_med" "$loops_min" "$loops_max"
+printf '%-44s %10.3f %10.3f %10.3f\n' "  of it phase A (ClientHello to flight)" "$la_med" "$la_min" "$la_max"
+printf '%-44s %10.3f %10.3f %10.3f\n' "  ceiling: openssl speed -multi 2 / -multi 1" "$ceil_med" "$ceil_min" "$ceil_max"
 printf '%-44s %10.0f %10.0f %10.0f\n' "daemon CPU % in the bursts, --loops 1" "$d1_med" "$d1_min" "$d1_max"
 printf '%-44s %10.0f %10.0f %10.0f\n' "daemon CPU % in the bursts, --loops 2" "$d2_med" "$d2_min" "$d2_max"
 echo "daemon heap, --loops 1: $H1"
@@ -196,4 +213,5 @@ met() { awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN { ok = op == "<=" ? v <= t : v
 echo "targets: handoff CPU <= 1.15x in-process: $(met "$cpu_med" '<=' 1.15) ($cpu_med);" \
 	"heap per in-flight <= 16384: $(met "$inflight" '<=' 16384) ($inflight);" \
 	"per established 0: $(met "$est" '<=' 0) ($est); loops 2 >= 1.7x loops 1: $(met "$loops_med" '>=' 1.7) ($loops_med)"
+echo "(two loops against this VM's ceiling for two CPU-bound processes: $(awk -v a="$loops_med" -v b="$ceil_med" 'BEGIN { printf "%.2f", a / b }'))"
 echo "daemon handoff_cpu_vs_inprocess=$cpu_med bytes_per_inflight=$inflight bytes_per_established=$est loops2_vs_loops1=$loops_med"

@@ -417,12 +417,9 @@ static bool allowed(const struct loop *l, const struct app *a)
 	return false;
 }
 
-/* NULL when fd is a connected TCP socket without a ULP, else why not. */
-static const char *bad_socket(int fd, char *why, size_t len)
+/* Why fd, which is not a TCP socket, is refused. */
+static const char *not_tcp(int fd, char *why, size_t len)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	char ulp[32] = "";
 	int v;
 	socklen_t vl = sizeof(v);
 
@@ -435,10 +432,23 @@ static const char *bad_socket(int fd, char *why, size_t len)
 	vl = sizeof(v);
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &vl) < 0 || v != SOCK_STREAM)
 		return "not a stream socket";
-	vl = sizeof(v);
+	return "not a TCP socket";
+}
+
+/* NULL when fd is a connected TCP socket without a ULP, else why not;
+ * the peer's address in *ss. Three syscalls for a good socket (only TCP
+ * is IPPROTO_TCP, always a stream of AF_INET or AF_INET6). */
+static const char *bad_socket(int fd, struct sockaddr_storage *ss, socklen_t *sl, char *why,
+			      size_t len)
+{
+	char ulp[32] = "";
+	int v;
+	socklen_t vl = sizeof(v);
+
 	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &vl) < 0 || v != IPPROTO_TCP)
-		return "not a TCP socket";
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return not_tcp(fd, why, len);
+	*sl = sizeof(*ss);
+	if (getpeername(fd, (struct sockaddr *)ss, sl) < 0)
 		return "not connected";
 	vl = sizeof(ulp) - 1;
 	if (getsockopt(fd, IPPROTO_TCP, TCP_ULP, ulp, &vl) == 0 && ulp[0]) {
@@ -448,16 +458,13 @@ static const char *bad_socket(int fd, char *why, size_t len)
 	return NULL;
 }
 
-static void peer_name(int fd, char *buf, size_t len)
+static void peer_name(const struct sockaddr_storage *ss, socklen_t sl, char *buf, size_t len)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
 	char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
 
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
-		getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
-			    NI_NUMERICHOST | NI_NUMERICSERV);
-	snprintf(buf, len, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
+	getnameinfo((const struct sockaddr *)ss, sl, host, sizeof(host), port, sizeof(port),
+		    NI_NUMERICHOST | NI_NUMERICSERV);
+	snprintf(buf, len, ss->ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
 }
 
 /* The attached fd (the first SCM_RIGHTS one; any others are closed). */
@@ -488,6 +495,8 @@ static void on_accept_request(struct app *a, const struct handoff_msg *m, int fd
 	uint32_t timeout = c->deadline_ms, t;
 	char why[200], peer[64];
 	const char *bad;
+	struct sockaddr_storage ss;
+	socklen_t sl;
 
 	if (fd < 0) {
 		app_reply_failed(a, m->id, HANDOFF_R_MALFORMED, 0,
@@ -495,7 +504,7 @@ static void on_accept_request(struct app *a, const struct handoff_msg *m, int fd
 							    : "ACCEPT without a socket attached");
 		return;
 	}
-	if ((bad = bad_socket(fd, why, sizeof(why)))) {
+	if ((bad = bad_socket(fd, &ss, &sl, why, sizeof(why)))) {
 		log_ev(LOG_WARN, "request_refused", "pid=%d reason=bad_socket text=%s", (int)a->pid, log_q(bad));
 		app_reply_failed(a, m->id, HANDOFF_R_BAD_SOCKET, 0, bad);
 		close(fd);
@@ -514,7 +523,7 @@ static void on_accept_request(struct app *a, const struct handoff_msg *m, int fd
 	/* the application may ask for less time than the daemon allows */
 	if (handoff_get_u32(m, HANDOFF_A_TIMEOUT_MS, &t) == 0 && t > 0 && t < timeout)
 		timeout = t;
-	peer_name(fd, peer, sizeof(peer));
+	peer_name(&ss, sl, peer, sizeof(peer));
 	if (m->type == HANDOFF_CONNECT) {  /* client role: client.c */
 		enum handoff_reason r;
 		/* counted first: a handshake that fails at once gives it back */

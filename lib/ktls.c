@@ -193,15 +193,13 @@ static enum ktls_err set_crypto(int fd, enum ktls_dir dir, int cipher_type, cons
 
 /* ---- ULP and key install ---- */
 
-enum ktls_err ktls_attach(int fd)
+/* The code for setsockopt(TCP_ULP, "tls") failing with err; EEXIST is
+ * fine when the ULP already there is tls. */
+static enum ktls_err attach_failed(int fd, int err)
 {
 	char name[16];
 	socklen_t len = sizeof(name);
-	int err;
 
-	if (setsockopt(fd, SOL_TCP, TCP_ULP, "tls", sizeof("tls")) == 0)
-		return fail(KTLS_OK, 0);
-	err = errno;
 	switch (err) {
 	case EEXIST:
 		memset(name, 0, sizeof(name));
@@ -217,6 +215,13 @@ enum ktls_err ktls_attach(int fd)
 		return fail(KTLS_E_NOT_CONNECTED, err);
 	}
 	return fail(KTLS_E_SYS, err);
+}
+
+enum ktls_err ktls_attach(int fd)
+{
+	if (setsockopt(fd, SOL_TCP, TCP_ULP, "tls", sizeof("tls")) == 0)
+		return fail(KTLS_OK, 0);
+	return attach_failed(fd, errno);
 }
 
 bool ktls_is_installed(int fd, enum ktls_dir dir)
@@ -240,25 +245,38 @@ enum ktls_err ktls_install(int fd, enum ktls_dir dir, const tls_cipher *cs,
 {
 	uint8_t key[TLS_MAX_KEY], iv[TLS_IV_LEN];
 	enum ktls_err e;
-	bool update, paired;
+	bool attached = false;
 	int err;
 
 	if (fd < 0 || !cs || !secret || !dir_ok(dir) || !crypto_info_size(cs->ktls_cipher))
 		return fail(KTLS_E_INVALID, EINVAL);
-	e = ktls_attach(fd);
-	if (e)
-		return e;
-	update = ktls_is_installed(fd, dir);
-	paired = ktls_is_installed(fd, other_dir(dir));
+	/* Two syscalls when all goes well (a handshake installs both
+	 * directions); what only an error needs is asked after it. */
+	if (setsockopt(fd, SOL_TCP, TCP_ULP, "tls", sizeof("tls")) != 0) {
+		if (errno != EEXIST)
+			return attach_failed(fd, errno);
+		attached = true;
+	}
 	if (tls_traffic_key_derive(cs, secret, key, iv) != 0) {
 		OPENSSL_cleanse(key, sizeof(key));
 		OPENSSL_cleanse(iv, sizeof(iv));
 		return fail(KTLS_E_DERIVE, 0);
 	}
-	e = set_crypto(fd, dir, cs->ktls_cipher, key, iv, rec_seq, update, paired);
+	e = set_crypto(fd, dir, cs->ktls_cipher, key, iv, rec_seq, false, false);
 	err = errno;
 	OPENSSL_cleanse(key, sizeof(key));
 	OPENSSL_cleanse(iv, sizeof(iv));
+	if (e == KTLS_OK)
+		return fail(KTLS_OK, 0);
+	/* a failed setsockopt installed nothing: the state is as before it */
+	if (e == KTLS_E_CIPHER && err == EINVAL &&
+	    (ktls_is_installed(fd, dir) || ktls_is_installed(fd, other_dir(dir))))
+		return fail(KTLS_E_REKEY_MISMATCH, err);
+	if (attached) {
+		enum ktls_err a = attach_failed(fd, EEXIST); /* another ULP? */
+		if (a != KTLS_OK)
+			return a;
+	}
 	return fail(e, err);
 }
 
