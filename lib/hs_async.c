@@ -289,13 +289,13 @@ static void expire(hs_async *a)
 	}
 }
 
-/* When hs_async_next has work next: now (queued events), a deadline, a
- * send retry; -1 never. */
-static int64_t next_wake(const hs_async *a)
+/* When hs_async_next has work next: now (queued events, unless the
+ * caller is draining them), a deadline, a send retry; -1 never. */
+static int64_t next_wake(const hs_async *a, bool draining)
 {
 	int64_t t = -1;
 
-	if (a->len)
+	if (a->len && !draining)
 		return 0;
 	for (size_t i = 0; i < a->n; i++) {
 		int64_t w = a->reqs[i]->deadline;
@@ -310,12 +310,15 @@ static int64_t next_wake(const hs_async *a)
 	return t;
 }
 
-static void arm(hs_async *a)
+static void arm_for(hs_async *a, bool draining)
 {
-	int64_t t = next_wake(a);
+	int64_t t = next_wake(a, draining);
 	struct itimerspec its = { 0 };
 
-	if (t == a->armed)
+	/* Armed for an earlier time than now needed: let it fire, it re-arms
+	 * then. One timerfd_settime per wake-up, not one per request
+	 * finished; with nothing left to wait for it is disarmed. */
+	if (t == a->armed || (a->armed > 0 && t > a->armed))
 		return;
 	if (t == 0)
 		its.it_value.tv_nsec = 1;  /* in the past: fires at once */
@@ -325,6 +328,11 @@ static void arm(hs_async *a)
 	}
 	if (timerfd_settime(a->timer, TFD_TIMER_ABSTIME, &its, NULL) == 0)
 		a->armed = t;
+}
+
+static void arm(hs_async *a)
+{
+	arm_for(a, false);
 }
 
 /* ---- the connection ---- */
@@ -477,7 +485,8 @@ int hs_async_next(hs_async *a, struct hs_async_event *ev)
 		errno = EINVAL;
 		return -1;
 	}
-	if (read(a->timer, &ticks, sizeof(ticks)) == sizeof(ticks))
+	/* the timer is read only once its time has come: no syscall per event */
+	if (a->armed >= 0 && hs_now_ms() >= a->armed && read(a->timer, &ticks, sizeof(ticks)) == sizeof(ticks))
 		a->armed = -1;  /* fired: one-shot */
 	pump(a);
 	expire(a);
@@ -495,7 +504,9 @@ int hs_async_next(hs_async *a, struct hs_async_event *ev)
 	} else {
 		errno = EAGAIN;
 	}
-	arm(a);
+	/* an event returned: the caller calls again until EAGAIN (the
+	 * contract), so the rest queued needs no wake-up of its own */
+	arm_for(a, r == 0);
 	if (r == 0)
 		errno = 0;
 	return r;
@@ -507,7 +518,7 @@ int hs_async_timeout_ms(const hs_async *a)
 
 	if (!a)
 		return -1;
-	if ((t = next_wake(a)) < 0)
+	if ((t = next_wake(a, false)) < 0)
 		return -1;
 	left = t - hs_now_ms();
 	return left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
