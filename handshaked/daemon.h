@@ -44,6 +44,7 @@ struct op {
 };
 
 struct loop;
+struct lmsg;
 
 /* What outlives a reload and is shared by every loop. cfg and tls change
  * only under the write side of lock; each loop holds the read side while
@@ -58,6 +59,8 @@ struct daemon {
 	tls_config *tls;           /* current; each handshake holds its own reference */
 	struct loop *loops;
 	unsigned n_loops;
+	unsigned spread_loops;     /* atomic: loops a request may go to (spread.c); 0 until all run */
+	bool loop_failed;          /* atomic: a loop ended on an error: nobody waits for its news */
 	int listen_fd;             /* the handoff socket; each loop accepts on a dup */
 	bool listen_passed;        /* listen_fd came from systemd (socket activation): never unlinked */
 	int sup_fd;                /* eventfd: a loop ended (the supervisor stops the rest) */
@@ -97,9 +100,15 @@ struct loop {
 		size_t align;      /* cmsghdr alignment (it ends in a flexible array) */
 		char buf[128];     /* >= CMSG_SPACE(8 * sizeof(int)): a few fds; extras are cut (MSG_CTRUNC) */
 	} rcmsg;
-	unsigned inflight;         /* sessions alive */
+	unsigned inflight;         /* atomic (other loops read it): sessions alive */
 	struct upcall_loop *upcall; /* NULL: the upcall is off */
 	bool stopping;             /* SIGTERM: no new requests, drain */
+	/* spread.c: news from the other loops, taken on a wake */
+	pthread_mutex_t inbox_lock;
+	struct lmsg *inbox, **inbox_tail;
+	unsigned incoming;         /* atomic: handshakes sent here by other loops, not started yet */
+	bool closed;               /* atomic: stopping; other loops send no more handshakes */
+	unsigned remote;           /* handshakes of this loop's applications running on others */
 };
 
 /* A reply the application's socket had no room for (app_reply). */
@@ -127,6 +136,13 @@ struct app {
 	unsigned inflight;         /* of them, against max_per_app */
 	struct app_reply *queue, **queue_tail;  /* replies waiting for room, in order */
 	unsigned queued;
+	/* spread.c: an application's handshakes may run on other loops, each
+	 * linked to a stand-in struct app there (a proxy: fd -1, home set). */
+	struct app *home;          /* proxy: the application it stands for (on its own loop) */
+	struct lmsg *spare;        /* proxy: messages for telling home that a handshake ended */
+	struct app **proxies;      /* home: per loop index, NULL until one is needed */
+	unsigned *remote_on;       /* home: its handshakes running on each loop */
+	unsigned remote;           /* home: of them in all, plus aborts not acknowledged */
 };
 
 /* loop.c */
@@ -168,6 +184,33 @@ void app_reply_failed(struct app *a, uint32_t id, enum handoff_reason r, uint8_t
 		      const char *text);
 /* One of a's handshakes ended (hsio.c). */
 void app_handshake_gone(struct app *a);
+/* Frees a once it is closing and nothing refers to it any more. */
+void app_maybe_free(struct app *a);
+
+/* spread.c: server handshakes spread over the loops. A request is read by
+ * the loop of its application's connection; the handshake runs on the
+ * least loaded loop; its replies and its end travel back as messages. */
+int spread_init(struct loop *l);
+/* Every message in l's inbox (on a wake). */
+void spread_run(struct loop *l);
+/* l stops: no more handshakes from other loops (spread_idle tells when
+ * those already sent have started). */
+void spread_close(struct loop *l);
+bool spread_idle(struct loop *l);
+/* Where a new server handshake of a goes: a's loop or another. */
+struct loop *spread_pick(struct app *a);
+/* Sends it to t (0), or -1: t is stopping or no memory; run it here. */
+int spread_start(struct app *a, struct loop *t, uint32_t id, int fd, uint32_t timeout_ms, const char *peer);
+/* For a proxy: the reply goes to its application's loop. */
+void spread_reply(struct app *proxy, const tls_buf *msg);
+/* For a proxy: one of its handshakes ended. */
+void spread_gone(struct app *proxy);
+/* The application closed: its handshakes elsewhere are aborted. */
+void spread_abort(struct app *home);
+/* With the application: its proxies (nothing refers to them any more). */
+void spread_free_app(struct app *home);
+/* At exit, the loops joined: what is left in the inbox. */
+void spread_free(struct loop *l);
 
 /* session.c: one server handshake on one TCP socket */
 int session_start(struct loop *l, struct app *a, uint32_t id, int fd, uint32_t timeout_ms,

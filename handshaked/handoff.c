@@ -183,13 +183,14 @@ static void app_free(struct app *a)
 		log_ev(LOG_WARN, "replies_lost", "pid=%d count=%u text=\"the application closed its connection\"",
 		       (int)a->pid, a->queued);
 	drop_queue(a);
+	spread_free_app(a);
 	close(a->fd);
 	free(a);
 }
 
-static void maybe_free(struct app *a)
+void app_maybe_free(struct app *a)
 {
-	if (a->closing && !a->holding && !a->in_pending && !a->out_pending && !a->handshakes)
+	if (a->closing && !a->holding && !a->in_pending && !a->out_pending && !a->handshakes && !a->remote)
 		app_free(a);
 }
 
@@ -206,11 +207,15 @@ static void cancel(struct app *a, struct op *op, bool pending)
 
 void app_handshake_gone(struct app *a)
 {
+	if (a->home) {             /* a proxy: its application's loop counts it */
+		spread_gone(a);
+		return;
+	}
 	if (a->inflight) {
 		a->inflight--;
 		stats_finished(&a->l->d->stats);
 	}
-	maybe_free(a);
+	app_maybe_free(a);
 }
 
 /* The application is gone (EOF, error, or the daemon exits): its
@@ -222,7 +227,7 @@ static void app_close(struct app *a, const char *why)
 	if (a->closing)
 		return;
 	a->closing = true;
-	if (a->handshakes)
+	if (a->handshakes || a->remote)
 		log_ev(LOG_INFO, "app_closed", "pid=%d text=%s", (int)a->pid, log_q(why));
 	/* keep a alive while its handshakes unlink themselves */
 	a->holding = true;
@@ -232,9 +237,10 @@ static void app_close(struct app *a, const char *why)
 		hsio_abort(io, "the application closed its handoff connection");
 	}
 	a->holding = false;
+	spread_abort(a);           /* and those running on other loops */
 	cancel(a, &a->in_op, a->in_pending);
 	cancel(a, &a->out_op, a->out_pending);
-	maybe_free(a);
+	app_maybe_free(a);
 }
 
 void app_on_accept(struct loop *l, int res)
@@ -304,6 +310,10 @@ void app_reply(struct app *a, const tls_buf *msg)
 {
 	struct app_reply *r;
 
+	if (a && a->home) {        /* a proxy: its application's loop sends it */
+		spread_reply(a, msg);
+		return;
+	}
 	if (!a || a->closing || !msg || msg->err || !msg->len)
 		return;
 	if (!a->queue) {
@@ -356,7 +366,7 @@ void app_on_out(struct app *a, int res)
 {
 	a->out_pending = false;
 	if (a->closing) {
-		maybe_free(a);
+		app_maybe_free(a);
 		return;
 	}
 	flush_queue(a);
@@ -537,6 +547,13 @@ static void on_accept_request(struct app *a, const struct handoff_msg *m, int fd
 		}
 		return;
 	}
+	/* the least loaded loop runs it (spread.c) */
+	struct loop *to = spread_pick(a);
+	if (to != l && spread_start(a, to, m->id, fd, timeout, peer) == 0) {
+		a->inflight++;         /* the GONE from there takes it back */
+		stats_started(&l->d->stats, to->index);
+		return;
+	}
 	if (session_start(l, a, m->id, fd, timeout, peer) != 0) {
 		app_reply_failed(a, m->id, HANDOFF_R_INTERNAL, 0, "out of memory");
 		close(fd);
@@ -601,7 +618,7 @@ void app_on_in(struct app *a, int res)
 
 	a->in_pending = false;
 	if (a->closing) {
-		maybe_free(a);
+		app_maybe_free(a);
 		return;
 	}
 	if (res < 0 && res != -EINTR && res != -ECANCELED) {

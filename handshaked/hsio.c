@@ -39,7 +39,7 @@ void hsio_start(struct hsio *io, const struct hsio_role *role, struct loop *l, s
 	io->tmo_op = (struct op){ OP_HSIO_TIMEOUT, io };
 	tls_buf_init(&io->in, 0);
 	tls_buf_init(&io->out, 0);
-	l->inflight++;
+	__atomic_add_fetch(&l->inflight, 1, __ATOMIC_RELAXED);  /* spread_pick reads it */
 	if (a) {                   /* the upcall's handshakes have no application */
 		io->next = a->handshakes;
 		if (a->handshakes)
@@ -76,7 +76,7 @@ static void maybe_free(struct hsio *io)
 {
 	if (io->state != HSIO_DEAD || io->pending)
 		return;
-	io->l->inflight--;
+	__atomic_sub_fetch(&io->l->inflight, 1, __ATOMIC_RELAXED);
 	tls_conn_free(io->conn);
 	tls_config_free(io->cfg);
 	tls_buf_free(&io->in);

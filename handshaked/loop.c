@@ -52,7 +52,7 @@ int loop_init(struct loop *l, struct daemon *d, unsigned index)
 	l->d = d;
 	l->index = index;
 	l->listen_fd = -1;
-	if (!(l->rbuf = malloc(HANDOFF_MAX_MSG))) {
+	if (spread_init(l) != 0 || !(l->rbuf = malloc(HANDOFF_MAX_MSG))) {
 		log_ev(LOG_ERR, "out_of_memory", "for=loop loop=%u", index);
 		return -1;
 	}
@@ -85,21 +85,26 @@ int loop_init(struct loop *l, struct daemon *d, unsigned index)
 	return 0;
 }
 
+static void stop(struct loop *l)
+{
+	l->stopping = true;
+	spread_close(l);
+	app_stop_listening(l);
+	upcall_loop_stop(l);
+}
+
 static void on_wake(struct loop *l, int res)
 {
 	__atomic_add_fetch(&l->wakes, 1, __ATOMIC_RELEASE);  /* alive: sdnotify.c's probe */
 	if (res < 0 && res != -EINTR && res != -EAGAIN) {
 		log_ev(LOG_ERR, "loop_error", "loop=%u error=%s text=\"eventfd read\"", l->index, log_q(strerror(-res)));
-		l->stopping = true;
-		app_stop_listening(l);
-		upcall_loop_stop(l);
+		spread_run(l);
+		stop(l);
 		return;
 	}
-	if (__atomic_load_n(&l->d->stopping, __ATOMIC_ACQUIRE) && !l->stopping) {
-		l->stopping = true;
-		app_stop_listening(l);
-		upcall_loop_stop(l);
-	}
+	spread_run(l);             /* news from the other loops */
+	if (__atomic_load_n(&l->d->stopping, __ATOMIC_ACQUIRE) && !l->stopping)
+		stop(l);
 	arm_wake(l);
 }
 
@@ -137,11 +142,12 @@ int loop_run(struct loop *l)
 	struct io_uring_cqe *cqe;
 	int r;
 
-	while (!(l->stopping && l->inflight == 0)) {
+	while (!(l->stopping && __atomic_load_n(&l->inflight, __ATOMIC_RELAXED) == 0 && spread_idle(l))) {
 		r = io_uring_submit_and_wait(&l->ring, 1);
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
 			log_ev(LOG_ERR, "loop_error", "loop=%u error=%s text=io_uring_submit_and_wait", l->index,
 			       log_q(strerror(-r)));
+			spread_close(l);
 			return -1;
 		}
 		/* the configuration cannot change under a batch (daemon.h) */
@@ -165,6 +171,7 @@ void loop_free(struct loop *l)
 	/* the ring first: nothing may still point into the apps' buffers */
 	io_uring_queue_exit(&l->ring);
 	app_close_all(l);
+	spread_free(l);
 	upcall_loop_free(l);
 	if (l->wake_fd >= 0)
 		close(l->wake_fd);

@@ -152,6 +152,8 @@ static void *loop_thread(void *arg)
 	uint64_t one = 1;
 
 	l->rc = loop_run(l);
+	if (l->rc != 0)
+		__atomic_store_n(&l->d->loop_failed, true, __ATOMIC_RELEASE);
 	/* the supervisor stops the others if this one ended on its own */
 	if (write(l->d->sup_fd, &one, sizeof(one)) < 0)
 		log_ev(LOG_ERR, "loop_error", "loop=%u error=%s text=\"telling the supervisor\"", l->index,
@@ -202,6 +204,8 @@ static int run(struct daemon *d)
 	}
 	d->n_loops = started;
 	if (started == n) {
+		/* requests may go to any loop now that all run (spread.c) */
+		__atomic_store_n(&d->spread_loops, n > 1 ? n : 0, __ATOMIC_RELEASE);
 		log_ev(LOG_INFO, "ready", "loops=%u certificates=%zu deadline_ms=%u max_inflight=%u max_per_app=%u "
 		       "tickets=%u early_data=%u handoff=%s upcall=%s metrics=%s", n, d->cfg.n_certs,
 		       d->cfg.deadline_ms, d->cfg.max_inflight, d->cfg.max_per_app, d->cfg.tickets, d->cfg.early_max,

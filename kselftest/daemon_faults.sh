@@ -4,7 +4,9 @@
 # cap (BUSY), a UDP socket as the fd (BAD_SOCKET), a disallowed uid
 # (DENIED), SIGHUP during a stream of handshakes, SIGTERM draining a
 # handshake in flight, --loops 2 serving on both loops, and handshakectl
-# status/stats/--prometheus over the control socket.
+# status/stats/--prometheus over the control socket. With --loops 2 one
+# application's handshakes are spread over both loops (spread.c): every
+# test here crosses loops, and 7-7b check it directly.
 # The application is kselftest/handoff-client.py, the TLS peer
 # kselftest/tls-loop.py (python's ssl: libssl as a test peer; openssl
 # s_client costs ~1 s per run under TCG). FAULTS_N is the number of
@@ -103,22 +105,47 @@ grep -q "^done 150 0" $T/hup-peer.log && grep -q "summary DONE=150\$" $T/hup.log
 	pass "5 SIGHUPs during 150 handshakes: none failed ($reloads reloads)" ||
 	nok "SIGHUP stream: $(tail -1 $T/hup-peer.log); $(tail -1 $T/hup.log); reloads ${reloads:-?}"
 
-# 7. --loops 2: two applications one after the other land on both loops
-for j in 1 2; do
-	app 3 $T/loop$j.log
-	$PY $K/tls-loop.py $PORT 3 $C/ca.pem >$T/loop$j-peer.log 2>&1
-	wait $APID
-done
+# 7. --loops 2: one application connection, two handshakes at once (both
+# peers connect, wait, then handshake): the daemon runs them on both loops
+# (spread.c) and both end in kTLS
 l0=$(metric 'handshaked_loop_handshakes_total{loop="0"}')
 l1=$(metric 'handshaked_loop_handshakes_total{loop="1"}')
-[ "${l0:-0}" -gt 0 ] && [ "${l1:-0}" -gt 0 ] && pass "--loops 2: handshakes on both loops ($l0, $l1)" ||
-	nok "--loops 2: loop 0 ${l0:-?}, loop 1 ${l1:-?}"
+app 2 $T/spread.log --burst
+$PY $K/tls-loop.py $PORT 1 $C/ca.pem --delay 1 >$T/spread-peer1.log 2>&1 &
+PPID2=$!
+$PY $K/tls-loop.py $PORT 1 $C/ca.pem --delay 1 >$T/spread-peer2.log 2>&1
+wait $PPID2
+wait $APID
+d0=$(($(metric 'handshaked_loop_handshakes_total{loop="0"}') - ${l0:-0}))
+d1=$(($(metric 'handshaked_loop_handshakes_total{loop="1"}') - ${l1:-0}))
+grep -q "^done 1 0" $T/spread-peer1.log && grep -q "^done 1 0" $T/spread-peer2.log &&
+	grep -q "summary DONE=2\$" $T/spread.log && [ "$d0" = 1 ] && [ "$d1" = 1 ] &&
+	pass "--loops 2: one application's two handshakes ran on both loops and ended in kTLS" ||
+	nok "--loops 2 spread: loops +$d0/+$d1; $(tail -1 $T/spread-peer1.log); $(tail -1 $T/spread-peer2.log); $(tail -1 $T/spread.log)"
+
+# 7b. that application leaves with one handshake in flight on each loop
+# (silent peers): both are aborted at once, not cut at their deadline
+ab0=$(metric 'handshaked_handshakes_total{result="aborted",reason=""}')
+app 2 $T/abandon.log --burst --abandon
+$PY -c "
+import socket, time
+s = [socket.create_connection(('127.0.0.1', $PORT)) for i in range(2)]
+time.sleep(4)" &
+SPID=$!
+wait $APID
+for i in $(seq 20); do [ "$(metric handshaked_inflight)" = 0 ] && break; sleep 0.1; done
+ab=$(($(metric 'handshaked_handshakes_total{result="aborted",reason=""}') - ${ab0:-0}))
+infl=$(metric handshaked_inflight)
+[ "$ab" = 2 ] && [ "$infl" = 0 ] &&
+	pass "the application left: its handshakes on both loops aborted at once" ||
+	nok "abandon across loops: aborted +$ab, in flight $infl; $(tail -1 $T/abandon.log)"
+wait $SPID
 
 # 8-10. handshakectl
 ctl status >$T/status.out 2>&1 && grep -q "^state running" $T/status.out && grep -q "^loops 2" $T/status.out &&
 	pass "handshakectl status" || nok "handshakectl status: $(cat $T/status.out)"
 ctl stats >$T/stats.out 2>&1
-want_ok=$((50 + N_SEQ + 150 + 6))
+want_ok=$((50 + N_SEQ + 150 + 2))
 grep -Eq "^handshakes ok +$want_ok\$" $T/stats.out && grep -Eq "^busy +1\$" $T/stats.out &&
 	grep -Eq "^  bad_socket +1\$" $T/stats.out && grep -Eq "^  denied +[01]\$" $T/stats.out &&
 	grep -Eq "^latency p99 +[0-9.]+ ms" $T/stats.out &&

@@ -19,7 +19,10 @@ to see the daemon refuse it; --udp: the same with a UDP socket.
 reading replies until the socket stops taking them for a second, then
 read the replies: prints 'flood sent N replies M' (none may be lost).
 --burst: accept COUNT connections first, then send all COUNT requests at
-once and print the replies as they come (the per-application cap).
+once and print the replies as they come (the per-application cap; with
+--loops N the daemon spreads them over its loops); then talks on each
+DONE one as below. With --abandon: close the handoff connection right
+after the requests (their handshakes are aborted wherever they run).
 Prints one 'reply ...' line per request, and 'summary TYPE=N ...' last."""
 import collections, os, socket, struct, sys, time
 
@@ -51,6 +54,25 @@ def parse(msg):
             v = int.from_bytes(v, 'big')
         out[name] = v
     return TYPES.get(typ, hex(typ)), rid, out
+
+
+def talk(c):
+    """kTLS: plain send/recv are records now."""
+    c.sendall(b'hello from handoff-client over kTLS\n')
+    got = b''
+    c.settimeout(10)
+    try:
+        while True:
+            d = c.recv(4096)
+            if not d:
+                break
+            got += d
+            if b'QUIT' in got:
+                break
+    except OSError as e:
+        print('recv:', e, flush=True)
+    print('received', repr(got), flush=True)
+    c.close()
 
 
 def main():
@@ -108,10 +130,20 @@ def main():
         conns = [ls.accept()[0] for i in range(count)]
         for i, c in enumerate(conns):
             socket.send_fds(ho, [request(100 + i, attrs)], [c.fileno()])
+        if '--abandon' in sys.argv:
+            ho.close()
+            print('abandoned', count, flush=True)
+            time.sleep(1)          # the TCP sockets outlive the handoff connection a while
+            return
+        done = []
         for i in range(count):
             typ, rid, a = parse(ho.recv(65536))
             seen[typ] += 1
             print('reply', typ, rid, a, flush=True)
+            if typ == 'DONE':
+                done.append(conns[rid - 100])
+        for c in done:
+            talk(c)
         print('summary', *('%s=%d' % kv for kv in sorted(seen.items())), flush=True)
         return
     for i in range(count):
@@ -133,22 +165,7 @@ def main():
         if typ != 'DONE' or '--close-fd' in sys.argv:
             c.close()
             continue
-        # kTLS: plain send/recv are records now
-        c.sendall(b'hello from handoff-client over kTLS\n')
-        got = b''
-        c.settimeout(10)
-        try:
-            while True:
-                d = c.recv(4096)
-                if not d:
-                    break
-                got += d
-                if b'QUIT' in got:
-                    break
-        except OSError as e:
-            print('recv:', e, flush=True)
-        print('received', repr(got), flush=True)
-        c.close()
+        talk(c)
     print('summary', *('%s=%d' % kv for kv in sorted(seen.items())), flush=True)
 
 
