@@ -6,11 +6,17 @@
 #    while openssl s_client connections (one for a ticket, then three at
 #    once and one 0-RTT) are served: results by cookie, out of order
 #  - 0-RTT: DONE unconfirmed with the early request answered at once
-#    (0.5-RTT), then CONFIRMED for the same cookie (RX installed)
+#    (0.5-RTT), then CONFIRMED for the same cookie (RX installed); the
+#    client's Finished is held back 1 s by kselftest/lib/holdfin.py, or
+#    whether it arrived before the daemon looked would be a race
 #  - handshaked SIGKILLed with the two requests pending: both FAILED with
 #    "daemon gone" within 1 s, and the server exits (never a hang)
 #  - a second daemon with --max-per-app 1: the context's second request is
 #    FAILED busy at once
+#  - a third with --loops 2 and `peer async-server --echo` (one handoff
+#    connection): a silent client holds one loop, so python ssl clients'
+#    handshakes run on the other (spread.c) and echo through kTLS; the
+#    daemon restarted, the same context connects again and serves on
 WAIT_SECONDS=${WAIT_SECONDS:-30}  # TCG is slow
 . "$(dirname "$0")/../tests/tcp/lib.sh"
 
@@ -93,7 +99,12 @@ for cs in TLS_AES_128_GCM_SHA256 TLS_AES_256_GCM_SHA384 TLS_CHACHA20_POLY1305_SH
 	sc "c-$cs" -ciphersuites "$cs" &
 	cpids+=($!)
 done
-timeout 30 openssl s_client -connect "127.0.0.1:$APORT" -servername localhost -CAfile "$C/ca.pem" \
+# through a relay that holds its Finished 1 s: the daemon sees the early
+# data with nothing behind it, so the early hand-back is certain
+bg holdfin /usr/bin/python3 "$ROOT/kselftest/lib/holdfin.py" "$APORT" 1
+wait_for "$T/holdfin.out" '^listening' "$LAST_PID"
+HPORT=$(sed -n 's/^listening \([0-9]*\)$/\1/p' "$T/holdfin.out")
+timeout 30 openssl s_client -connect "127.0.0.1:${HPORT:-1}" -servername localhost -CAfile "$C/ca.pem" \
 	-sess_in "$T/sess.pem" -early_data "$T/early.req" -ign_eof </dev/null >"$T/early.out" 2>"$T/early.err" &
 cpids+=($!)
 st=0
@@ -145,4 +156,56 @@ grep -q 'failed reason=daemon gone' "$T/a2.err"
 ok $? "and the first one FAILED daemon gone on the kill"
 stop "$SILENT_PID"
 [ $FAILED = 0 ] || diag "$T/a2.err" "$T/d2.err"
+
+# 5. --loops 2, one event-driven application: its handshakes on both loops
+# echoes N: N python ssl clients at once, each sends a line and reads it back
+echoes() {
+	timeout 120 /usr/bin/python3 -c '
+import socket, ssl, sys, threading
+port, n, ca = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca)
+ok = []
+def one(i):
+    msg = b"echo %d\n" % i
+    try:
+        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=60),
+                             server_hostname="localhost") as s:
+            s.sendall(msg)
+            got = b""
+            while len(got) < len(msg):
+                d = s.recv(100)
+                if not d:
+                    break
+                got += d
+            if got == msg:
+                ok.append(i)
+    except Exception as e:
+        print("client", i, e, file=sys.stderr)
+t = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+[x.start() for x in t]
+[x.join() for x in t]
+print("echoed", len(ok), "of", n)' "$APORT" "$1" "$C/ca.pem"
+}
+CTL=$T/d3.ctl
+loop_hs() { "$BUILD/handshakectl" stats --prometheus --socket "$CTL" |
+	awk -v m="handshaked_loop_handshakes_total{loop=\"$1\"}" '$1 == m { print $2 }'; }
+start_daemon d3 --loops 2 --control "$CTL" --deadline-ms 60000 || { ok 1 "handshaked --loops 2 starts"; finish; exit; }
+start_async a3 64 --handoff "$T/d3.sock" --echo || { ok 1 "peer async-server --echo starts"; finish; exit; }
+silent "$APORT" 1
+for ((i = 0; i < 250; i++)); do
+	[ "$("$BUILD/handshakectl" status --socket "$CTL" 2>/dev/null | awk '$1 == "in_flight" { print $2 }')" = 1 ] && break
+	sleep 0.02
+done
+out=$(echoes 6 2>"$T/echoes.err")
+l0=$(loop_hs 0) l1=$(loop_hs 1)
+[ "$out" = "echoed 6 of 6" ] && [ "${l0:-0}" -ge 1 ] && [ "${l1:-0}" -ge 1 ]
+ok $? "--loops 2, one application connection: 6 clients echoed through kTLS; handshakes per loop ${l0:-?}/${l1:-?}"
+stop "$SILENT_PID"
+kill -TERM "$DPID"
+wait "$DPID" 2>/dev/null
+start_daemon d3 --loops 2 --control "$CTL" || { ok 1 "handshaked restarts"; finish; exit; }
+out=$(echoes 2 2>>"$T/echoes.err")
+[ "$out" = "echoed 2 of 2" ] && kill -0 "$APID" 2>/dev/null
+ok $? "handshaked restarted: the same context connects again and serves ($out)"
+[ $FAILED = 0 ] || diag "$T/a3.err" "$T/d3.err" "$T/echoes.err"
 finish

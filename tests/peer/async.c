@@ -2,7 +2,7 @@
  * hs_async context and epoll (what examples/kstatic will do), for
  * kselftest/daemon_async.sh.
  *
- *   peer async-server --handoff PATH --listen ADDR:PORT --async N [--timeout-ms MS]
+ *   peer async-server --handoff PATH --listen ADDR:PORT --async N [--timeout-ms MS] [--echo]
  *
  * Each accepted socket is submitted with its slot as the cookie. A DONE
  * reads the request (0-RTT: the early bytes, answered at once as 0.5-RTT
@@ -16,7 +16,11 @@
  *   peer: async cookie=K confirmed
  *   peer: async cookie=K failed reason=NAME unix_ms=T: TEXT
  *   peer: async cookie=K answered bytes=B early=yes|no
- *   peer: async stopped: done=D confirmed=C failed=F max_pending=P */
+ *   peer: async stopped: done=D confirmed=C failed=F max_pending=P
+ *
+ * --echo (bench/daemon.sh: one event-driven application, as kstatic):
+ * serves until killed, up to N connections at once, each echoing what it
+ * reads until the client closes; only failures are printed. */
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -38,9 +42,13 @@ struct slot {
 	bool polled;               /* the TCP fd is in the epoll set */
 };
 
+#define LISTENER ((uint64_t)-1)
+#define CONTEXT ((uint64_t)-2)
+
 struct srv {
 	int ep, lfd, n, accepted, ended;
 	int done, confirmed, failed;
+	bool echo, listening;
 	size_t max_pending;
 	hs_async *a;
 	struct hs_opts ho;
@@ -65,9 +73,32 @@ static void end_slot(struct srv *v, int k)
 		hs_free(s->h);
 	}
 	close(s->fd);  /* also leaves the epoll set */
-	s->fd = -1;
-	s->h = NULL;
+	*s = (struct slot){ .fd = -1 };
 	v->ended++;
+	if (v->echo && !v->listening) {  /* a slot is free again */
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = LISTENER };
+		v->listening = epoll_ctl(v->ep, EPOLL_CTL_ADD, v->lfd, &ev) == 0;
+	}
+}
+
+/* --echo: sends back what hs_recv has; -1 when the connection ended. */
+static int echo_back(struct srv *v, int k)
+{
+	struct slot *s = &v->s[k];
+
+	for (;;) {
+		ssize_t n = hs_recv(s->h, s->req, sizeof(s->req), MSG_DONTWAIT);
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n < 0)
+			fprintf(stderr, "peer: async cookie=%d read: %s\n", k, hs_last_error(s->h)->text);
+		if (n <= 0)
+			return -1;
+		if (send(s->fd, s->req, (size_t)n, MSG_NOSIGNAL) != n) {
+			fprintf(stderr, "peer: async cookie=%d send: %s\n", k, strerror(errno));
+			return -1;
+		}
+	}
 }
 
 static void answer(struct srv *v, int k, bool early)
@@ -89,6 +120,8 @@ static int read_request(struct srv *v, int k, bool early)
 {
 	struct slot *s = &v->s[k];
 
+	if (v->echo)
+		return echo_back(v, k);
 	while (!s->answered) {
 		ssize_t n = hs_recv(s->h, s->req + s->len, sizeof(s->req) - 1 - s->len, MSG_DONTWAIT);
 		if (n < 0 && errno == EAGAIN)
@@ -127,6 +160,13 @@ static void on_event(struct srv *v, const struct hs_async_event *e)
 		s->h = e->conn;
 		i = hs_info(s->h);
 		v->done++;
+		if (v->echo) {
+			if (i->confirmed)
+				poll_fd(v, k);
+			if (read_request(v, k, !i->confirmed) != 0)
+				end_slot(v, k);
+			return;
+		}
 		fprintf(stderr, "peer: async cookie=%d done confirmed=%s early=%s %s\n", k, i->confirmed ? "yes" : "no",
 			i->early == HS_EARLY_ACCEPTED   ? "accepted"
 			: i->early == HS_EARLY_REJECTED ? "rejected"
@@ -143,6 +183,12 @@ static void on_event(struct srv *v, const struct hs_async_event *e)
 		return;
 	case HS_ASYNC_CONFIRMED:
 		v->confirmed++;
+		if (v->echo) {
+			poll_fd(v, k);
+			if (read_request(v, k, false) != 0)
+				end_slot(v, k);
+			return;
+		}
 		fprintf(stderr, "peer: async cookie=%d confirmed ktls_rx=%s\n", k,
 			hs_info(s->h)->ktls_rx ? "yes" : "no");
 		poll_fd(v, k);
@@ -164,6 +210,9 @@ static void on_accept(struct srv *v)
 	int fd = accept4(v->lfd, NULL, NULL, SOCK_CLOEXEC);
 	int k = v->accepted;
 
+	if (v->echo)  /* a free slot: there is one while the listener is polled */
+		for (k = 0; k < v->n && v->s[k].fd >= 0; k++)
+			;
 	if (fd < 0 || k >= v->n) {
 		if (fd >= 0)
 			close(fd);
@@ -180,9 +229,12 @@ static void on_accept(struct srv *v)
 	}
 	if (hs_async_pending(v->a) > v->max_pending)
 		v->max_pending = hs_async_pending(v->a);
-	fprintf(stderr, "peer: async cookie=%d submitted pending=%zu\n", k, hs_async_pending(v->a));
-	if (v->accepted == v->n)
+	if (!v->echo)
+		fprintf(stderr, "peer: async cookie=%d submitted pending=%zu\n", k, hs_async_pending(v->a));
+	if (v->accepted == v->n || (v->echo && v->accepted - v->ended == v->n)) {
 		epoll_ctl(v->ep, EPOLL_CTL_DEL, v->lfd, NULL);
+		v->listening = false;
+	}
 }
 
 static int listen_on(const char *addr)
@@ -220,8 +272,13 @@ int peer_async_server(int argc, char **argv)
 	struct epoll_event ev = { .events = EPOLLIN };
 	int r = 1;
 
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (!strcmp(argv[i], "--handoff"))
+	for (int i = 1; i < argc; i += 2) {
+		if (!strcmp(argv[i], "--echo")) {
+			v.echo = true;
+			i--;
+		} else if (i + 1 == argc)
+			argc = 0;
+		else if (!strcmp(argv[i], "--handoff"))
 			handoff = argv[i + 1];
 		else if (!strcmp(argv[i], "--listen"))
 			addr = argv[i + 1];
@@ -232,8 +289,9 @@ int peer_async_server(int argc, char **argv)
 		else
 			argc = 0;
 	}
-	if (!handoff || !addr || v.n <= 0 || v.n > 1000 || argc % 2 == 0) {
-		fprintf(stderr, "usage: peer async-server --handoff PATH --listen ADDR:PORT --async N [--timeout-ms MS]\n");
+	if (!handoff || !addr || v.n <= 0 || v.n > 1000 || !argc) {
+		fprintf(stderr, "usage: peer async-server --handoff PATH --listen ADDR:PORT --async N [--timeout-ms MS]"
+				" [--echo]\n");
 		return 1;
 	}
 	v.ho.socket_path = handoff;
@@ -247,11 +305,11 @@ int peer_async_server(int argc, char **argv)
 	}
 	if ((v.lfd = listen_on(addr)) < 0 || (v.ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
 		goto out;
-	ev.data.u64 = (uint64_t)-1;  /* the listener */
-	epoll_ctl(v.ep, EPOLL_CTL_ADD, v.lfd, &ev);
-	ev.data.u64 = (uint64_t)-2;  /* the context */
+	ev.data.u64 = LISTENER;
+	v.listening = epoll_ctl(v.ep, EPOLL_CTL_ADD, v.lfd, &ev) == 0;
+	ev.data.u64 = CONTEXT;
 	epoll_ctl(v.ep, EPOLL_CTL_ADD, hs_async_fd(v.a), &ev);
-	while (v.ended < v.n) {
+	while (v.echo || v.ended < v.n) {
 		struct epoll_event evs[16];
 		int n = epoll_wait(v.ep, evs, 16, hs_async_timeout_ms(v.a));
 		if (n < 0 && errno != EINTR) {
@@ -260,13 +318,15 @@ int peer_async_server(int argc, char **argv)
 		}
 		for (int j = 0; j < n; j++) {
 			uint64_t d = evs[j].data.u64;
-			if (d == (uint64_t)-1) {
+			if (d == LISTENER) {
 				on_accept(&v);
-			} else if (d == (uint64_t)-2) {
+			} else if (d == CONTEXT) {
 				struct hs_async_event e;
 				while (hs_async_next(v.a, &e) == 0)
 					on_event(&v, &e);
-			} else if (v.s[d].fd >= 0 && read_request(&v, (int)d, false) != 0) {
+			} else if (!v.s[d].polled) {
+				/* ended in this batch (and maybe taken again): stale */
+			} else if (read_request(&v, (int)d, false) != 0) {
 				end_slot(&v, (int)d);
 			} else if (v.s[d].fd >= 0 && v.s[d].answered) {
 				end_slot(&v, (int)d);
