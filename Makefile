@@ -8,6 +8,8 @@
 #                     make check gives them FUZZ_CHECK_TOTAL=240 seconds in all)
 #   make install      PREFIX=/usr/local DESTDIR= (LIBDIR=$(PREFIX)/lib, SYSTEMDUNITDIR=...)
 #   make SAN=1 ...    ASan + UBSan build of everything (into build-san/)
+#   make SAN=thread   ThreadSanitizer build (into build-tsan/; the daemon's
+#                     loops: BUILD=build-tsan kselftest/run, see kselftest/README.md)
 #   make CC=clang     clang build (objects are rebuilt when CC or flags change)
 
 CC ?= gcc
@@ -21,7 +23,7 @@ DESTDIR ?=
 LIBDIR ?= $(PREFIX)/lib
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 SAN ?=
-BUILD ?= $(if $(SAN),build-san,build)
+BUILD ?= $(if $(filter thread,$(SAN)),build-tsan,$(if $(SAN),build-san,build))
 FUZZ_SECONDS ?= 300
 
 PKGS := libcrypto liburing libmnl
@@ -43,7 +45,9 @@ SYSTEMD_CFLAGS := $(if $(HAVE_LIBSYSTEMD),-DHAVE_LIBSYSTEMD $(shell $(PKG_CONFIG
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wno-unused-parameter
 OPT := -O2 -g
-ifneq ($(SAN),)
+ifeq ($(SAN),thread)
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+else ifneq ($(SAN),)
 OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 endif
 CFLAGS ?=

@@ -22,6 +22,7 @@
 /* The recorder is shared by every config across reloads, so the configs
  * must not free it: these ops have no destroy. */
 static struct tls_antireplay_ops replay_ops;
+static bool replay_ops_ready;
 
 /* Ticket keys: from the file (several machines share them; the operator
  * rotates the file, SIGHUP reloads it) or a fresh in-memory ring that the
@@ -63,8 +64,11 @@ static tls_config *build(struct daemon *d, const struct dconfig *c, char *err, s
 			return NULL;
 		}
 	}
-	replay_ops = tls_replay_cache_ops;
-	replay_ops.destroy = NULL;
+	if (!replay_ops_ready) {   /* once, before the loops run: they read it */
+		replay_ops = tls_replay_cache_ops;
+		replay_ops.destroy = NULL;
+		replay_ops_ready = true;
+	}
 	return config_build_tls(c, d->stek, d->replay ? &replay_ops : NULL, d->replay, err, len);
 }
 

@@ -189,7 +189,7 @@ static const int allowed[] = {
 
 /* Under ASan (make SAN=1) LeakSanitizer stops the threads at exit with
  * ptrace from a clone of its own: no filter there. */
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define SANITIZED 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer) || __has_feature(thread_sanitizer)

@@ -346,7 +346,7 @@ static int client_psk(struct usession *s, tls_config *t, char *why, size_t len)
 			continue;
 		}
 		if (!(cipher = keyring_psk_cipher(s->identity, (size_t)n))) {
-			snprintf(why, len, "PSK key %d (\"%s\"): %zd bytes, no hash fits", r->peerids[i], s->identity, n);
+			snprintf(why, len, "PSK key %d (\"%.200s\"): %zd bytes, no hash fits", r->peerids[i], s->identity, n);
 			OPENSSL_cleanse(key, sizeof(key));
 			continue;
 		}

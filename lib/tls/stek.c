@@ -124,6 +124,16 @@ int tls_stek_ring_maybe_rotate(tls_stek_ring *ring, uint64_t now_s)
 	return rc;
 }
 
+/* A key's copy for the caller; seals is read atomically, as loops sealing
+ * on other threads are counting it meanwhile. */
+static void copy_key(tls_stek *out, const tls_stek *k)
+{
+	memcpy(out->id, k->id, sizeof(out->id));
+	memcpy(out->key, k->key, sizeof(out->key));
+	out->created = k->created;
+	out->seals = __atomic_load_n(&k->seals, __ATOMIC_RELAXED);
+}
+
 int tls_stek_ring_seal_key(tls_stek_ring *ring, tls_stek *out)
 {
 	int rc = -1;
@@ -132,7 +142,7 @@ int tls_stek_ring_seal_key(tls_stek_ring *ring, tls_stek *out)
 	 * succeeds: a nonce drawn is a nonce used. */
 	if (ring->n &&
 	    __atomic_fetch_add(&ring->keys[0].seals, 1, __ATOMIC_RELAXED) < TLS_STEK_MAX_SEALS) {
-		*out = ring->keys[0];
+		copy_key(out, &ring->keys[0]);
 		rc = 0;
 	}
 	unlock(ring);
@@ -146,7 +156,7 @@ int tls_stek_ring_lookup(const tls_stek_ring *ring, const uint8_t id[TLS_STEK_ID
 	rdlock(ring);
 	const tls_stek *k = tls_stek_ring_find(ring, id);
 	if (k) {
-		*out = *k;
+		copy_key(out, k);
 		rc = 0;
 	}
 	unlock(ring);
