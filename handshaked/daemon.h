@@ -187,9 +187,9 @@ void app_handshake_gone(struct app *a);
 /* Frees a once it is closing and nothing refers to it any more. */
 void app_maybe_free(struct app *a);
 
-/* spread.c: server handshakes spread over the loops. A request is read by
- * the loop of its application's connection; the handshake runs on the
- * least loaded loop; its replies and its end travel back as messages. */
+/* spread.c: handshakes spread over the loops. A request is read by the
+ * loop of its application's connection; the handshake runs on the least
+ * loaded loop; its replies and its end travel back as messages. */
 int spread_init(struct loop *l);
 /* Every message in l's inbox (on a wake). */
 void spread_run(struct loop *l);
@@ -199,8 +199,16 @@ void spread_close(struct loop *l);
 bool spread_idle(struct loop *l);
 /* Where a new server handshake of a goes: a's loop or another. */
 struct loop *spread_pick(struct app *a);
+/* A checked request: ACCEPT, or CONNECT with the request's bytes. */
+struct spread_req {
+	uint32_t id, timeout_ms;
+	int fd;
+	const char *peer;
+	const uint8_t *connect;    /* CONNECT: the whole request, parsed again there */
+	size_t connect_len;        /* 0: ACCEPT */
+};
 /* Sends it to t (0), or -1: t is stopping or no memory; run it here. */
-int spread_start(struct app *a, struct loop *t, uint32_t id, int fd, uint32_t timeout_ms, const char *peer);
+int spread_start(struct app *a, struct loop *t, const struct spread_req *r);
 /* For a proxy: the reply goes to its application's loop. */
 void spread_reply(struct app *proxy, const tls_buf *msg);
 /* For a proxy: one of its handshakes ended. */

@@ -498,7 +498,9 @@ static int take_fd(struct msghdr *msg)
 	return fd;
 }
 
-static void on_accept_request(struct app *a, const struct handoff_msg *m, int fd)
+/* ACCEPT or CONNECT (m, parsed from req, req_len), with its socket fd. */
+static void on_accept_request(struct app *a, const struct handoff_msg *m, const uint8_t *req, size_t req_len,
+			      int fd)
 {
 	struct loop *l = a->l;
 	const struct dconfig *c = &l->d->cfg;
@@ -534,6 +536,18 @@ static void on_accept_request(struct app *a, const struct handoff_msg *m, int fd
 	if (handoff_get_u32(m, HANDOFF_A_TIMEOUT_MS, &t) == 0 && t > 0 && t < timeout)
 		timeout = t;
 	peer_name(&ss, sl, peer, sizeof(peer));
+	/* the least loaded loop runs it (spread.c) */
+	struct loop *to = spread_pick(a);
+	struct spread_req sr = { .id = m->id, .timeout_ms = timeout, .fd = fd, .peer = peer };
+	if (m->type == HANDOFF_CONNECT) {
+		sr.connect = req;
+		sr.connect_len = req_len;
+	}
+	if (to != l && spread_start(a, to, &sr) == 0) {
+		a->inflight++;         /* the GONE from there takes it back */
+		stats_started(&l->d->stats, to->index);
+		return;
+	}
 	if (m->type == HANDOFF_CONNECT) {  /* client role: client.c */
 		enum handoff_reason r;
 		/* counted first: a handshake that fails at once gives it back */
@@ -545,13 +559,6 @@ static void on_accept_request(struct app *a, const struct handoff_msg *m, int fd
 			app_reply_failed(a, m->id, r, 0, why);
 			close(fd);
 		}
-		return;
-	}
-	/* the least loaded loop runs it (spread.c) */
-	struct loop *to = spread_pick(a);
-	if (to != l && spread_start(a, to, m->id, fd, timeout, peer) == 0) {
-		a->inflight++;         /* the GONE from there takes it back */
-		stats_started(&l->d->stats, to->index);
 		return;
 	}
 	if (session_start(l, a, m->id, fd, timeout, peer) != 0) {
@@ -592,10 +599,10 @@ static void on_request(struct app *a, const uint8_t *buf, size_t len, int flags,
 	}
 	switch (m.type) {
 	case HANDOFF_ACCEPT:
-		on_accept_request(a, &m, fd);
+		on_accept_request(a, &m, buf, len, fd);
 		return;
 	case HANDOFF_CONNECT:
-		on_accept_request(a, &m, fd);
+		on_accept_request(a, &m, buf, len, fd);
 		return;
 	case HANDOFF_STORE_TICKET:
 		client_store_ticket(a, &m);  /* no reply: the library does not wait */

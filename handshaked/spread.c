@@ -1,6 +1,6 @@
-/* Server handshakes spread over the loops (--loops N). A request is read
- * by the loop its application's handoff connection landed on; the
- * handshake runs on the least loaded loop, so one application with one
+/* Handshakes spread over the loops (--loops N). A request is read by the
+ * loop its application's handoff connection landed on; the handshake
+ * (ACCEPT or CONNECT) runs on the least loaded loop, so one application with one
  * connection (an event-driven server such as kstatic) uses every loop,
  * not only the one the kernel gave its connection to.
  *
@@ -29,7 +29,7 @@
 #include "log.h"
 
 enum lmsg_kind {
-	LM_START,                  /* home -> proxy's loop: run this handshake */
+	LM_START,                  /* home -> proxy's loop: run this handshake (ACCEPT, or the CONNECT in data) */
 	LM_REPLY,                  /* -> home: send this reply to the application */
 	LM_GONE,                   /* -> home: one handshake ended (its START's message) */
 	LM_ABORT,                  /* home -> proxy's loop: the application closed */
@@ -44,8 +44,8 @@ struct lmsg {
 	uint32_t id, timeout_ms;   /* START */
 	int fd;                    /* START: the TCP socket, ours until started */
 	char peer[64];             /* START */
-	size_t len;                /* REPLY */
-	uint8_t data[];            /* REPLY */
+	size_t len;                /* REPLY; START: the CONNECT request (0: ACCEPT) */
+	uint8_t data[];            /* REPLY, START */
 };
 
 int spread_init(struct loop *l)
@@ -122,12 +122,12 @@ static struct app *proxy_for(struct app *a, struct loop *t)
 	return p;
 }
 
-int spread_start(struct app *a, struct loop *t, uint32_t id, int fd, uint32_t timeout_ms, const char *peer)
+int spread_start(struct app *a, struct loop *t, const struct spread_req *r)
 {
 	struct app *p = proxy_for(a, t);
 	struct lmsg *m;
 
-	if (!p || !(m = calloc(1, sizeof(*m))))
+	if (!p || !(m = calloc(1, sizeof(*m) + r->connect_len)))
 		return -1;
 	/* against spread_close: either t sees this one coming, or we see t closed */
 	__atomic_add_fetch(&t->incoming, 1, __ATOMIC_SEQ_CST);
@@ -138,10 +138,13 @@ int spread_start(struct app *a, struct loop *t, uint32_t id, int fd, uint32_t ti
 	}
 	m->kind = LM_START;
 	m->app = p;
-	m->id = id;
-	m->timeout_ms = timeout_ms;
-	m->fd = fd;
-	snprintf(m->peer, sizeof(m->peer), "%s", peer);
+	m->id = r->id;
+	m->timeout_ms = r->timeout_ms;
+	m->fd = r->fd;
+	snprintf(m->peer, sizeof(m->peer), "%s", r->peer);
+	m->len = r->connect_len;
+	if (r->connect_len)
+		memcpy(m->data, r->connect, r->connect_len);
 	a->remote_on[t->index]++;
 	a->remote++;
 	a->l->remote++;
@@ -200,13 +203,25 @@ void spread_abort(struct app *a)
 static void on_start(struct loop *l, struct lmsg *m)
 {
 	struct app *p = m->app;
+	enum handoff_reason r = HANDOFF_R_INTERNAL;
+	char why[200] = "out of memory";
+	struct handoff_msg cm;
+	const char *bad;
 	uint32_t id = m->id;
-	int fd = m->fd;
+	int fd = m->fd, rc;
 
 	m->next = p->spare;        /* kept for this handshake's GONE */
 	p->spare = m;
-	if (session_start(l, p, id, fd, m->timeout_ms, m->peer) != 0) {
-		app_reply_failed(p, id, HANDOFF_R_INTERNAL, 0, "out of memory");
+	if (!m->len) {
+		rc = session_start(l, p, id, fd, m->timeout_ms, m->peer);
+	} else if (handoff_parse(m->data, m->len, &cm, &bad) != 0) {  /* it did at home */
+		snprintf(why, sizeof(why), "the request did not parse again: %s", bad);
+		rc = -1;
+	} else {
+		rc = client_start(l, p, &cm, fd, m->timeout_ms, m->peer, &r, why, sizeof(why));
+	}
+	if (rc != 0) {
+		app_reply_failed(p, id, r, 0, why);
 		close(fd);
 		spread_gone(p);
 	}

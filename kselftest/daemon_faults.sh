@@ -6,7 +6,7 @@
 # handshake in flight, --loops 2 serving on both loops, and handshakectl
 # status/stats/--prometheus over the control socket. With --loops 2 one
 # application's handshakes are spread over both loops (spread.c): every
-# test here crosses loops, and 7-7b check it directly.
+# test here crosses loops, and 7-7c check it directly.
 # The application is kselftest/handoff-client.py, the TLS peer
 # kselftest/tls-loop.py (python's ssl: libssl as a test peer; openssl
 # s_client costs ~1 s per run under TCG). FAULTS_N is the number of
@@ -123,7 +123,49 @@ grep -q "^done 1 0" $T/spread-peer1.log && grep -q "^done 1 0" $T/spread-peer2.l
 	pass "--loops 2: one application's two handshakes ran on both loops and ended in kTLS" ||
 	nok "--loops 2 spread: loops +$d0/+$d1; $(tail -1 $T/spread-peer1.log); $(tail -1 $T/spread-peer2.log); $(tail -1 $T/spread.log)"
 
-# 7b. that application leaves with one handshake in flight on each loop
+# 7b. the client role too: one application connection, two CONNECTs at once
+# to a TLS server (python ssl, threaded) that starts each handshake 1 s
+# late: one on each loop, both end in kTLS
+bg tlsserv $PY -c '
+import socket, ssl, sys, threading, time
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+ctx.num_tickets = 0            # the application reads with plain recv
+ls = socket.socket()
+ls.bind(("127.0.0.1", 0))
+ls.listen(8)
+print("listening", ls.getsockname()[1], flush=True)
+def serve(c):
+    time.sleep(1)              # both requests are in flight at once
+    with ctx.wrap_socket(c, server_side=True) as s:
+        line = b""
+        while not line.endswith(b"\n"):
+            d = s.recv(100)
+            if not d:
+                break
+            line += d
+        s.sendall(b"QUIT\n")
+t = []
+for i in range(2):
+    c, _ = ls.accept()
+    t.append(threading.Thread(target=serve, args=(c,)))
+    t[-1].start()
+[x.join() for x in t]' "$C/p256.pem" "$C/p256.key"
+SPID=$LAST_PID
+listening $T/tlsserv.out
+l0=$(metric 'handshaked_loop_handshakes_total{loop="0"}')
+l1=$(metric 'handshaked_loop_handshakes_total{loop="1"}')
+timeout 60 $PY $K/handoff-client.py "$SOCK" any 2 --burst --connect "$APORT" >$T/connect.log 2>&1
+wait $SPID
+d0=$(($(metric 'handshaked_loop_handshakes_total{loop="0"}') - ${l0:-0}))
+d1=$(($(metric 'handshaked_loop_handshakes_total{loop="1"}') - ${l1:-0}))
+grep -q "summary DONE=2\$" $T/connect.log && [ "$(grep -c "received b'QUIT" $T/connect.log)" = 2 ] &&
+	[ "$d0" = 1 ] && [ "$d1" = 1 ] &&
+	pass "--loops 2: one application's two CONNECTs ran on both loops and ended in kTLS" ||
+	nok "--loops 2 CONNECT spread: loops +$d0/+$d1; $(tail -3 $T/connect.log | tr '\n' ' '); $(tail -2 $T/tlsserv.err)"
+
+# 7c. that application leaves with one handshake in flight on each loop
 # (silent peers): both are aborted at once, not cut at their deadline
 ab0=$(metric 'handshaked_handshakes_total{result="aborted",reason=""}')
 app 2 $T/abandon.log --burst --abandon
@@ -145,7 +187,7 @@ wait $SPID
 ctl status >$T/status.out 2>&1 && grep -q "^state running" $T/status.out && grep -q "^loops 2" $T/status.out &&
 	pass "handshakectl status" || nok "handshakectl status: $(cat $T/status.out)"
 ctl stats >$T/stats.out 2>&1
-want_ok=$((50 + N_SEQ + 150 + 2))
+want_ok=$((50 + N_SEQ + 150 + 2 + 2))
 grep -Eq "^handshakes ok +$want_ok\$" $T/stats.out && grep -Eq "^busy +1\$" $T/stats.out &&
 	grep -Eq "^  bad_socket +1\$" $T/stats.out && grep -Eq "^  denied +[01]\$" $T/stats.out &&
 	grep -Eq "^latency p99 +[0-9.]+ ms" $T/stats.out &&

@@ -18,6 +18,9 @@ to see the daemon refuse it; --udp: the same with a UDP socket.
 --flood: send requests for pipes (each refused with BAD_SOCKET) without
 reading replies until the socket stops taking them for a second, then
 read the replies: prints 'flood sent N replies M' (none may be lost).
+--connect PORT (with --burst): the client role: COUNT TCP connections to
+127.0.0.1:PORT, then COUNT CONNECT requests at once (server name
+localhost, no verification), then talks on each DONE one as below.
 --burst: accept COUNT connections first, then send all COUNT requests at
 once and print the replies as they come (the per-application cap; with
 --loops N the daemon spreads them over its loops); then talks on each
@@ -32,8 +35,14 @@ ATTR = {1: 'SERVER_NAME', 2: 'ALPN', 3: 'EARLY_DATA', 4: 'POST', 5: 'RESUMED', 6
 TYPES = {0x81: 'DONE', 0x82: 'CONFIRMED', 0x83: 'FAILED', 0x84: 'BUSY'}
 
 
-def request(rid, attrs=b''):
-    return b'HO' + bytes([1, 1]) + struct.pack('>II', rid, len(attrs)) + attrs
+def request(rid, attrs=b'', typ=1):
+    return b'HO' + bytes([1, typ]) + struct.pack('>II', rid, len(attrs)) + attrs
+
+
+def connect_attrs():
+    """CONNECT: SERVER_NAME localhost, VERIFY 0 (the test server's own certificate)."""
+    name = b'localhost'
+    return struct.pack('>HH', 1, len(name)) + name + struct.pack('>HHB', 13, 1, 0)
 
 
 def parse(msg):
@@ -127,9 +136,15 @@ def main():
     print('listening', ls.getsockname()[1], flush=True)
     seen = collections.Counter()
     if '--burst' in sys.argv:
-        conns = [ls.accept()[0] for i in range(count)]
-        for i, c in enumerate(conns):
-            socket.send_fds(ho, [request(100 + i, attrs)], [c.fileno()])
+        if '--connect' in sys.argv:
+            to = int(sys.argv[sys.argv.index('--connect') + 1])
+            conns = [socket.create_connection(('127.0.0.1', to)) for i in range(count)]
+            for i, c in enumerate(conns):
+                socket.send_fds(ho, [request(100 + i, attrs + connect_attrs(), 2)], [c.fileno()])
+        else:
+            conns = [ls.accept()[0] for i in range(count)]
+            for i, c in enumerate(conns):
+                socket.send_fds(ho, [request(100 + i, attrs)], [c.fileno()])
         if '--abandon' in sys.argv:
             ho.close()
             print('abandoned', count, flush=True)
