@@ -407,20 +407,20 @@ static int handle_client_hello(tls_conn *c, tls_buf *out, tls_reader *r, const u
 	if ((rc = tls_ch_parse_exts(c, out, &ch, second)))
 		return rc;
 	struct psk_pick pk;
-	memset(&pk, 0, sizeof(pk));
+	tls_psk_pick_init(&pk);
 	if ((rc = tls_srv_choose_psk(c, out, &ch, msg, len, second, &cs, &pk)))
-		return rc;
+		goto out;
 	/* a PSK authenticates the server; otherwise a certificate does */
 	if (!c->psk_on && !tls_exts_has(&ch.ext, TLS_XI_SIGNATURE_ALGORITHMS)) {
-		tls_ticket_clear(&pk.tk);
-		return tls_fail(c, out, TLS_ALERT_MISSING_EXTENSION,
-				"client sent no signature_algorithms");
+		rc = tls_fail(c, out, TLS_ALERT_MISSING_EXTENSION,
+			      "client sent no signature_algorithms");
+		goto out;
 	}
 	if (!c->psk_on && (rc = tls_ch_choose_cert(c, out, sigalgs)))
-		return rc;
+		goto out;
 	rc = handshake_with(c, out, &ch, second, cs, &pk, msg, len);
-	tls_ticket_clear(&pk.tk);
-	OPENSSL_cleanse(&pk, sizeof(pk));
+out:
+	tls_psk_pick_wipe(&pk);
 	return rc;
 }
 

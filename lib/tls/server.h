@@ -34,10 +34,29 @@ struct psk_pick {
 	size_t index;
 	uint32_t obfuscated_age;
 	bool ticket;               /* from a ticket (tk valid) */
-	tls_ticket tk;
+	bool tk_written;           /* tk may hold ticket contents: wipe it */
 	uint8_t binder[TLS_MAX_HASH];
 	size_t binder_len;
+	tls_ticket tk;             /* 1.6 KB: left untouched by a full handshake */
 };
+
+/* Only the small fields are set and only a written tk is wiped: a full
+ * handshake then never writes the ticket's 1.6 KB (three times, cold). */
+static inline void tls_psk_pick_init(struct psk_pick *pk)
+{
+	pk->index = 0;
+	pk->obfuscated_age = 0;
+	pk->ticket = pk->tk_written = false;
+	pk->binder_len = 0;
+}
+
+static inline void tls_psk_pick_wipe(struct psk_pick *pk)
+{
+	if (pk->tk_written)
+		tls_ticket_clear(&pk->tk);
+	OPENSSL_cleanse(pk->binder, sizeof(pk->binder));
+	pk->ticket = pk->tk_written = false;
+}
 
 static inline bool tls_u16_reader_has(tls_reader list, uint16_t v)
 {

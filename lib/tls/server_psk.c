@@ -57,6 +57,7 @@ static bool psk_candidate(tls_conn *c, tls_reader id, struct psk_pick *pk, const
 		}
 		OPENSSL_cleanse(c->psk, sizeof(c->psk));
 	}
+	pk->tk_written = true;
 	if (!test_ticket(c, id, &pk->tk) &&
 	    (!cfg->ring ||
 	     tls_ticket_open(cfg->ring, id.p, id.left, tls_config_now_ms(cfg), &pk->tk) != TLS_TICKET_OK))
