@@ -499,8 +499,8 @@ static int take_fd(struct msghdr *msg)
 }
 
 /* ACCEPT or CONNECT (m, parsed from req, req_len), with its socket fd. */
-static void on_accept_request(struct app *a, const struct handoff_msg *m, const uint8_t *req, size_t req_len,
-			      int fd)
+static void on_handshake_request(struct app *a, const struct handoff_msg *m, const uint8_t *req,
+				 size_t req_len, int fd)
 {
 	struct loop *l = a->l;
 	const struct dconfig *c = &l->d->cfg;
@@ -599,10 +599,8 @@ static void on_request(struct app *a, const uint8_t *buf, size_t len, int flags,
 	}
 	switch (m.type) {
 	case HANDOFF_ACCEPT:
-		on_accept_request(a, &m, buf, len, fd);
-		return;
 	case HANDOFF_CONNECT:
-		on_accept_request(a, &m, buf, len, fd);
+		on_handshake_request(a, &m, buf, len, fd);
 		return;
 	case HANDOFF_STORE_TICKET:
 		client_store_ticket(a, &m);  /* no reply: the library does not wait */
