@@ -31,6 +31,7 @@ BURSTS=${DAEMON_BENCH_BURSTS:-3}
 CONC=64
 B=$BUILD
 LOAD=$B/bench/daemon_load
+ENGINE_THREADS=$B/bench/engine_threads
 SOCK=$T/handoff.sock
 CTL=$T/control.sock
 
@@ -38,7 +39,7 @@ die() {
 	echo "bench/daemon.sh: $*" >&2
 	exit 1
 }
-for f in "$LOAD" "$PEER" "$B/handshaked"; do
+for f in "$LOAD" "$ENGINE_THREADS" "$PEER" "$B/handshaked"; do
 	[ -x "$f" ] || die "$f is missing: make BUILD=$BUILD"
 done
 [ -f "$CERTS/p256.pem" ] || die "$CERTS/p256.pem is missing: tests/certs/mk $CERTS"
@@ -121,7 +122,10 @@ burst() {
 		"daemon $(field daemon_cpu_pct "$out")% CPU (threads $(field threads_pct "$out")," \
 		"handshakes per loop $(field loop_split "$out")), server $(field server_cpu_pct "$out")%," \
 		"load generator $(field client_cpu_pct "$out")%; A $(field a_seconds "$out") s" \
-		"(daemon $(field a_daemon_cpu_pct "$out")%), B $(field b_seconds "$out") s (daemon $(field b_daemon_cpu_pct "$out")%)"
+		"(daemon $(field a_daemon_cpu_pct "$out")%, applications $(field a_apps_cpu_pct "$out")%," \
+		"machine busy $(field a_machine_busy_pct "$out")%), B $(field b_seconds "$out") s" \
+		"(daemon $(field b_daemon_cpu_pct "$out")%, applications $(field b_apps_cpu_pct "$out")%," \
+		"machine busy $(field b_machine_busy_pct "$out")%)"
 	LINE=$out
 }
 
@@ -140,6 +144,7 @@ HO_CPU_PORTS=$(firstn "$CPU_CONC" "$HO_PORTS") HO_CPU_PIDS=$(firstn "$CPU_CONC" 
 : >"$T/ratios.cpu"
 : >"$T/ratios.loops"
 : >"$T/ratios.ceiling"
+: >"$T/ratios.threads"
 : >"$T/ratios.loops_a"
 : >"$T/ratios.loops_ev"
 # ceiling: what two CPU-bound processes get over one on this VM (openssl
@@ -150,6 +155,14 @@ ceiling() {
 	two=$(openssl speed -seconds 3 -multi 2 ecdhx25519 2>/dev/null | awk '/X25519/ { v = $NF } END { print v }')
 	[ -n "$one" ] && [ -n "$two" ] || die "openssl speed printed no X25519 figure"
 	awk -v a="$two" -v b="$one" 'BEGIN { printf "%.4f\n", a / b }'
+}
+# and what two threads of one process get from the engine alone (in-memory
+# handshakes, shared configurations, as the loops share theirs): whether
+# shared state inside one process costs the loops anything here
+engine_threads() {
+	local line
+	line=$("$ENGINE_THREADS" --threads 2 --seconds 3 | tail -n1) || die "engine_threads failed"
+	field threads_vs_one "$line"
 }
 start_daemon 1
 # one event-driven application (hs_async + epoll, as kstatic) for all $CONC
@@ -183,6 +196,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	awk -v a="$e2" -v b="$e1" 'BEGIN { printf "%.4f\n", a / b }' >>"$T/ratios.loops_ev"
 	stop_daemon
 	ceiling >>"$T/ratios.ceiling"
+	engine_threads >>"$T/ratios.threads"
 	start_daemon 1
 done
 
@@ -200,6 +214,7 @@ stop_daemon
 read -r cpu_med cpu_min cpu_max <<<"$(stats <"$T/ratios.cpu")"
 read -r loops_med loops_min loops_max <<<"$(stats <"$T/ratios.loops")"
 read -r ceil_med ceil_min ceil_max <<<"$(stats <"$T/ratios.ceiling")"
+read -r thr_med thr_min thr_max <<<"$(stats <"$T/ratios.threads")"
 read -r la_med la_min la_max <<<"$(stats <"$T/ratios.loops_a")"
 read -r ev_med ev_min ev_max <<<"$(stats <"$T/ratios.loops_ev")"
 read -r inproc_med inproc_min inproc_max <<<"$(grep -- ' in-process run ' "$T/runs" | sed 's/.*server_cpu_us_per_hs=\([^ ]*\).*/\1/' | stats)"
@@ -236,6 +251,7 @@ printf '%-50s %10.3f %10.3f %10.3f\n' "  of it phase A (ClientHello to flight)" 
 printf '%-50s %10.0f %10.0f %10.0f\n' "  daemon CPU % in the bursts, --loops 1" "$d1_med" "$d1_min" "$d1_max"
 printf '%-50s %10.0f %10.0f %10.0f\n' "  daemon CPU % in the bursts, --loops 2" "$d2_med" "$d2_min" "$d2_max"
 printf '%-50s %10.3f %10.3f %10.3f\n' "ceiling: openssl speed -multi 2 / -multi 1" "$ceil_med" "$ceil_min" "$ceil_max"
+printf '%-50s %10.3f %10.3f %10.3f\n' "ceiling: engine, 2 threads / 1, one process" "$thr_med" "$thr_min" "$thr_max"
 echo "daemon heap, --loops 1: $H1"
 echo "daemon heap, --loops 2: $H2"
 inflight=$(field bytes_per_inflight "$H2")

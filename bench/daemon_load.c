@@ -239,6 +239,25 @@ static double self_cpu_s(void)
 	       (double)ru.ru_stime.tv_usec / 1e6;
 }
 
+/* Seconds every CPU of the machine spent busy (not idle, not waiting for
+ * I/O), from /proc/stat: whether a phase had CPU to spare. Clock ticks
+ * (USER_HZ), so only a sum over several bursts means anything. */
+static double machine_busy_s(void)
+{
+	unsigned long long v[8] = { 0 };
+	FILE *f = fopen("/proc/stat", "r");
+	if (!f)
+		return 0;
+	int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+		       &v[5], &v[6], &v[7]);
+	fclose(f);
+	if (n < 5)
+		return 0;
+	/* user nice system idle iowait irq softirq steal */
+	unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+	return (double)busy / (double)sysconf(_SC_CLK_TCK);
+}
+
 /* ---- one client connection ---- */
 
 enum cstate { C_IDLE, C_READY, C_CONNECTING, C_HANDSHAKE, C_ECHO, C_HELD };
@@ -716,12 +735,12 @@ static int cmd_heap(const char *ctl, size_t k)
 /* ---- burst: the server's capacity, K at once ---- */
 
 struct window {
-	double secs, self_s, server_s;
+	double secs, self_s, server_s, busy_s;
 	struct tcpu threads;       /* the daemon's, summed over the timed phases */
 };
 
 struct mark {
-	double t, self_s, server_s;
+	double t, self_s, server_s, busy_s;
 	struct tcpu threads;
 };
 
@@ -731,12 +750,14 @@ static void mark_before(struct mark *m)
 	threads_cpu(daemon_pid, &m->threads);
 	m->server_s = n_pids ? pids_cpu_s() - proc_cpu_s(daemon_pid) : 0;
 	m->self_s = self_cpu_s();
+	m->busy_s = machine_busy_s();
 	m->t = now_s();
 }
 
 static void mark_after(struct mark *m, double t_end)
 {
 	m->t = t_end;
+	m->busy_s = machine_busy_s();
 	m->self_s = self_cpu_s();
 	m->server_s = n_pids ? pids_cpu_s() - proc_cpu_s(daemon_pid) : 0;
 	threads_cpu(daemon_pid, &m->threads);
@@ -747,6 +768,7 @@ static void window_add(struct window *w, const struct mark *a, const struct mark
 	w->secs += b->t - a->t;
 	w->self_s += b->self_s - a->self_s;
 	w->server_s += b->server_s - a->server_s;
+	w->busy_s += b->busy_s - a->busy_s;
 	threads_add_delta(&a->threads, &b->threads, &w->threads);
 }
 
@@ -834,6 +856,7 @@ static int cmd_burst(const char *ctl, size_t k, long bursts)
 	w.secs = ab[0].secs + ab[1].secs;
 	w.self_s = ab[0].self_s + ab[1].self_s;
 	w.server_s = ab[0].server_s + ab[1].server_s;
+	w.busy_s = ab[0].busy_s + ab[1].busy_s;
 	w.threads = ab[0].threads;
 	for (int i = 0; i < ab[1].threads.n; i++) {
 		int j;
@@ -861,9 +884,13 @@ static int cmd_burst(const char *ctl, size_t k, long bursts)
 	printf(" loop_split=");
 	for (int i = 0; i < MAX_LOOPS && s1.loop_hs[i] >= 0; i++)
 		printf("%s%lld", i ? "/" : "", s1.loop_hs[i] - s0.loop_hs[i]);
-	printf(" client_cpu_pct=%.0f a_seconds=%.3f a_daemon_cpu_pct=%.0f b_seconds=%.3f b_daemon_cpu_pct=%.0f\n",
+	printf(" client_cpu_pct=%.0f a_seconds=%.3f a_daemon_cpu_pct=%.0f b_seconds=%.3f b_daemon_cpu_pct=%.0f",
 	       w.self_s * 100 / w.secs, ab[0].secs, window_daemon_ns(&ab[0]) / 1e7 / ab[0].secs, ab[1].secs,
 	       window_daemon_ns(&ab[1]) / 1e7 / ab[1].secs);
+	/* per phase: the applications' CPU and the whole machine's busy time */
+	printf(" a_apps_cpu_pct=%.0f b_apps_cpu_pct=%.0f a_machine_busy_pct=%.0f b_machine_busy_pct=%.0f\n",
+	       ab[0].server_s * 100 / ab[0].secs, ab[1].server_s * 100 / ab[1].secs,
+	       ab[0].busy_s * 100 / ab[0].secs, ab[1].busy_s * 100 / ab[1].secs);
 	return 0;
 }
 
