@@ -80,6 +80,7 @@ typedef struct tls_buf {
 	uint8_t *base;
 	size_t len;          /* bytes written */
 	size_t cap;          /* bytes allocated */
+	size_t touched;      /* bytes ever handed out by tls_buf_reserve: what a wipe covers */
 	size_t limit;        /* growth cap; 0 means SIZE_MAX */
 	bool err;            /* allocation failure, limit hit, bad nesting; sticky */
 	bool fixed;          /* base is caller storage: never realloc, never free */
@@ -91,13 +92,16 @@ typedef struct tls_buf {
 TLS_API void tls_buf_init(tls_buf *b, size_t limit);
 /* Buffer over caller storage; never grows. */
 TLS_API void tls_buf_init_fixed(tls_buf *b, uint8_t *mem, size_t cap);
-/* Wipes (OPENSSL_cleanse) and frees heap storage. */
+/* Wipes (OPENSSL_cleanse) every byte it ever handed out, also past len
+ * (a rolled-back write), and frees heap storage. Caller storage of a fixed
+ * buffer is wiped only where the buffer wrote. */
 TLS_API void tls_buf_free(tls_buf *b);
-/* Drops content, keeps storage (content wiped). */
+/* Drops content, keeps storage (every byte ever handed out wiped). */
 TLS_API void tls_buf_reset(tls_buf *b);
 /* Ensures n more bytes fit; returns the write position or NULL (b->err). */
 TLS_API uint8_t *tls_buf_reserve(tls_buf *b, size_t n);
-/* Discards the first n bytes (consumed output), moving the rest down. */
+/* Discards the first n bytes (consumed output), moving the rest down;
+ * what lies past the new end is wiped. */
 TLS_API void tls_buf_consume(tls_buf *b, size_t n);
 
 /* ---- suites and certificate chains (opaque) ---- */

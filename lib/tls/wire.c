@@ -92,22 +92,24 @@ void tls_buf_init_fixed(tls_buf *b, uint8_t *mem, size_t cap)
 	b->fixed = true;
 }
 
+/* Only bytes handed out by tls_buf_reserve were ever written: wiping
+ * those, not the whole capacity, spares cold memory on every free. */
 void tls_buf_free(tls_buf *b)
 {
-	if (b->base && b->cap)
-		OPENSSL_cleanse(b->base, b->cap);
+	if (b->base && b->touched)
+		OPENSSL_cleanse(b->base, b->touched);
 	if (!b->fixed)
 		free(b->base);
 	b->base = NULL;
-	b->len = b->cap = 0;
+	b->len = b->cap = b->touched = 0;
 	b->depth = 0;
 }
 
 void tls_buf_reset(tls_buf *b)
 {
-	if (b->base && b->len)
-		OPENSSL_cleanse(b->base, b->len);
-	b->len = 0;
+	if (b->base && b->touched)
+		OPENSSL_cleanse(b->base, b->touched);
+	b->len = b->touched = 0;
 	b->depth = 0;
 	b->err = false;
 }
@@ -140,12 +142,15 @@ uint8_t *tls_buf_reserve(tls_buf *b, size_t n)
 		}
 		if (b->base) {
 			memcpy(nb, b->base, b->len);
-			OPENSSL_cleanse(b->base, b->cap);
+			OPENSSL_cleanse(b->base, b->touched);
 			free(b->base);
 		}
 		b->base = nb;
 		b->cap = cap;
+		b->touched = b->len;
 	}
+	if (b->touched < b->len + n)
+		b->touched = b->len + n;
 	return b->base + b->len;
 }
 
@@ -156,8 +161,10 @@ void tls_buf_consume(tls_buf *b, size_t n)
 		return;
 	}
 	memmove(b->base, b->base + n, b->len - n);
-	OPENSSL_cleanse(b->base + b->len - n, n);
 	b->len -= n;
+	if (b->touched > b->len)
+		OPENSSL_cleanse(b->base + b->len, b->touched - b->len);
+	b->touched = b->len;
 }
 
 void tls_write_bytes(tls_buf *b, const void *p, size_t n)

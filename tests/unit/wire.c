@@ -75,9 +75,61 @@ static void writer_tests(void)
 	tls_buf_free(&b);
 }
 
+static bool all_bytes(const uint8_t *p, size_t n, uint8_t v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != v)
+			return false;
+	return true;
+}
+
+/* Every byte a buffer handed out is wiped, also past len after a write was
+ * rolled back (records decrypted in place, a flight undone); caller storage
+ * it never wrote is left alone. Fixed buffers let the test look after the
+ * wipe. */
+static void wipe_tests(void)
+{
+	uint8_t mem[64];
+	tls_buf b;
+
+	memset(mem, 0x55, sizeof(mem));
+	tls_buf_init_fixed(&b, mem, sizeof(mem));
+	memset(tls_buf_reserve(&b, 32), 0xaa, 32);
+	b.len = 8; /* rolled back: bytes 8..31 hold data past len */
+	tls_buf_reset(&b);
+	test_ok(all_bytes(mem, 32, 0) && all_bytes(mem + 32, 32, 0x55),
+		"reset wipes every byte handed out, also past len, and nothing else");
+
+	memset(mem, 0x55, sizeof(mem));
+	tls_buf_init_fixed(&b, mem, sizeof(mem));
+	memset(tls_buf_reserve(&b, 24), 0xaa, 24);
+	b.len = 16; /* 16..23 hold data past len */
+	tls_buf_consume(&b, 4);
+	test_ok(b.len == 12 && all_bytes(mem, 12, 0xaa) && all_bytes(mem + 12, 12, 0) &&
+			all_bytes(mem + 24, 40, 0x55),
+		"consume wipes everything past the new end that was handed out");
+
+	memset(mem, 0x55, sizeof(mem));
+	tls_buf_init_fixed(&b, mem, sizeof(mem));
+	tls_write_zeros(&b, 4);
+	memset(tls_buf_reserve(&b, 6), 0xaa, 6); /* reserved, never committed */
+	tls_buf_free(&b);
+	test_ok(all_bytes(mem, 10, 0) && all_bytes(mem + 10, 54, 0x55) && !b.base && !b.touched,
+		"free wipes what was reserved, not the caller's untouched storage");
+
+	/* a heap buffer that grows keeps counting from the copy */
+	tls_buf_init(&b, 0);
+	tls_write_zeros(&b, 200);
+	tls_buf_reserve(&b, 300);
+	test_ok(!b.err && b.cap >= 500 && b.touched == 500 && b.len == 200,
+		"after growing, touched covers the copied bytes and the new reservation");
+	tls_buf_free(&b);
+}
+
 int main(void)
 {
 	reader_tests();
 	writer_tests();
+	wipe_tests();
 	return test_done();
 }
