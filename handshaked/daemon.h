@@ -220,6 +220,14 @@ void spread_free_app(struct app *home);
 /* At exit, the loops joined: what is left in the inbox. */
 void spread_free(struct loop *l);
 
+/* handoff.c: starts on loop l, for a (an application or a proxy), the
+ * handshake an ACCEPT (connect NULL) or a CONNECT (connect: the parsed
+ * request) asks for. 0: started (every later outcome is a reply); -1:
+ * nothing started, the caller replies FAILED *reason with why and closes
+ * fd. */
+int handshake_start(struct loop *l, struct app *a, uint32_t id, const struct handoff_msg *connect, int fd,
+		    uint32_t timeout_ms, const char *peer, enum handoff_reason *reason, char *why, size_t why_len);
+
 /* session.c: one server handshake on one TCP socket */
 int session_start(struct loop *l, struct app *a, uint32_t id, int fd, uint32_t timeout_ms,
 		  const char *peer);

@@ -505,6 +505,7 @@ static void on_handshake_request(struct app *a, const struct handoff_msg *m, con
 	struct loop *l = a->l;
 	const struct dconfig *c = &l->d->cfg;
 	uint32_t timeout = c->deadline_ms, t;
+	enum handoff_reason r;
 	char why[200], peer[64];
 	const char *bad;
 	struct sockaddr_storage ss;
@@ -548,26 +549,29 @@ static void on_handshake_request(struct app *a, const struct handoff_msg *m, con
 		stats_started(&l->d->stats, to->index);
 		return;
 	}
-	if (m->type == HANDOFF_CONNECT) {  /* client role: client.c */
-		enum handoff_reason r;
-		/* counted first: a handshake that fails at once gives it back */
-		a->inflight++;
-		stats_started(&l->d->stats, l->index);
-		if (client_start(l, a, m, fd, timeout, peer, &r, why, sizeof(why)) != 0) {
-			a->inflight--;
-			stats_finished(&l->d->stats);
-			app_reply_failed(a, m->id, r, 0, why);
-			close(fd);
-		}
-		return;
-	}
-	if (session_start(l, a, m->id, fd, timeout, peer) != 0) {
-		app_reply_failed(a, m->id, HANDOFF_R_INTERNAL, 0, "out of memory");
-		close(fd);
-		return;
-	}
-	a->inflight++;             /* app_handshake_gone takes it back */
+	/* counted first: a start that fails gives it back, and so does the
+	 * handshake's end (app_handshake_gone) */
+	a->inflight++;
 	stats_started(&l->d->stats, l->index);
+	if (handshake_start(l, a, m->id, m->type == HANDOFF_CONNECT ? m : NULL, fd, timeout, peer, &r, why,
+			    sizeof(why)) != 0) {
+		a->inflight--;
+		stats_finished(&l->d->stats);
+		app_reply_failed(a, m->id, r, 0, why);
+		close(fd);
+	}
+}
+
+int handshake_start(struct loop *l, struct app *a, uint32_t id, const struct handoff_msg *connect, int fd,
+		    uint32_t timeout_ms, const char *peer, enum handoff_reason *reason, char *why, size_t why_len)
+{
+	if (connect)               /* client role: client.c */
+		return client_start(l, a, connect, fd, timeout_ms, peer, reason, why, why_len);
+	if (session_start(l, a, id, fd, timeout_ms, peer) == 0)
+		return 0;
+	*reason = HANDOFF_R_INTERNAL;
+	snprintf(why, why_len, "out of memory");
+	return -1;
 }
 
 static void on_request(struct app *a, const uint8_t *buf, size_t len, int flags, int fd)

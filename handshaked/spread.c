@@ -204,7 +204,7 @@ static void on_start(struct loop *l, struct lmsg *m)
 {
 	struct app *p = m->app;
 	enum handoff_reason r = HANDOFF_R_INTERNAL;
-	char why[200] = "out of memory";
+	char why[200];
 	struct handoff_msg cm;
 	const char *bad;
 	uint32_t id = m->id;
@@ -212,13 +212,12 @@ static void on_start(struct loop *l, struct lmsg *m)
 
 	m->next = p->spare;        /* kept for this handshake's GONE */
 	p->spare = m;
-	if (!m->len) {
-		rc = session_start(l, p, id, fd, m->timeout_ms, m->peer);
-	} else if (handoff_parse(m->data, m->len, &cm, &bad) != 0) {  /* it did at home */
+	if (m->len && handoff_parse(m->data, m->len, &cm, &bad) != 0) {  /* it did at home */
 		snprintf(why, sizeof(why), "the request did not parse again: %s", bad);
 		rc = -1;
 	} else {
-		rc = client_start(l, p, &cm, fd, m->timeout_ms, m->peer, &r, why, sizeof(why));
+		rc = handshake_start(l, p, id, m->len ? &cm : NULL, fd, m->timeout_ms, m->peer, &r, why,
+				     sizeof(why));
 	}
 	if (rc != 0) {
 		app_reply_failed(p, id, r, 0, why);
