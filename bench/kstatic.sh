@@ -15,7 +15,12 @@
 #   hs_cpu_vs_nginx=R resumed_hs_per_s_vs_nginx=R resumed_hs_cpu_vs_nginx=R
 #   mem_per_conn_vs_nginx_ktls=R
 # Environment: BENCH_QUICK (1: sizes for TCG; 0: the issue's full sizes),
-# KSTATIC_BENCH_ROUNDS, _BIG_MIB, _HS_SECONDS, _IDLE (see bench/README.md).
+# KSTATIC_BENCH_ROUNDS, _BIG_MIB, _HS_SECONDS, _IDLE (see bench/README.md);
+# KSTATIC_LOAD_AGENT_PORT=PORT: the handshake rows' client runs outside the
+# VM, in `kstatic_load agent` at $HSVM_HOST_IP:PORT (bench/run starts it
+# with kselftest/vm/run --net-host), so it takes none of the VM's CPUs;
+# KSTATIC_BENCH_BULK_OUTSIDE=1: the bulk rows' curl too (off by default:
+# it changed nothing measurable, bench/README.md).
 WAIT_SECONDS=${WAIT_SECONDS:-30}  # TCG is slow
 . "$(dirname "$0")/../tests/tcp/lib.sh"
 set -o pipefail
@@ -55,6 +60,15 @@ grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null ||
 	die "no kTLS on Linux $(uname -r): run it in the VM (bench/run kstatic does)"
 # 10,000 connections at each end in one VM
 ulimit -n 65536 2>/dev/null || die "cannot raise ulimit -n to 65536 (run as root, as the VM does)"
+# where the handshake rows' client runs
+AGENT="" LISTEN_IP=127.0.0.1 CPU_PORT=7701 BULK_OUTSIDE=${KSTATIC_BENCH_BULK_OUTSIDE:-0}
+if [ -n "${KSTATIC_LOAD_AGENT_PORT:-}" ]; then
+	[ -n "${HSVM_HOST_IP:-}" ] || die "KSTATIC_LOAD_AGENT_PORT needs the VM's link (kselftest/vm/run --net-host)"
+	AGENT=$HSVM_HOST_IP:$KSTATIC_LOAD_AGENT_PORT
+	LISTEN_IP=0.0.0.0
+	"$LOAD" cpu-server --listen "$CPU_PORT" </dev/null &
+	PIDS+=("$!")
+fi
 tls_stat() { awk -v n="$1" '$1 == n { print $2 }' /proc/net/tls_stat; }
 
 mkdir -p "$W"
@@ -80,12 +94,12 @@ for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
 	sleep 0.1
 done
 [ -S "$T/d.ctl" ] || { cat "$T/handshaked.log" >&2; die "handshaked did not start"; }
-"$B/kstatic" --root "$W" --listen 127.0.0.1:0 --handoff "$T/d.sock" --threads 1 --access-log /dev/null \
+"$B/kstatic" --root "$W" --listen "$LISTEN_IP:0" --handoff "$T/d.sock" --threads 1 --access-log /dev/null \
 	--max-conns 30000 --idle-timeout 3600000 --header-timeout 600000 2>"$T/kstatic.err" </dev/null &
 KPID=$!
 PIDS+=("$KPID")
 start_wait kstatic "$KPID" "$T/kstatic.err" '^kstatic: listening on'
-PORT[kstatic]=$(sed -n 's/^kstatic: listening on 127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$T/kstatic.err")
+PORT[kstatic]=$(sed -n 's/^kstatic: listening on [0-9.]*:\([0-9]*\),.*/\1/p' "$T/kstatic.err")
 PIDS_OF[kstatic]="$KPID,$DPID" NAMES_OF[kstatic]="kstatic,handshaked"
 
 # nginx NAME KTLS(0|1): Debian's nginx, one worker, on a free port
@@ -116,7 +130,7 @@ http {
 	uwsgi_temp_path $d/tmp/uwsgi;
 	scgi_temp_path $d/tmp/scgi;
 	server {
-		listen 127.0.0.1:$port ssl;
+		listen $LISTEN_IP:$port ssl;
 		root $W;
 		ssl_certificate $C/p256.pem;
 		ssl_certificate_key $C/p256.key;
@@ -198,10 +212,15 @@ bulk() {
 	n=$((conc * per))
 	for ((i = 0; i < n; i++)); do args+=(-o /dev/null "https://localhost:${PORT[$s]}/$file"); done
 	[ "$conc" -gt 1 ] && args=(--parallel --parallel-immediate --parallel-max "$conc" "${args[@]}")
+	args=(-sS --cacert "$C/ca.pem" --no-progress-meter -w '%{http_code}_%{size_download}\n' "${args[@]}")
 	c0=$(ticks "${PIDS_OF[$s]}")
 	t0=$(date +%s%N)
-	got=$(cu "$s" --no-progress-meter -w '%{http_code} %{size_download}\n' "${args[@]}" 2>"$T/curl.err") ||
-		{ cat "$T/curl.err" >&2; die "bulk $s $mib MiB c$conc: curl failed"; }
+	if [ "$AGENT" ] && [ "$BULK_OUTSIDE" = 1 ]; then  # curl on the host, to this VM
+		got=$(agent curl --resolve "localhost:${PORT[$s]}:$HSVM_GUEST_IP" "${args[@]}" 2>"$T/curl.err")
+	else
+		got=$(timeout 300 curl --resolve "localhost:${PORT[$s]}:127.0.0.1" "${args[@]}" 2>"$T/curl.err")
+	fi || { cat "$T/curl.err" >&2; stuck_report; die "bulk $s $mib MiB c$conc: curl failed"; }
+	got=$(tr _ ' ' <<<"$got")
 	t1=$(date +%s%N)
 	c1=$(ticks "${PIDS_OF[$s]}")
 	bytes=$(awk '$1 == 200 { b += $2; k++ } END { print k == '"$n"' ? b : -1 }' <<<"$got")
@@ -213,12 +232,45 @@ bulk() {
 			r, s, m, c, b, t, b / 1048576 / t, cpu, cpu / gib }'
 }
 
+# what every process is doing, when a transfer did not end
+stuck_report() {
+	{
+		echo "# ---- processes"
+		ps -eo pid,stat,pcpu,wchan:30,comm --sort=-pcpu | head -n 15
+		local p
+		for p in $(ps -eo pid,pcpu --sort=-pcpu --no-headers | head -n 3 | awk '{ print $1 }'); do
+			echo "# ---- kernel stack of $p ($(cat "/proc/$p/comm" 2>/dev/null))"
+			cat "/proc/$p/stack" 2>/dev/null
+		done
+		echo "# ---- sockets"
+		ss -tnmi state established 2>/dev/null | head -n 20
+		free -m
+	} >&2
+}
+
+# agent ARGS...: `kstatic_load hs ...` or `curl ...` run by the agent outside
+# the VM (no argument may hold a space); their output, and their status
+agent() {
+	local fd got
+	exec {fd}<>"/dev/tcp/${AGENT%:*}/${AGENT##*:}" || return 1
+	printf '%s\n' "$*" >&"$fd"
+	got=$(cat <&"$fd")
+	exec {fd}>&-
+	sed '$d' <<<"$got"
+	[ "$(tail -n 1 <<<"$got")" = "agent: exit 0" ]
+}
+
 # hs R SERVER full|resumed
 hs() {
 	local r=$1 s=$2 mode=$3 out
-	out=$("$LOAD" hs --port "${PORT[$s]}" --path /1k.bin --concurrency "$HS_CONC" --seconds "$HS_SECS" \
-		--warmup 1 --pids "${PIDS_OF[$s]}" $([ "$mode" = resumed ] && echo --resume) 2>"$T/load.err") ||
-		{ cat "$T/load.err" >&2; die "hs $s $mode: the load run failed"; }
+	set -- hs --port "${PORT[$s]}" --path /1k.bin --concurrency "$HS_CONC" --seconds "$HS_SECS" \
+		--warmup 1 --pids "${PIDS_OF[$s]}" $([ "$mode" = resumed ] && echo --resume)
+	if [ -n "$AGENT" ]; then
+		out=$(agent "$@" --cpu-from "$HSVM_GUEST_IP:$CPU_PORT" 2>"$T/load.err") &&
+			out=$(grep '^hs ' <<<"$out")
+	else
+		out=$("$LOAD" "$@" 2>"$T/load.err")
+	fi || { cat "$T/load.err" >&2; die "hs $s $mode: the load run failed"; }
 	# pid_cpu=PID:user/sys,... with the processes' names
 	local names=${NAMES_OF[$s]} pids=${PIDS_OF[$s]}
 	out=${out/pid_cpu=${pids%%,*}:/pid_cpu=${names%%,*}:}
@@ -247,6 +299,11 @@ mem() {
 echo "# quick=$QUICK rounds=$ROUNDS sizes ${SMALL_MIB} MiB (x$PER_SMALL per connection) and $BIG_MIB MiB (x$PER_BIG);" \
 	"handshakes: c$HS_CONC for ${HS_SECS} s; memory: $IDLE idle connections"
 echo "# cpu: utime+stime from /proc/PID/stat of kstatic+handshaked / nginx master+worker ($HZ Hz)"
+if [ -n "$AGENT" ]; then
+	echo "# load: handshakes$([ "$BULK_OUTSIDE" = 1 ] && echo " and bulk") from outside the VM (kstatic_load agent at $AGENT, natively, over a tap link to $HSVM_GUEST_IP); the rest from inside"
+else
+	echo "# load: every client inside the VM, on its vCPUs"
+fi
 for ((r = 1; r <= ROUNDS; r++)); do
 	for mib in "$SMALL_MIB" "$BIG_MIB"; do
 		for conc in 1 16; do

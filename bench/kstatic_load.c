@@ -9,20 +9,37 @@
  *
  *   kstatic_load hs   --port P --path PATH --concurrency N --seconds S
  *                     [--warmup S] [--pids PID[,PID...]] [--resume]
+ *                     [--host IPV4] [--cpu-from IPV4:PORT]
  *   kstatic_load hold --port P --path PATH --conns N [--concurrency C]
+ *   kstatic_load cpu-server --listen PORT
+ *   kstatic_load agent --listen IPV4:PORT
  *
  * hs: each slot connects, does a TLS 1.3 handshake (full, or with --resume
  * the newest ticket it was given), sends one GET PATH with Connection: close,
  * reads the whole 200 response (Content-Length), closes, starts again.
  * Counts connections completed within S seconds after the warm-up and the
- * CPU (utime, stime from /proc/PID/stat) the --pids used meanwhile. Last
- * line: `hs conns=N seconds=W conns_per_s=R resumed=K failed=F
- * server_cpu_s=C server_user_s=U server_sys_s=Y cpu_ms_per_1000=M
- * client_cpu_s=C pid_cpu=PID:U/S,...`.
+ * CPU (utime, stime from /proc/PID/stat) the --pids used meanwhile, and the
+ * busy time of the machine they run on (with the client elsewhere, all of it
+ * is the servers': their interrupts and softirqs too). Last line: `hs
+ * conns=N seconds=W conns_per_s=R resumed=K failed=F server_cpu_s=C
+ * server_user_s=U server_sys_s=Y cpu_ms_per_1000=M client_cpu_s=C
+ * machine_busy_s=B machine_ms_per_1000=M pid_cpu=PID:U/S,...`.
  *
  * hold: N connections, at most C (64) handshaking at once, each with one
  * keep-alive GET PATH answered; then prints `holding N` and keeps them all
  * open until standard input ends.
+ *
+ * The load from outside the VM (bench/run over kselftest/vm/run --net-host):
+ * the client then costs the VM's CPUs nothing, so the servers, not the
+ * client, set the rate. `agent` runs on the host, bound to the link's host
+ * address: each connection sends one line of `hs` arguments, the agent runs
+ * `kstatic_load hs ... --host PEER` with its output to the connection, then
+ * a last line `agent: exit N` (or a line of `curl` arguments: curl runs them,
+ * for the bulk rows). `cpu-server` runs in the VM next to the
+ * servers: each connection sends `PID,PID...` and gets back `U S ... B` (user
+ * and system seconds of each, then the machine's busy seconds from
+ * /proc/stat), which `hs --cpu-from` asks for at both ends of the window
+ * instead of reading /proc itself.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,6 +47,7 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -40,6 +58,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -119,6 +138,177 @@ static struct cpu proc_cpu(int pid)
 	return c;
 }
 
+static struct sockaddr_in cpu_from;  /* --cpu-from; sin_port 0: read /proc here */
+
+/* The machine's busy CPU seconds (every CPU, every process and interrupt). */
+static double machine_busy_s(void)
+{
+	unsigned long long v[8] = { 0 };
+	FILE *f = fopen("/proc/stat", "r");
+
+	if (!f || fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+			 &v[6], &v[7]) != 8)
+		die("/proc/stat: unexpected format");
+	fclose(f);
+	/* user nice system [idle iowait] irq softirq steal */
+	return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static void parse_addr(const char *what, const char *s, struct sockaddr_in *sa)
+{
+	char buf[64];
+	const char *colon = strrchr(s, ':');
+
+	if (!colon || (size_t)(colon - s) >= sizeof(buf))
+		die("%s: not IPV4:PORT: %s", what, s);
+	memcpy(buf, s, (size_t)(colon - s));
+	buf[colon - s] = 0;
+	*sa = (struct sockaddr_in){ .sin_family = AF_INET,
+				    .sin_port = htons((uint16_t)parse_long(what, colon + 1, 1, 65535)) };
+	if (inet_pton(AF_INET, buf, &sa->sin_addr) != 1)
+		die("%s: not an IPv4 address: %s", what, buf);
+}
+
+/* Every --pids process's CPU and the machine's busy time, from /proc or
+ * from the cpu-server. */
+static void sample_cpu(struct cpu *out, double *busy)
+{
+	char line[1024];
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+
+	if (!cpu_from.sin_port) {
+		for (size_t i = 0; i < n_pids; i++)
+			out[i] = proc_cpu(pids[i]);
+		*busy = machine_busy_s();
+		return;
+	}
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    connect(fd, (struct sockaddr *)&cpu_from, sizeof(cpu_from)) != 0)
+		die("--cpu-from: connect: %s", strerror(errno));
+	for (size_t i = 0; i < n_pids; i++)
+		len += (size_t)snprintf(line + len, sizeof(line) - len, "%s%d", i ? "," : "", pids[i]);
+	line[len++] = '\n';
+	if (write(fd, line, len) != (ssize_t)len)
+		die("--cpu-from: write: %s", strerror(errno));
+	for (len = 0; len < sizeof(line) - 1 && (n = read(fd, line + len, sizeof(line) - 1 - len)) > 0;)
+		len += (size_t)n;
+	close(fd);
+	line[len] = 0;
+	char *p = line, *end;
+	for (size_t i = 0; i < n_pids; i++) {
+		out[i].user = strtod(p, &end);
+		if (end == p)
+			die("--cpu-from: unexpected answer: %s", line);
+		out[i].sys = strtod(p = end, &end);
+		if (end == p)
+			die("--cpu-from: unexpected answer: %s", line);
+		p = end;
+	}
+	*busy = strtod(p, &end);
+	if (end == p)
+		die("--cpu-from: unexpected answer: %s", line);
+}
+
+static int listen_on(const struct sockaddr_in *sa)
+{
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) != 0 || listen(fd, 16) != 0)
+		die("--listen: %s", strerror(errno));
+	return fd;
+}
+
+/* One line (up to cap - 1 bytes, without its newline) from fd. */
+static bool read_line(int fd, char *buf, size_t cap)
+{
+	size_t len = 0;
+	ssize_t n;
+
+	while (len < cap - 1 && (n = read(fd, buf + len, 1)) == 1 && buf[len] != '\n')
+		len++;
+	buf[len] = 0;
+	return len > 0 && len < cap - 1;
+}
+
+__attribute__((noreturn)) static void cmd_cpu_server(const struct sockaddr_in *sa)
+{
+	int lfd = listen_on(sa);
+
+	for (;;) {
+		char line[512], out[1024];
+		size_t len = 0;
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (read_line(fd, line, sizeof(line))) {
+			char *save = NULL;
+			for (char *t = strtok_r(line, ",", &save); t && len < sizeof(out) - 64;
+			     t = strtok_r(NULL, ",", &save)) {
+				struct cpu c = proc_cpu((int)parse_long("pid", t, 1, 1 << 30));
+				len += (size_t)snprintf(out + len, sizeof(out) - len, "%.2f %.2f ", c.user, c.sys);
+			}
+			len += (size_t)snprintf(out + len, sizeof(out) - len, "%.2f\n", machine_busy_s());
+			if (write(fd, out, len) != (ssize_t)len)
+				fprintf(stderr, "kstatic_load cpu-server: write: %s\n", strerror(errno));
+		}
+		close(fd);
+	}
+}
+
+/* Runs one `hs` run per connection, against the connecting address. */
+__attribute__((noreturn)) static void cmd_agent(const struct sockaddr_in *sa)
+{
+	int lfd = listen_on(sa);
+
+	signal(SIGPIPE, SIG_IGN);
+	for (;;) {
+		struct sockaddr_in peer;
+		socklen_t pl = sizeof(peer);
+		static char line[1 << 18];
+		static char *args[1 << 13];
+		char host_s[INET_ADDRSTRLEN];
+		int argc = 0, fd = accept4(lfd, (struct sockaddr *)&peer, &pl, SOCK_CLOEXEC), status = 0;
+		if (fd < 0)
+			continue;
+		if (!read_line(fd, line, sizeof(line))) {
+			close(fd);
+			continue;
+		}
+		inet_ntop(AF_INET, &peer.sin_addr, host_s, sizeof(host_s));
+		args[argc++] = "kstatic_load";
+		for (char *save = NULL, *t = strtok_r(line, " ", &save); t && argc < (int)(sizeof(args) / sizeof(*args)) - 4;
+		     t = strtok_r(NULL, " ", &save))
+			args[argc++] = t;
+		if (argc < 2 || (strcmp(args[1], "hs") && strcmp(args[1], "curl"))) {
+			dprintf(fd, "agent: only hs and curl run here\nagent: exit 2\n");
+			close(fd);
+			continue;
+		}
+		if (!strcmp(args[1], "hs")) {  /* against the VM that asks */
+			args[argc++] = "--host";
+			args[argc++] = host_s;
+		}
+		args[argc] = NULL;
+		pid_t pid = fork();
+		if (pid == 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			if (!strcmp(args[1], "curl"))
+				execvp("curl", args + 1);
+			else
+				execv("/proc/self/exe", args);
+			_exit(127);
+		}
+		if (pid < 0 || waitpid(pid, &status, 0) < 0)
+			status = 127 << 8;
+		dprintf(fd, "agent: exit %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+		close(fd);
+	}
+}
+
 static double self_cpu_s(void)
 {
 	struct rusage ru;
@@ -147,6 +337,7 @@ static int ep;
 static struct conn *conns;
 static size_t n_conns;
 static uint16_t port;
+static struct in_addr host;  /* --host; 127.0.0.1 (set in main) */
 static char request[512];
 static size_t request_len;
 static bool resume, hold_mode, stop_starting;
@@ -183,7 +374,7 @@ static void conn_close(struct conn *c)
 static void conn_start(struct conn *c)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+				  .sin_addr = host };
 	struct epoll_event e = { .events = EPOLLOUT, .data.ptr = c };
 	int one = 1;
 
@@ -448,16 +639,15 @@ static int cmd_hs(size_t concurrency, double seconds, double warmup)
 		poll_once(50);
 	}
 	uint64_t d0 = done_count, r0 = resumed_count, f0 = fail_count;
-	for (size_t i = 0; i < n_pids; i++)
-		c0[i] = proc_cpu(pids[i]);
+	double busy0, busy1;
+	sample_cpu(c0, &busy0);
 	double self0 = self_cpu_s();
 	t0 = now_s();
 	t1 = t0 + seconds;
 	while ((t = now_s()) < t1)
 		poll_once((int)((t1 - t) * 1000) + 1);
 	uint64_t d1 = done_count, r1 = resumed_count, f1 = fail_count;
-	for (size_t i = 0; i < n_pids; i++)
-		c1[i] = proc_cpu(pids[i]);
+	sample_cpu(c1, &busy1);
 	double self1 = self_cpu_s();
 	t1 = now_s();
 	/* the ones under way finish: an abandoned one would cost the next run */
@@ -482,10 +672,11 @@ static int cmd_hs(size_t concurrency, double seconds, double warmup)
 			pl += (size_t)w;
 	}
 	printf("hs conns=%llu seconds=%.3f conns_per_s=%.1f resumed=%llu failed=%llu server_cpu_s=%.3f "
-	       "server_user_s=%.3f server_sys_s=%.3f cpu_ms_per_1000=%.1f client_cpu_s=%.3f pid_cpu=%s\n",
+	       "server_user_s=%.3f server_sys_s=%.3f cpu_ms_per_1000=%.1f client_cpu_s=%.3f machine_busy_s=%.3f "
+	       "machine_ms_per_1000=%.1f pid_cpu=%s\n",
 	       (unsigned long long)n, t1 - t0, (double)n / (t1 - t0), (unsigned long long)(r1 - r0),
 	       (unsigned long long)(f1 - f0), user + sys, user, sys, n ? (user + sys) * 1e6 / (double)n : 0,
-	       self1 - self0, n_pids ? per : "-");
+	       self1 - self0, busy1 - busy0, n ? (busy1 - busy0) * 1e6 / (double)n : 0, n_pids ? per : "-");
 	if (!n)
 		die("no connection completed in %.1f s", t1 - t0);
 	if (resume && (r1 - r0) * 100 < n * 95)
@@ -546,7 +737,10 @@ __attribute__((noreturn)) static void usage(void)
 {
 	fprintf(stderr, "usage: kstatic_load hs   --port P --path PATH --concurrency N --seconds S\n"
 			"                         [--warmup S] [--pids PID[,PID...]] [--resume]\n"
-			"       kstatic_load hold --port P --path PATH --conns N [--concurrency C]\n");
+			"                         [--host IPV4] [--cpu-from IPV4:PORT]\n"
+			"       kstatic_load hold --port P --path PATH --conns N [--concurrency C]\n"
+			"       kstatic_load cpu-server --listen PORT\n"
+			"       kstatic_load agent --listen IPV4:PORT\n");
 	exit(2);
 }
 
@@ -572,9 +766,21 @@ int main(int argc, char **argv)
 	const char *path = NULL;
 	bool hs;
 
+	if (argc == 4 && !strcmp(argv[2], "--listen") &&
+	    (!strcmp(argv[1], "cpu-server") || !strcmp(argv[1], "agent"))) {
+		struct sockaddr_in sa = { .sin_family = AF_INET };
+		if (!strcmp(argv[1], "agent"))
+			parse_addr("--listen", argv[3], &sa);
+		else
+			sa.sin_port = htons((uint16_t)parse_long("--listen", argv[3], 1, 65535));
+		if (!strcmp(argv[1], "agent"))
+			cmd_agent(&sa);
+		cmd_cpu_server(&sa);
+	}
 	if (argc < 2 || (strcmp(argv[1], "hs") && strcmp(argv[1], "hold")))
 		usage();
 	hs = !strcmp(argv[1], "hs");
+	host.s_addr = htonl(INADDR_LOOPBACK);
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--resume")) {
@@ -586,7 +792,12 @@ int main(int argc, char **argv)
 			usage();
 		if (!strcmp(a, "--port"))
 			port = (uint16_t)parse_long(a, val, 1, 65535);
-		else if (!strcmp(a, "--path"))
+		else if (!strcmp(a, "--cpu-from"))
+			parse_addr(a, val, &cpu_from);
+		else if (!strcmp(a, "--host")) {
+			if (inet_pton(AF_INET, val, &host) != 1)
+				die("--host: not an IPv4 address: %s", val);
+		} else if (!strcmp(a, "--path"))
 			path = val;
 		else if (!strcmp(a, "--pids"))
 			parse_pids(val);
