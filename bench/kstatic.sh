@@ -218,11 +218,11 @@ bulk() {
 	if [ "$AGENT" ] && [ "$BULK_OUTSIDE" = 1 ]; then  # curl on the host, to this VM
 		got=$(agent curl --resolve "localhost:${PORT[$s]}:$HSVM_GUEST_IP" "${args[@]}" 2>"$T/curl.err")
 	else
-		got=$(timeout 300 curl --resolve "localhost:${PORT[$s]}:127.0.0.1" "${args[@]}" 2>"$T/curl.err")
-	fi || { cat "$T/curl.err" >&2; stuck_report; die "bulk $s $mib MiB c$conc: curl failed"; }
-	got=$(tr _ ' ' <<<"$got")
+		got=$(curl --resolve "localhost:${PORT[$s]}:127.0.0.1" "${args[@]}" 2>"$T/curl.err")
+	fi || { cat "$T/curl.err" >&2; die "bulk $s $mib MiB c$conc: curl failed"; }
 	t1=$(date +%s%N)
 	c1=$(ticks "${PIDS_OF[$s]}")
+	got=$(tr _ ' ' <<<"$got")  # the agent splits its line at spaces
 	bytes=$(awk '$1 == 200 { b += $2; k++ } END { print k == '"$n"' ? b : -1 }' <<<"$got")
 	[ "$bytes" = $((n * (mib << 20))) ] || die "bulk $s $mib MiB c$conc: got $(sort <<<"$got" | uniq -c | tr '\n' ' ')"
 	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
@@ -230,22 +230,6 @@ bulk() {
 		cpu = k / hz; gib = b / 1073741824
 		printf "bulk r=%s server=%s size_mib=%s conc=%s bytes=%s seconds=%s mib_per_s=%.2f cpu_s=%.2f cpu_s_per_gib=%.3f\n",
 			r, s, m, c, b, t, b / 1048576 / t, cpu, cpu / gib }'
-}
-
-# what every process is doing, when a transfer did not end
-stuck_report() {
-	{
-		echo "# ---- processes"
-		ps -eo pid,stat,pcpu,wchan:30,comm --sort=-pcpu | head -n 15
-		local p
-		for p in $(ps -eo pid,pcpu --sort=-pcpu --no-headers | head -n 3 | awk '{ print $1 }'); do
-			echo "# ---- kernel stack of $p ($(cat "/proc/$p/comm" 2>/dev/null))"
-			cat "/proc/$p/stack" 2>/dev/null
-		done
-		echo "# ---- sockets"
-		ss -tnmi state established 2>/dev/null | head -n 20
-		free -m
-	} >&2
 }
 
 # agent ARGS...: `kstatic_load hs ...` or `curl ...` run by the agent outside
