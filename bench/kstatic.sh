@@ -2,7 +2,8 @@
 # The kstatic benchmark, run inside the VM (needs kTLS; bench/run starts it
 # with kselftest/vm/run). Method and rows: bench/README.md. Three servers
 # with the same certificate (P-256), group (X25519), cipher (AES-128-GCM),
-# one worker each, measured in this one run, rounds interleaved:
+# one worker each, measured in this one run, rounds interleaved (and the
+# servers' order rotated from round to round):
 #   kstatic     kstatic --threads 1 + handshaked --loops 1 (kTLS, sendfile)
 #   nginx       Debian's nginx, userspace TLS, sendfile on, one worker
 #   nginx-ktls  the same with `ssl_conf_command Options KTLS`
@@ -288,15 +289,24 @@ if [ -n "$AGENT" ]; then
 else
 	echo "# load: every client inside the VM, on its vCPUs"
 fi
+# rotate(R): the servers in round R's order; each round starts with the next
+# one, so none is always the first to run after the previous row's load
+# (the handshake rows leave thousands of closing connections behind)
+rotate() {
+	local a=($SERVERS) i n=${#a[@]} out=""
+	for ((i = 0; i < n; i++)); do out+="${out:+ }${a[$(((i + $1 - 1) % n))]}"; done
+	echo "$out"
+}
 for ((r = 1; r <= ROUNDS; r++)); do
+	order=$(rotate "$r")
 	for mib in "$SMALL_MIB" "$BIG_MIB"; do
 		for conc in 1 16; do
 			per=$([ "$mib" = "$SMALL_MIB" ] && echo "$PER_SMALL" || echo "$PER_BIG")
-			for s in $SERVERS; do bulk "$r" "$s" "$mib" "$conc" "$per"; done
+			for s in $order; do bulk "$r" "$s" "$mib" "$conc" "$per"; done
 		done
 	done
 	for mode in full resumed; do
-		for s in $SERVERS; do hs "$r" "$s" "$mode"; done
+		for s in $order; do hs "$r" "$s" "$mode"; done
 	done
 done | tee "$T/lines" || exit 1
 for s in kstatic nginx-ktls; do mem "$s"; done | tee -a "$T/lines" || exit 1
