@@ -64,6 +64,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "procstat.h"
 #include "tls/tls.h"
 
 #define MAX_PORTS 256
@@ -135,22 +136,12 @@ static double parse_seconds(const char *what, const char *s)
 /* utime + stime of pid in seconds (whole process, every thread). */
 static double proc_cpu_s(int pid)
 {
-	char path[64], buf[1024];
-	unsigned long ut, st;
-	FILE *f;
-	size_t n;
+	double user, sys;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (!(f = fopen(path, "r")))
-		die("%s: %s (did the server exit?)", path, strerror(errno));
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	/* the command name may hold spaces and parentheses: fields follow the last ')' */
-	char *p = strrchr(buf, ')');
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-		die("%s: unexpected format", path);
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+	if (!procstat_cpu(pid, &user, &sys))
+		die("/proc/%d/stat: %s%s", pid, errno == EPROTO ? "unexpected format" : strerror(errno),
+		    errno == EPROTO ? "" : " (did the server exit?)");
+	return user + sys;
 }
 
 static double pids_cpu_s(void)
@@ -244,18 +235,9 @@ static double self_cpu_s(void)
  * (USER_HZ), so only a sum over several bursts means anything. */
 static double machine_busy_s(void)
 {
-	unsigned long long v[8] = { 0 };
-	FILE *f = fopen("/proc/stat", "r");
-	if (!f)
-		return 0;
-	int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
-		       &v[5], &v[6], &v[7]);
-	fclose(f);
-	if (n < 5)
-		return 0;
-	/* user nice system idle iowait irq softirq steal */
-	unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
-	return (double)busy / (double)sysconf(_SC_CLK_TCK);
+	double s;
+
+	return procstat_busy(&s) ? s : 0;
 }
 
 /* ---- one client connection ---- */

@@ -62,6 +62,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "procstat.h"
+
 #define MAX_PIDS 16
 #define MAX_CONNS 100000
 #define HEAD_CAP 4096
@@ -117,24 +119,11 @@ struct cpu {
 /* utime and stime of pid in seconds (the whole process, every thread). */
 static struct cpu proc_cpu(int pid)
 {
-	char path[64], buf[1024];
-	unsigned long ut, st;
 	struct cpu c;
-	FILE *f;
-	size_t n;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (!(f = fopen(path, "r")))
-		die("%s: %s (did the server exit?)", path, strerror(errno));
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	/* the command name may hold spaces and parentheses: fields follow the last ')' */
-	char *p = strrchr(buf, ')');
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-		die("%s: unexpected format", path);
-	c.user = (double)ut / (double)sysconf(_SC_CLK_TCK);
-	c.sys = (double)st / (double)sysconf(_SC_CLK_TCK);
+	if (!procstat_cpu(pid, &c.user, &c.sys))
+		die("/proc/%d/stat: %s%s", pid, errno == EPROTO ? "unexpected format" : strerror(errno),
+		    errno == EPROTO ? "" : " (did the server exit?)");
 	return c;
 }
 
@@ -143,15 +132,11 @@ static struct sockaddr_in cpu_from;  /* --cpu-from; sin_port 0: read /proc here 
 /* The machine's busy CPU seconds (every CPU, every process and interrupt). */
 static double machine_busy_s(void)
 {
-	unsigned long long v[8] = { 0 };
-	FILE *f = fopen("/proc/stat", "r");
+	double s;
 
-	if (!f || fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-			 &v[6], &v[7]) != 8)
-		die("/proc/stat: unexpected format");
-	fclose(f);
-	/* user nice system [idle iowait] irq softirq steal */
-	return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+	if (!procstat_busy(&s))
+		die("/proc/stat: %s", errno == EPROTO ? "unexpected format" : strerror(errno));
+	return s;
 }
 
 static void parse_addr(const char *what, const char *s, struct sockaddr_in *sa)
