@@ -1,11 +1,11 @@
-/* CPU per full TLS 1.3 handshake, ours vs OpenSSL libssl vs the libcrypto
+/* Time per full TLS 1.3 handshake, ours vs OpenSSL libssl vs the libcrypto
  * floor, in one process with the same certificate and key; and the engine's
  * memory per in-flight server handshake. Method: bench/README.md.
  *
  * One configuration throughout: X25519, ecdsa_secp256r1_sha256,
  * TLS_AES_128_GCM_SHA256, no tickets, no chain verification. The role being
- * measured is timed with CLOCK_THREAD_CPUTIME_ID around each of its own calls
- * only; the peer that drives it (OpenSSL for both stacks) is not counted.
+ * measured is timed with CLOCK_MONOTONIC around each of its own calls only;
+ * the peer that drives it (OpenSSL for both stacks) is not counted.
  * Two more rows price the hybrid group: our server (X25519MLKEM768 first,
  * then X25519) driven by our client offering X25519MLKEM768, against the same
  * server driven by our client offering X25519 (OpenSSL 3.0 has no ML-KEM).
@@ -48,16 +48,27 @@ __attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt,
 	exit(1);
 }
 
-/* ---- CPU time ---- */
+/* ---- time ---- */
 
-static uint64_t cpu_ns(void)
+/* Sections are timed with CLOCK_MONOTONIC, a vDSO read (about 25 ns, no
+ * kernel entry). CLOCK_THREAD_CPUTIME_ID is a system call (1.3 us on a VM
+ * with page-table isolation) whose kernel entry flushes the TLB and evicts
+ * cache lines, so a row was charged for every section boundary beyond what
+ * the clock calibration subtracts: two more boundaries in the floor cost it
+ * 1-3% (bench/README.md). A section is one call of at most a few hundred us
+ * on one thread that does not block, so wall time is its CPU time unless the
+ * thread is preempted, which the median batch absorbs. --cpu-clock: the old
+ * clock. */
+static clockid_t section_clock = CLOCK_MONOTONIC;
+
+static uint64_t clock_ns(void)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	clock_gettime(section_clock, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* A timed section costs about one clock_gettime on top of its content; that
+/* A timed section costs about one clock read on top of its content; that
  * is subtracted per section so rows with more calls are not penalised. */
 static double clock_overhead_ns;
 
@@ -77,8 +88,8 @@ static void calibrate_clock(void)
 {
 	double v[2001];
 	for (size_t i = 0; i < 2001; i++) {
-		uint64_t t0 = cpu_ns();
-		uint64_t t1 = cpu_ns();
+		uint64_t t0 = clock_ns();
+		uint64_t t1 = clock_ns();
 		v[i] = (double)(t1 - t0);
 	}
 	clock_overhead_ns = median(v, 2001);
@@ -108,11 +119,11 @@ static double meter_net_ns(const struct meter *m)
 #define TIMED(m, ...)                                               \
 	do {                                                        \
 		if (m) {                                            \
-			uint64_t t0_ = cpu_ns();                    \
+			uint64_t t0_ = clock_ns();                  \
 			COUNT_TOGGLE();                             \
 			__VA_ARGS__;                                \
 			COUNT_TOGGLE();                             \
-			(m)->ns += cpu_ns() - t0_;                  \
+			(m)->ns += clock_ns() - t0_;                \
 			(m)->sections++;                            \
 		} else {                                            \
 			__VA_ARGS__;                                \
@@ -1181,6 +1192,23 @@ static const struct row {
 	[ROW_OURS_SERVER_HYBRID] = { "ours-server-hybrid", "server", "ours, X25519MLKEM768" },
 };
 
+/* A fresh order of the rows for each round (Fisher-Yates, xorshift64*):
+ * in a fixed order each row always ran right after the same one, and the
+ * row after ours found the libcrypto code ours had just run warm in the
+ * caches (the floor rows followed ours) while ours followed OpenSSL's. */
+static void shuffle_rows(enum row_id *order, int n, uint64_t *rng)
+{
+	for (int i = n - 1; i > 0; i--) {
+		*rng ^= *rng >> 12;
+		*rng ^= *rng << 25;
+		*rng ^= *rng >> 27;
+		int j = (int)((*rng * 0x2545f4914f6cdd1du) >> 33) % (i + 1);
+		enum row_id t = order[i];
+		order[i] = order[j];
+		order[j] = t;
+	}
+}
+
 /* One handshake (or floor iteration) of one row, timed into m. */
 static void run_row_once(enum row_id r, struct meter *m)
 {
@@ -1324,12 +1352,14 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: handshake [--batches B] [--iterations N] [--seconds S] [--mem-n N]\n"
-		"                 [--only ROW[,ROW...]]\n"
+		"                 [--only ROW[,ROW...]] [--cpu-clock]\n"
 		"  rows: openssl-server ours-server floor-server floor-server-peer openssl-client\n"
 		"        ours-client floor-client floor-client-peer ours-server-x25519\n"
 		"        ours-server-hybrid memory\n"
 		"  --iterations N  handshakes per row per batch (default: S seconds of rounds)\n"
-		"  --only          run just these rows (for perf/callgrind); no summary line\n");
+		"  --only          run just these rows (for perf/callgrind); no summary line\n"
+		"  --cpu-clock     time sections with CLOCK_THREAD_CPUTIME_ID (a system call)\n"
+		"                  instead of CLOCK_MONOTONIC\n");
 	exit(2);
 }
 
@@ -1354,6 +1384,10 @@ int main(int argc, char **argv)
 		want[i] = true;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "--cpu-clock")) {
+			section_clock = CLOCK_THREAD_CPUTIME_ID;
+			continue;
+		}
 		if (!v)
 			usage();
 		i++;
@@ -1432,9 +1466,10 @@ int main(int argc, char **argv)
 	printf("TLS 1.3 full handshake, X25519 + ecdsa_secp256r1_sha256 + TLS_AES_128_GCM_SHA256,\n"
 	       "no tickets, no chain verification; %s; one thread, in memory.\n",
 	       OpenSSL_version(OPENSSL_VERSION));
-	printf("CPU = CLOCK_THREAD_CPUTIME_ID inside the measured side's calls only (peer: OpenSSL),\n"
+	printf("Time = %s inside the measured side's calls only (peer: OpenSSL),\n"
 	       "clock overhead %.0f ns per timed call subtracted. Reference messages: CH %zu, SH %zu,\n"
 	       "EE %zu, Certificate %zu, CV %zu, Finished %zu bytes.\n",
+	       section_clock == CLOCK_MONOTONIC ? "CLOCK_MONOTONIC" : "CLOCK_THREAD_CPUTIME_ID",
 	       clock_overhead_ns, ref_msg[M_CH].n, ref_msg[M_SH].n, ref_msg[M_EE].n,
 	       ref_msg[M_CERT].n, ref_msg[M_CV].n, ref_msg[M_SFIN].n);
 	fflush(stdout);
@@ -1451,24 +1486,31 @@ int main(int argc, char **argv)
 		batches = 0;
 	} else if (!rounds) {
 		struct meter cal = { 0, 0 };
-		uint64_t t0 = cpu_ns();
+		uint64_t t0 = clock_ns();
 		for (int k = 0; k < 10; k++)
 			for (int r = 0; r < ROW_COUNT; r++)
 				if (want[r])
 					run_row_once((enum row_id)r, &cal);
-		double round_ns = (double)(cpu_ns() - t0) / 10;
+		double round_ns = (double)(clock_ns() - t0) / 10;
 		rounds = (long)(seconds * 1e9 / (round_ns > 1 ? round_ns : 1));
 		if (rounds < 10)
 			rounds = 10;
 	}
 	static double per[ROW_COUNT][MAX_BATCHES], ratio[7][MAX_BATCHES];
+	enum row_id order[ROW_COUNT];
+	int n_order = 0;
+	for (int r = 0; r < ROW_COUNT; r++)
+		if (want[r])
+			order[n_order++] = (enum row_id)r;
+	uint64_t rng = 0x9e3779b97f4a7c15u; /* fixed: every run shuffles alike */
 	for (int b = 0; b < batches; b++) {
 		struct meter m[ROW_COUNT];
 		memset(m, 0, sizeof(m));
-		for (long k = 0; k < rounds; k++)
-			for (int r = 0; r < ROW_COUNT; r++)
-				if (want[r])
-					run_row_once((enum row_id)r, &m[r]);
+		for (long k = 0; k < rounds; k++) {
+			shuffle_rows(order, n_order, &rng);
+			for (int i = 0; i < n_order; i++)
+				run_row_once(order[i], &m[order[i]]);
+		}
 		for (int r = 0; r < ROW_COUNT; r++)
 			per[r][b] = meter_net_ns(&m[r]) / (double)rounds / 1000;
 		ratio[0][b] = per[ROW_OURS_SERVER][b] / per[ROW_OSSL_SERVER][b];

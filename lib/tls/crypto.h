@@ -107,6 +107,7 @@ bool tls_ct_equal(const void *a, const void *b, size_t n);
 typedef struct tls_transcript {
 	const EVP_MD *md;          /* NULL until chosen */
 	EVP_MD_CTX *ctx;
+	EVP_MD_CTX *snap;          /* reused by tls_transcript_hash */
 	tls_buf pending;           /* messages seen before md was set */
 } tls_transcript;
 
@@ -208,7 +209,9 @@ bool tls_sig_scheme_ok_for_cv(uint16_t scheme);
 /* The signed content: 64 spaces, context string, 0, transcript hash. */
 size_t tls_cv_content(bool server, const uint8_t *hash, size_t hash_len, uint8_t *out /* >= 64+34+48 */);
 int tls_sig_sign(EVP_PKEY *key, uint16_t scheme, const uint8_t *msg, size_t len, tls_buf *sig);
-/* 0 if valid, -1 if not. */
+/* 0 if valid, -1 if not, TLS_SIG_KEY_MISMATCH if the scheme is unknown or
+ * cannot be verified with this key (type, curve, size). */
+#define TLS_SIG_KEY_MISMATCH (-2)
 int tls_sig_verify(EVP_PKEY *key, uint16_t scheme, const uint8_t *msg, size_t len,
 		   const uint8_t *sig, size_t sig_len);
 

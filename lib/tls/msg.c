@@ -206,8 +206,8 @@ int tls_msg_check_cv(tls_conn *c, tls_reader *r, const uint16_t *offered, size_t
 		*why = "CertificateVerify uses a signature scheme that was not offered";
 		return TLS_ALERT_ILLEGAL_PARAMETER;
 	}
-	if (!key || !tls_sig_scheme_fits_key(s, key)) {
-		*why = "CertificateVerify scheme does not fit the certificate key";
+	if (!key) {
+		*why = "CertificateVerify without a certificate key";
 		return TLS_ALERT_ILLEGAL_PARAMETER;
 	}
 	uint8_t hash[TLS_MAX_HASH];
@@ -219,7 +219,13 @@ int tls_msg_check_cv(tls_conn *c, tls_reader *r, const uint16_t *offered, size_t
 	size_t n = tls_cv_content(server_signed, hash, c->cs->hash_len, content);
 	size_t sig_len = sig.left;
 	const uint8_t *sig_bytes = tls_read_bytes(&sig, sig_len);
-	if (tls_sig_verify(key, s, content, n, sig_bytes, sig_len) != 0) {
+	/* tls_sig_verify checks that the scheme fits the key first */
+	int v = tls_sig_verify(key, s, content, n, sig_bytes, sig_len);
+	if (v == TLS_SIG_KEY_MISMATCH) {
+		*why = "CertificateVerify scheme does not fit the certificate key";
+		return TLS_ALERT_ILLEGAL_PARAMETER;
+	}
+	if (v != 0) {
 		*why = "bad CertificateVerify signature";
 		return TLS_ALERT_DECRYPT_ERROR;
 	}

@@ -222,7 +222,7 @@ int tls_sig_verify(EVP_PKEY *key, uint16_t scheme, const uint8_t *msg, size_t le
 	const struct scheme_info *s = scheme_find(scheme);
 	int ok = 0;
 	if (!s || !tls_sig_scheme_fits_key(scheme, key))
-		return -1;
+		return TLS_SIG_KEY_MISMATCH;
 	if (!s->md) {
 		EVP_MD_CTX *ctx = ed_ctx(key, false);
 		ok = ctx && EVP_DigestVerify(ctx, sig, sig_len, msg, len) == 1;

@@ -20,15 +20,15 @@ int tls_transcript_set_hash(tls_transcript *t, const EVP_MD *md)
 		return t->md == md || EVP_MD_get_type(t->md) == EVP_MD_get_type(md) ? 0 : -1;
 	if (!md || t->pending.err)
 		return -1;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	if (!ctx)
-		return -1;
-	if (!EVP_DigestInit_ex2(ctx, tls_md_fetched(md), NULL) ||
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new(), *snap = EVP_MD_CTX_new();
+	if (!ctx || !snap || !EVP_DigestInit_ex2(ctx, tls_md_fetched(md), NULL) ||
 	    (t->pending.len && !EVP_DigestUpdate(ctx, t->pending.base, t->pending.len))) {
 		EVP_MD_CTX_free(ctx);
+		EVP_MD_CTX_free(snap);
 		return -1;
 	}
 	t->ctx = ctx;
+	t->snap = snap;
 	t->md = md;
 	/* From here on messages are hashed as they come; the buffer is done. */
 	tls_buf_free(&t->pending);
@@ -46,12 +46,14 @@ int tls_transcript_add(tls_transcript *t, const uint8_t *msg, size_t len)
 
 int tls_transcript_hash(const tls_transcript *t, uint8_t *out)
 {
-	if (!t->md || !t->ctx)
+	if (!t->md || !t->ctx || !t->snap)
 		return -1;
-	EVP_MD_CTX *copy = EVP_MD_CTX_new();
+	/* A snapshot: the running hash copied into the kept context and
+	 * finished there (the transcript itself goes on); the reset gives the
+	 * copy's provider state back, so an idle connection does not hold it. */
 	unsigned int n = 0;
-	int ok = copy && EVP_MD_CTX_copy_ex(copy, t->ctx) && EVP_DigestFinal_ex(copy, out, &n);
-	EVP_MD_CTX_free(copy);
+	int ok = EVP_MD_CTX_copy_ex(t->snap, t->ctx) && EVP_DigestFinal_ex(t->snap, out, &n);
+	EVP_MD_CTX_reset(t->snap);
 	return ok ? 0 : -1;
 }
 
@@ -90,6 +92,7 @@ int tls_transcript_hrr_rewrite(tls_transcript *t)
 void tls_transcript_free(tls_transcript *t)
 {
 	EVP_MD_CTX_free(t->ctx);
+	EVP_MD_CTX_free(t->snap);
 	tls_buf_free(&t->pending);
 	memset(t, 0, sizeof(*t));
 }

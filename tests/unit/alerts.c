@@ -480,11 +480,11 @@ static void pair_new(struct test_pair *p, tls_config *ccfg, tls_config *scfg)
 	tls_config_free(s);
 }
 
-enum edit_op { ED_NONE, ED_DROP, ED_FLIP_LAST, ED_EE_ADD };
+enum edit_op { ED_NONE, ED_DROP, ED_FLIP_LAST, ED_EE_ADD, ED_SET_U16 };
 struct edit {
 	enum edit_op op;
 	uint8_t type;        /* message to drop / flip / extend */
-	uint16_t ext_type;   /* ED_EE_ADD */
+	uint16_t ext_type;   /* ED_EE_ADD; ED_SET_U16: the body's first two bytes */
 	const uint8_t *ext;
 	size_t ext_len;
 };
@@ -520,6 +520,16 @@ static bool reseal(const struct test_side *sender, const tls_buf *recs, const st
 			size_t at = edited.len + 4 + len - 1;
 			tls_write_bytes(&edited, msg, 4 + (size_t)len);
 			edited.base[at] ^= 0x01;
+			continue;
+		}
+		if (ed->op == ED_SET_U16) {
+			if (len < 2) {
+				ok = false;
+				break;
+			}
+			tls_write_bytes(&edited, msg, 4);
+			tls_write_u16(&edited, ed->ext_type);
+			tls_write_bytes(&edited, msg + 6, len - 2);
 			continue;
 		}
 		/* ED_EE_ADD: EE body is extensions<0..2^16-1>; append one. */
@@ -777,6 +787,11 @@ static void handshake_tests(void)
 	client_flight_case("CertificateVerify before Certificate", &ed, TLS_ALERT_UNEXPECTED_MESSAGE);
 	ed = (struct edit){ .op = ED_FLIP_LAST, .type = HS_CERTIFICATE_VERIFY };
 	client_flight_case("bad CertificateVerify signature", &ed, TLS_ALERT_DECRYPT_ERROR);
+	/* an offered scheme that the server's P-256 key cannot have made */
+	ed = (struct edit){ .op = ED_SET_U16, .type = HS_CERTIFICATE_VERIFY,
+			    .ext_type = TLS_SIG_RSA_PSS_RSAE_SHA256 };
+	client_flight_case("CertificateVerify scheme that does not fit the key", &ed,
+			   TLS_ALERT_ILLEGAL_PARAMETER);
 	ed = (struct edit){ .op = ED_FLIP_LAST, .type = HS_FINISHED };
 	client_flight_case("bad server Finished", &ed, TLS_ALERT_DECRYPT_ERROR);
 	static const uint8_t v13[] = { 0x03, 0x04 };
