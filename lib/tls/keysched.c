@@ -6,6 +6,7 @@
  * context is per thread and reused, so an HMAC allocates nothing. */
 #include "tls/crypto.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -22,39 +23,75 @@ struct part {
 
 /* One reusable digest context per thread: re-initialising a context with
  * the same digest keeps its provider state, whereas a fresh one costs an
- * allocation pair per HMAC. Freed when the thread exits. */
+ * allocation pair per HMAC. `ready` says the context was just initialised
+ * for that digest (the wipe at the end of an HMAC leaves it so), so the
+ * next hash on the thread starts without another EVP_DigestInit_ex2: one
+ * of an HMAC's four. Freed when the thread exits. */
+struct hash_ctx {
+	EVP_MD_CTX *ctx;
+	const EVP_MD *ready;
+	bool owned;                /* not the thread's: freed by hash_ctx_put */
+};
+
 static CRYPTO_ONCE tl_once = CRYPTO_ONCE_STATIC_INIT;
-static CRYPTO_THREAD_LOCAL tl_mdctx;
+static CRYPTO_THREAD_LOCAL tl_hash;
 static int tl_ok;
 
 static void tl_free(void *p)
 {
-	EVP_MD_CTX_free(p);
+	struct hash_ctx *h = p;
+	if (h)
+		EVP_MD_CTX_free(h->ctx);
+	free(h);
 }
 
 static void tl_init(void)
 {
-	tl_ok = CRYPTO_THREAD_init_local(&tl_mdctx, tl_free);
+	tl_ok = CRYPTO_THREAD_init_local(&tl_hash, tl_free);
 }
 
-/* The calling thread's context, or a fresh one (*owned set) if
- * thread-local storage is unavailable. */
-static EVP_MD_CTX *hmac_ctx(bool *owned)
+/* The calling thread's context, or *spare filled with a fresh one if
+ * thread-local storage is unavailable. NULL when out of memory. */
+static struct hash_ctx *hash_ctx_get(struct hash_ctx *spare)
 {
-	EVP_MD_CTX *ctx = NULL;
-	*owned = false;
 	if (CRYPTO_THREAD_run_once(&tl_once, tl_init) && tl_ok) {
-		ctx = CRYPTO_THREAD_get_local(&tl_mdctx);
-		if (ctx)
-			return ctx;
-		ctx = EVP_MD_CTX_new();
-		if (ctx && CRYPTO_THREAD_set_local(&tl_mdctx, ctx))
-			return ctx;
-	} else {
-		ctx = EVP_MD_CTX_new();
+		struct hash_ctx *h = CRYPTO_THREAD_get_local(&tl_hash);
+		if (h)
+			return h;
+		h = calloc(1, sizeof(*h));
+		if (h && (h->ctx = EVP_MD_CTX_new()) && CRYPTO_THREAD_set_local(&tl_hash, h))
+			return h;
+		tl_free(h);
 	}
-	*owned = ctx != NULL;
-	return ctx;
+	*spare = (struct hash_ctx){ EVP_MD_CTX_new(), NULL, true };
+	return spare->ctx ? spare : NULL;
+}
+
+static void hash_ctx_put(struct hash_ctx *h)
+{
+	if (h->owned)
+		EVP_MD_CTX_free(h->ctx);
+}
+
+/* Starts a digest of md on h (a no-op if h is freshly set up for md). */
+static int hash_begin(struct hash_ctx *h, const EVP_MD *md)
+{
+	bool ready = h->ready == md;
+	h->ready = NULL;
+	return ready || EVP_DigestInit_ex2(h->ctx, md, NULL);
+}
+
+/* Resets h to md's initial state, which also wipes what the last digest
+ * left in it (an HMAC output, key material) without giving up the provider
+ * context. */
+static void hash_wipe(struct hash_ctx *h, const EVP_MD *md)
+{
+	if (EVP_DigestInit_ex2(h->ctx, md, NULL)) {
+		h->ready = md;
+	} else {
+		h->ready = NULL;
+		EVP_MD_CTX_reset(h->ctx);
+	}
 }
 
 /* Room for a pad block followed by a whole HKDF-Expand-Label input
@@ -82,7 +119,7 @@ static int hmac_parts(const EVP_MD *md, const uint8_t *key, size_t key_len,
 	uint8_t k[MAX_BLOCK], buf[HMAC_BUF];
 	unsigned int ilen = 0, olen = 0;
 	size_t total = 0, used = 0;
-	bool owned;
+	struct hash_ctx spare;
 	int ok = 0;
 
 	md = tls_md_fetched(md);
@@ -90,13 +127,14 @@ static int hmac_parts(const EVP_MD *md, const uint8_t *key, size_t key_len,
 	int hs = EVP_MD_get_size(md);
 	if (bs <= 0 || bs > MAX_BLOCK || bs % 8 || hs <= 0 || hs > bs)
 		return -1;
-	EVP_MD_CTX *ctx = hmac_ctx(&owned);
-	if (!ctx)
+	struct hash_ctx *h = hash_ctx_get(&spare);
+	if (!h)
 		return -1;
+	EVP_MD_CTX *ctx = h->ctx;
 	memset(k, 0, (size_t)bs);
 	if (key_len > (size_t)bs) {
 		unsigned int kl = 0;
-		if (!EVP_DigestInit_ex2(ctx, md, NULL) || !EVP_DigestUpdate(ctx, key, key_len) ||
+		if (!hash_begin(h, md) || !EVP_DigestUpdate(ctx, key, key_len) ||
 		    !EVP_DigestFinal_ex(ctx, k, &kl))
 			goto out;
 	} else if (key_len) {
@@ -106,7 +144,7 @@ static int hmac_parts(const EVP_MD *md, const uint8_t *key, size_t key_len,
 	used = (size_t)bs + EVP_MAX_MD_SIZE; /* pad block + inner hash */
 	for (size_t i = 0; i < n_parts; i++)
 		total += parts[i].n;
-	if (!EVP_DigestInit_ex2(ctx, md, NULL))
+	if (!hash_begin(h, md))
 		goto out;
 	if (total <= sizeof(buf) - (size_t)bs) {
 		size_t n = (size_t)bs;
@@ -129,37 +167,32 @@ static int hmac_parts(const EVP_MD *md, const uint8_t *key, size_t key_len,
 	if (!EVP_DigestFinal_ex(ctx, buf + bs, &ilen) || ilen > (unsigned int)hs)
 		goto out;
 	xor_pad(buf, k, (size_t)bs, 0x5c);
-	if (!EVP_DigestInit_ex2(ctx, md, NULL) || !EVP_DigestUpdate(ctx, buf, (size_t)bs + ilen) ||
+	if (!hash_begin(h, md) || !EVP_DigestUpdate(ctx, buf, (size_t)bs + ilen) ||
 	    !EVP_DigestFinal_ex(ctx, out, &olen))
 		goto out;
 	ok = 1;
 out:
 	OPENSSL_cleanse(k, (size_t)bs);
 	OPENSSL_cleanse(buf, used);
-	/* The reused context still holds the last digest state (the HMAC
-	 * output or key material): reset it to the initial state, which wipes
-	 * it without giving up the provider context. */
-	if (owned)
-		EVP_MD_CTX_free(ctx);
-	else if (!EVP_DigestInit_ex2(ctx, md, NULL))
-		EVP_MD_CTX_reset(ctx);
+	if (!h->owned)
+		hash_wipe(h, md);
+	hash_ctx_put(h);
 	return ok ? 0 : -1;
 }
 
 int tls_digest(const EVP_MD *md, const void *data, size_t len, uint8_t *out, size_t *out_len)
 {
 	unsigned int n = 0;
-	bool owned;
+	struct hash_ctx spare;
 	md = tls_md_fetched(md);
-	EVP_MD_CTX *ctx = md ? hmac_ctx(&owned) : NULL;
-	if (!ctx)
+	struct hash_ctx *h = md ? hash_ctx_get(&spare) : NULL;
+	if (!h)
 		return -1;
-	int ok = EVP_DigestInit_ex2(ctx, md, NULL) && EVP_DigestUpdate(ctx, data, len) &&
-		 EVP_DigestFinal_ex(ctx, out, &n);
-	if (owned)
-		EVP_MD_CTX_free(ctx);
-	else if (!ok)
-		EVP_MD_CTX_reset(ctx);
+	int ok = hash_begin(h, md) && EVP_DigestUpdate(h->ctx, data, len) &&
+		 EVP_DigestFinal_ex(h->ctx, out, &n);
+	if (!ok && !h->owned)
+		EVP_MD_CTX_reset(h->ctx);
+	hash_ctx_put(h);
 	if (!ok)
 		return -1;
 	*out_len = n;
@@ -400,6 +433,6 @@ void tls_keysched_cleanup(void)
 {
 	if (!tl_ok)
 		return;
-	EVP_MD_CTX_free(CRYPTO_THREAD_get_local(&tl_mdctx));
-	CRYPTO_THREAD_set_local(&tl_mdctx, NULL);
+	tl_free(CRYPTO_THREAD_get_local(&tl_hash));
+	CRYPTO_THREAD_set_local(&tl_hash, NULL);
 }
