@@ -75,6 +75,7 @@ int tls_derive_secret(const EVP_MD *md, const uint8_t *secret, const char *label
  * material (PSK, then (EC)DHE, then zeros). Wiped by tls_keysched_clear. */
 typedef struct tls_keysched {
 	const EVP_MD *md;
+	const struct ks_consts *consts; /* md's no-PSK constants, if known */
 	size_t hash_len;
 	uint8_t secret[TLS_MAX_HASH];
 	int stage;                 /* 0 none, 1 early, 2 handshake, 3 master */

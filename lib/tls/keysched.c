@@ -3,7 +3,11 @@
  * HMAC is built directly on EVP_MD_CTX with a pre-fetched digest: the
  * EVP_MAC/EVP_KDF paths re-resolve the digest by name on every call, which
  * dominates the cost of the tiny inputs a key schedule hashes. The digest
- * context is per thread and reused, so an HMAC allocates nothing. */
+ * context is per thread and reused, so an HMAC allocates nothing, and it
+ * is found, with its digest's sizes, without a call into libcrypto: on a
+ * server handshake's twenty HMACs, the small calls that looked those up
+ * (thread-local lookup, once-guards, digest sizes) cost about 2% of the
+ * handshake, far more than their instructions (bench/README.md). */
 #include "tls/crypto.h"
 
 #include <stdlib.h>
@@ -31,15 +35,25 @@ struct hash_ctx {
 	EVP_MD_CTX *ctx;
 	const EVP_MD *ready;
 	bool owned;                /* not the thread's: freed by hash_ctx_put */
+	/* The digest last asked for and what it resolves to (the fetched
+	 * implementation, its block and output sizes): a key schedule asks
+	 * for the same one every time. */
+	const EVP_MD *asked, *md;
+	int bs, hs;
 };
 
 static CRYPTO_ONCE tl_once = CRYPTO_ONCE_STATIC_INIT;
 static CRYPTO_THREAD_LOCAL tl_hash;
 static int tl_ok;
+/* The same pointer as tl_hash's, read without a library call; tl_hash
+ * stays the owner, so the context is still freed when the thread exits. */
+static __thread struct hash_ctx *tl_hash_fast;
 
 static void tl_free(void *p)
 {
 	struct hash_ctx *h = p;
+	if (h == tl_hash_fast)
+		tl_hash_fast = NULL;
 	if (h)
 		EVP_MD_CTX_free(h->ctx);
 	free(h);
@@ -54,17 +68,42 @@ static void tl_init(void)
  * thread-local storage is unavailable. NULL when out of memory. */
 static struct hash_ctx *hash_ctx_get(struct hash_ctx *spare)
 {
+	if (tl_hash_fast)
+		return tl_hash_fast;
 	if (CRYPTO_THREAD_run_once(&tl_once, tl_init) && tl_ok) {
 		struct hash_ctx *h = CRYPTO_THREAD_get_local(&tl_hash);
+		if (!h) {
+			h = calloc(1, sizeof(*h));
+			if (!h || !(h->ctx = EVP_MD_CTX_new()) ||
+			    !CRYPTO_THREAD_set_local(&tl_hash, h)) {
+				tl_free(h);
+				h = NULL;
+			}
+		}
 		if (h)
-			return h;
-		h = calloc(1, sizeof(*h));
-		if (h && (h->ctx = EVP_MD_CTX_new()) && CRYPTO_THREAD_set_local(&tl_hash, h))
-			return h;
-		tl_free(h);
+			return tl_hash_fast = h;
 	}
-	*spare = (struct hash_ctx){ EVP_MD_CTX_new(), NULL, true };
+	*spare = (struct hash_ctx){ .ctx = EVP_MD_CTX_new(), .owned = true };
 	return spare->ctx ? spare : NULL;
+}
+
+/* md's fetched implementation with h->bs and h->hs set, NULL if it has
+ * none usable for an HMAC here. The memo compares pointers: the engine
+ * passes only libcrypto's static digests and its own fetched ones, which
+ * live as long as the process (until tls_engine_cleanup). */
+static const EVP_MD *hash_resolve(struct hash_ctx *h, const EVP_MD *md)
+{
+	if (md && md == h->asked)
+		return h->md;
+	const EVP_MD *f = tls_md_fetched(md);
+	int bs = f ? EVP_MD_get_block_size(f) : 0, hs = f ? EVP_MD_get_size(f) : 0;
+	if (bs <= 0 || bs > MAX_BLOCK || bs % 8 || hs <= 0 || hs > bs || hs > EVP_MAX_MD_SIZE)
+		return NULL;
+	h->asked = md;
+	h->md = f;
+	h->bs = bs;
+	h->hs = hs;
+	return f;
 }
 
 static void hash_ctx_put(struct hash_ctx *h)
@@ -112,27 +151,35 @@ static void xor_pad(uint8_t *dst, const uint8_t *k, size_t bs, uint8_t pad)
 	}
 }
 
-/* HMAC over the concatenation of parts (RFC 2104). */
-static int hmac_parts(const EVP_MD *md, const uint8_t *key, size_t key_len,
-		      const struct part *parts, size_t n_parts, uint8_t *out)
+/* The calling thread's context (or *spare's) resolved for md, NULL if
+ * none could be made or md cannot drive an HMAC here. Give it back with
+ * hash_ctx_put. */
+static struct hash_ctx *hash_for(const EVP_MD *md, struct hash_ctx *spare)
 {
-	uint8_t k[MAX_BLOCK], buf[HMAC_BUF];
+	struct hash_ctx *h = hash_ctx_get(spare);
+	if (h && !hash_resolve(h, md)) {
+		hash_ctx_put(h);
+		h = NULL;
+	}
+	return h;
+}
+
+/* HMAC with h's digest over the concatenation of parts (RFC 2104). */
+static int hmac_run(struct hash_ctx *h, const uint8_t *key, size_t key_len,
+		    const struct part *parts, size_t n_parts, uint8_t *out)
+{
+	/* The padded key and the work buffer side by side: one wipe for both. */
+	uint8_t mem[MAX_BLOCK + HMAC_BUF];
+	uint8_t *k = mem, *buf = mem + MAX_BLOCK;
 	unsigned int ilen = 0, olen = 0;
 	size_t total = 0, used = 0;
-	struct hash_ctx spare;
+	const EVP_MD *md = h->md;
+	EVP_MD_CTX *ctx = h->ctx;
+	size_t bs = (size_t)h->bs;
 	int ok = 0;
 
-	md = tls_md_fetched(md);
-	int bs = EVP_MD_get_block_size(md);
-	int hs = EVP_MD_get_size(md);
-	if (bs <= 0 || bs > MAX_BLOCK || bs % 8 || hs <= 0 || hs > bs)
-		return -1;
-	struct hash_ctx *h = hash_ctx_get(&spare);
-	if (!h)
-		return -1;
-	EVP_MD_CTX *ctx = h->ctx;
-	memset(k, 0, (size_t)bs);
-	if (key_len > (size_t)bs) {
+	memset(k, 0, bs);
+	if (key_len > bs) {
 		unsigned int kl = 0;
 		if (!hash_begin(h, md) || !EVP_DigestUpdate(ctx, key, key_len) ||
 		    !EVP_DigestFinal_ex(ctx, k, &kl))
@@ -140,14 +187,14 @@ static int hmac_parts(const EVP_MD *md, const uint8_t *key, size_t key_len,
 	} else if (key_len) {
 		memcpy(k, key, key_len);
 	}
-	xor_pad(buf, k, (size_t)bs, 0x36);
-	used = (size_t)bs + EVP_MAX_MD_SIZE; /* pad block + inner hash */
+	xor_pad(buf, k, bs, 0x36);
+	used = bs + EVP_MAX_MD_SIZE; /* pad block + inner hash */
 	for (size_t i = 0; i < n_parts; i++)
 		total += parts[i].n;
 	if (!hash_begin(h, md))
 		goto out;
-	if (total <= sizeof(buf) - (size_t)bs) {
-		size_t n = (size_t)bs;
+	if (total <= HMAC_BUF - bs) {
+		size_t n = bs;
 		for (size_t i = 0; i < n_parts; i++) {
 			if (parts[i].n)
 				memcpy(buf + n, parts[i].p, parts[i].n);
@@ -158,37 +205,46 @@ static int hmac_parts(const EVP_MD *md, const uint8_t *key, size_t key_len,
 		if (!EVP_DigestUpdate(ctx, buf, n))
 			goto out;
 	} else {
-		if (!EVP_DigestUpdate(ctx, buf, (size_t)bs))
+		if (!EVP_DigestUpdate(ctx, buf, bs))
 			goto out;
 		for (size_t i = 0; i < n_parts; i++)
 			if (parts[i].n && !EVP_DigestUpdate(ctx, parts[i].p, parts[i].n))
 				goto out;
 	}
-	if (!EVP_DigestFinal_ex(ctx, buf + bs, &ilen) || ilen > (unsigned int)hs)
+	if (!EVP_DigestFinal_ex(ctx, buf + bs, &ilen) || ilen > (unsigned int)h->hs)
 		goto out;
-	xor_pad(buf, k, (size_t)bs, 0x5c);
-	if (!hash_begin(h, md) || !EVP_DigestUpdate(ctx, buf, (size_t)bs + ilen) ||
+	xor_pad(buf, k, bs, 0x5c);
+	if (!hash_begin(h, md) || !EVP_DigestUpdate(ctx, buf, bs + ilen) ||
 	    !EVP_DigestFinal_ex(ctx, out, &olen))
 		goto out;
 	ok = 1;
 out:
-	OPENSSL_cleanse(k, (size_t)bs);
-	OPENSSL_cleanse(buf, used);
+	OPENSSL_cleanse(mem, MAX_BLOCK + used);
 	if (!h->owned)
 		hash_wipe(h, md);
-	hash_ctx_put(h);
 	return ok ? 0 : -1;
+}
+
+static int hmac_parts(const EVP_MD *md, const uint8_t *key, size_t key_len,
+		      const struct part *parts, size_t n_parts, uint8_t *out)
+{
+	struct hash_ctx spare;
+	struct hash_ctx *h = hash_for(md, &spare);
+	if (!h)
+		return -1;
+	int rc = hmac_run(h, key, key_len, parts, n_parts, out);
+	hash_ctx_put(h);
+	return rc;
 }
 
 int tls_digest(const EVP_MD *md, const void *data, size_t len, uint8_t *out, size_t *out_len)
 {
 	unsigned int n = 0;
 	struct hash_ctx spare;
-	md = tls_md_fetched(md);
-	struct hash_ctx *h = md ? hash_ctx_get(&spare) : NULL;
+	struct hash_ctx *h = hash_for(md, &spare);
 	if (!h)
 		return -1;
-	int ok = hash_begin(h, md) && EVP_DigestUpdate(h->ctx, data, len) &&
+	int ok = hash_begin(h, h->md) && EVP_DigestUpdate(h->ctx, data, len) &&
 		 EVP_DigestFinal_ex(h->ctx, out, &n);
 	if (!ok && !h->owned)
 		EVP_MD_CTX_reset(h->ctx);
@@ -233,11 +289,19 @@ int tls_hkdf_expand_label(const EVP_MD *md, const uint8_t *secret, size_t secret
 	uint8_t info[2 + 1 + 255 + 1 + 255];
 	uint8_t t[EVP_MAX_MD_SIZE];
 	size_t label_len = strlen(label);
-	int hs = EVP_MD_get_size(md);
+	struct hash_ctx spare;
 
-	if (hs <= 0 || label_len > 255 - LABEL_PREFIX_LEN || context_len > 255 ||
-	    out_len > 0xffff || out_len > 255 * (size_t)hs || (context_len && !context))
+	if (label_len > 255 - LABEL_PREFIX_LEN || context_len > 255 || out_len > 0xffff ||
+	    (context_len && !context))
 		return -1;
+	struct hash_ctx *h = hash_for(md, &spare);
+	if (!h)
+		return -1;
+	size_t hs = (size_t)h->hs;
+	if (out_len > 255 * hs) {
+		hash_ctx_put(h);
+		return -1;
+	}
 	size_t n = 0;
 	tls_store_u16(info, (uint16_t)out_len);
 	n += 2;
@@ -257,16 +321,17 @@ int tls_hkdf_expand_label(const EVP_MD *md, const uint8_t *secret, size_t secret
 	int rc = 0;
 	while (done < out_len) {
 		struct part parts[3] = { { t, tlen }, { info, n }, { &ctr, 1 } };
-		if (hmac_parts(md, secret, secret_len, parts, 3, t)) {
+		if (hmac_run(h, secret, secret_len, parts, 3, t)) {
 			rc = -1;
 			break;
 		}
-		tlen = (size_t)hs;
+		tlen = hs;
 		size_t take = out_len - done < tlen ? out_len - done : tlen;
 		memcpy(out + done, t, take);
 		done += take;
 		ctr++;
 	}
+	hash_ctx_put(h);
 	OPENSSL_cleanse(t, sizeof(t));
 	return rc;
 }
@@ -323,23 +388,31 @@ static const struct ks_consts *consts_for(const EVP_MD *md)
 	return NULL;
 }
 
+/* Derive-Secret(ks's secret, label, hash): the schedule knows its length. */
+static int ks_derive(const tls_keysched *ks, const char *label, const uint8_t *hash,
+		     uint8_t *out)
+{
+	return tls_hkdf_expand_label(ks->md, ks->secret, ks->hash_len, label, hash, ks->hash_len,
+				     out, ks->hash_len);
+}
+
 /* Derive-Secret(secret, "derived", Hash("")), the salt of the next stage. */
 static int derived_salt(const tls_keysched *ks, uint8_t *out)
 {
-	const struct ks_consts *c = consts_for(ks->md);
+	const struct ks_consts *c = ks->consts;
 	if (c) {
 		/* The no-PSK early secret always gives the same salt. */
 		if (ks->stage == 1 && CRYPTO_memcmp(ks->secret, c->early, ks->hash_len) == 0) {
 			memcpy(out, c->derived, ks->hash_len);
 			return 0;
 		}
-		return tls_derive_secret(ks->md, ks->secret, "derived", c->empty_hash, out);
+		return ks_derive(ks, "derived", c->empty_hash, out);
 	}
 	uint8_t empty[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
 	if (!EVP_Digest("", 0, empty, &n, tls_md_fetched(ks->md), NULL) || n != ks->hash_len)
 		return -1;
-	return tls_derive_secret(ks->md, ks->secret, "derived", empty, out);
+	return ks_derive(ks, "derived", empty, out);
 }
 
 int tls_keysched_init(tls_keysched *ks, const EVP_MD *md, const uint8_t *psk, size_t psk_len)
@@ -350,7 +423,8 @@ int tls_keysched_init(tls_keysched *ks, const EVP_MD *md, const uint8_t *psk, si
 		return -1;
 	ks->md = md;
 	ks->hash_len = (size_t)hs;
-	const struct ks_consts *c = psk_len ? NULL : consts_for(md);
+	ks->consts = consts_for(md);
+	const struct ks_consts *c = psk_len ? NULL : ks->consts;
 	if (c) {
 		memcpy(ks->secret, c->early, ks->hash_len);
 	} else if (tls_hkdf_extract(md, NULL, 0, psk_len ? psk : NULL, psk_len, ks->secret)) {
@@ -393,7 +467,7 @@ int tls_keysched_derive(const tls_keysched *ks, const char *label,
 {
 	if (ks->stage < 1 || ks->stage > 3)
 		return -1;
-	return tls_derive_secret(ks->md, ks->secret, label, transcript_hash, out);
+	return ks_derive(ks, label, transcript_hash, out);
 }
 
 void tls_keysched_clear(tls_keysched *ks)

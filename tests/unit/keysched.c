@@ -1,5 +1,6 @@
 /* Key schedule, HKDF and transcript hash against RFC 8448 byte for byte,
  * plus cross-checks of HKDF/HMAC against libcrypto's own implementations. */
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -376,10 +377,51 @@ static void cross_checks(void)
 	tls_keysched_clear(&ks);
 }
 
+/* HMACs of both hashes in turn on one thread, each against libcrypto. */
+static void *hmac_mix(void *arg)
+{
+	unsigned seed = (unsigned)(uintptr_t)arg;
+	uint8_t key[200], msg[64], a[48], b[48];
+	bool ok = true;
+	RAND_bytes(key, sizeof(key));
+	RAND_bytes(msg, sizeof(msg));
+	for (int i = 0; i < 200 && ok; i++) {
+		seed = seed * 1103515245u + 12345u;
+		const EVP_MD *md = (seed >> 16) & 1 ? EVP_sha384() : EVP_sha256();
+		size_t key_len = (seed >> 8) % sizeof(key), hl = (size_t)EVP_MD_get_size(md);
+		unsigned int rl = 0;
+		msg[0] = (uint8_t)i;
+		ok = tls_hmac(md, key, key_len, msg, sizeof(msg), a) == 0 &&
+		     HMAC(md, key, (int)key_len, msg, sizeof(msg), b, &rl) && rl == hl &&
+		     memcmp(a, b, hl) == 0;
+	}
+	return ok ? arg : NULL;
+}
+
+/* Each thread finds its own hash context (after its first HMAC without a
+ * library call); the context goes when the thread exits or the engine's
+ * cleanup frees it, and the next HMAC on that thread makes a new one. */
+static void thread_contexts(void)
+{
+	pthread_t t[4];
+	bool ok = hmac_mix((void *)1) != NULL;
+	for (uintptr_t i = 0; i < 4; i++)
+		ok &= pthread_create(&t[i], NULL, hmac_mix, (void *)(i + 2)) == 0;
+	for (uintptr_t i = 0; i < 4; i++) {
+		void *r = NULL;
+		ok &= pthread_join(t[i], &r) == 0 && r == (void *)(i + 2);
+	}
+	test_ok(ok, "HMACs on five threads at once = libcrypto");
+	tls_keysched_cleanup();
+	test_ok(hmac_mix((void *)7) != NULL,
+		"after the thread's hash context is freed, HMACs make a new one = libcrypto");
+}
+
 int main(void)
 {
 	rfc8448_simple();
 	rfc8448_hrr();
 	cross_checks();
+	thread_contexts();
 	return test_done();
 }
