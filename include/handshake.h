@@ -221,7 +221,8 @@ HS_API bool hs_tx_pending(const hs_conn *c);
  * Poly1305 2^62 (no practical limit; the sequence must never wrap).
  * Call it periodically or after large writes (one getsockopt when not
  * due). hs_recv() calls it too, at most every HS_REKEY_CHECK_MS (a vDSO
- * clock read otherwise). Returns 1 if it re-keyed, 0 if not due (or
+ * clock read otherwise), the first time that long after the connection
+ * was made or its threshold set. Returns 1 if it re-keyed, 0 if not due (or
  * nothing is sent any more: after close_notify, or before hs_confirm),
  * -1 on failure: EAGAIN (non-blocking socket full: nothing changed, call
  * again) or the failures of hs_key_update. On a kernel without TLS 1.3
@@ -233,7 +234,8 @@ HS_API bool hs_tx_pending(const hs_conn *c);
 #define HS_REKEY_CHECK_MS 50
 HS_API int hs_rekey_if_needed(hs_conn *c);
 /* Lowers the threshold to n records (tests, or a stricter policy); 0
- * restores the suite's. A value above the suite's is capped to it. */
+ * restores the suite's. A value above the suite's is capped to it. The
+ * next hs_recv() checks against it. */
 HS_API void hs_set_rekey_records(hs_conn *c, uint64_t n);
 /* Reads the offload state of both directions from the kernel over
  * sock_diag (NETLINK_SOCK_DIAG, this socket by SO_COOKIE and 4-tuple)

@@ -351,6 +351,7 @@ static hs_conn *conn_new(int fd, enum tls_role role, const struct hs_opts *o)
 	tls_buf_init(&c->hs, HS_MAX_HS_MSG + 4);
 	c->info.server_name = c->sni;
 	c->info.alpn = c->alpn;
+	hs_rekey_auto_start(c);
 	return c;
 }
 

@@ -84,5 +84,7 @@ enum hs_rekey_action hs_rekey_decide(uint16_t cipher, uint64_t records, uint64_t
 /* hs_recv's check: hs_rekey_if_needed at most every HS_REKEY_CHECK_MS;
  * -1 only when it ended the connection. */
 int hs_rekey_auto(hs_conn *c);
+/* The first check of a new connection: HS_REKEY_CHECK_MS from now. */
+void hs_rekey_auto_start(hs_conn *c);
 
 #endif

@@ -90,12 +90,6 @@ int hs_rekey_if_needed(hs_conn *c)
 	return hs_key_update(c, false) == 0 ? 1 : -1;
 }
 
-void hs_set_rekey_records(hs_conn *c, uint64_t n)
-{
-	if (c)
-		c->rekey_records = n;
-}
-
 static int64_t coarse_ms(void)
 {
 	struct timespec ts;
@@ -103,6 +97,21 @@ static int64_t coarse_ms(void)
 	/* a vDSO read, no system call; a few ms of resolution is plenty */
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void hs_set_rekey_records(hs_conn *c, uint64_t n)
+{
+	if (!c)
+		return;
+	c->rekey_records = n;
+	c->rekey_check_ms = 0; /* the next hs_recv checks against it */
+}
+
+/* A new connection's TX key is at sequence 0: nothing can be due before
+ * the first regular check, so its first hs_recv makes no getsockopt. */
+void hs_rekey_auto_start(hs_conn *c)
+{
+	c->rekey_check_ms = coarse_ms() + HS_REKEY_CHECK_MS;
 }
 
 /* At the default thresholds the margin to the limit is millions of

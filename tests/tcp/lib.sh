@@ -11,6 +11,9 @@
 #   start_on_free_port NAME CMD... (with @PORT@ in CMD) for servers that cannot
 #                         bind port 0 (gnutls-serv); sets SPORT
 #   wait_for FILE REGEX [PID]  until REGEX appears in FILE (fails if PID dies)
+#   log_mark FILE         FILE's size now, for wait_for_new
+#   wait_for_new FILE MARK REGEX [PID]  the same, in what FILE got after MARK
+#                         (a line an earlier step logged does not count)
 #   finish                prints the plan; exit status 0 iff all passed
 # Every background process is killed on exit; $T is a private temp dir.
 set -u
@@ -77,11 +80,19 @@ require() {
 }
 
 wait_for() {
-	local file=$1 re=$2 pid=${3:-} i
+	wait_for_new "$1" 0 "$2" "${3:-}"
+}
+
+log_mark() {
+	stat -c %s "$1" 2>/dev/null || echo 0
+}
+
+wait_for_new() {
+	local file=$1 mark=$2 re=$3 pid=${4:-} i
 	for ((i = 0; i < WAIT_SECONDS * 50; i++)); do
-		grep -qE -- "$re" "$file" 2>/dev/null && return 0
+		tail -c +$((mark + 1)) "$file" 2>/dev/null | grep -qE -- "$re" && return 0
 		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
-			grep -qE -- "$re" "$file" 2>/dev/null
+			tail -c +$((mark + 1)) "$file" 2>/dev/null | grep -qE -- "$re"
 			return
 		fi
 		sleep 0.02

@@ -53,15 +53,15 @@ done
 
 LINE_RE='^peer: [0-9.]+:[0-9]+ (ok|failed)'
 count_lines() { grep -cE "$LINE_RE" "$T/peer-server.log"; }
-mark() { MARK=$(count_lines); }
+mark() {
+	MARK=$(count_lines)
+	MARK_BYTES=$(log_mark "$T/peer-server.log")
+}
 # Our server's lines since mark: after the first one, until none came for
 # half a second (the browser may still be closing its favicon connection).
 new_lines() {
-	local i n last=-1
-	for ((i = 0; i < WAIT_SECONDS * 50; i++)); do
-		[ "$(count_lines)" -gt "$MARK" ] && break
-		sleep 0.02
-	done
+	local n last=-1
+	wait_for_new "$T/peer-server.log" "$MARK_BYTES" "$LINE_RE"
 	while n=$(count_lines); [ "$n" != "$last" ]; do
 		last=$n
 		sleep 0.5
@@ -89,16 +89,12 @@ firefox_get() {
 	HOME=$T/firefox-$2 MOZ_HEADLESS=1 timeout -k 5 "$BROWSER_TIMEOUT" firefox-esr --headless --no-remote \
 		--new-instance --profile "$T/firefox-$2/profile" --screenshot "$T/$1.png" \
 		"https://localhost:$PEER_PORT/" >"$T/$1.out" 2>&1 </dev/null &
-	local pid=$! i
+	local pid=$!
 	if [ "$2" = untrusting ]; then
 		# its own handshake's line, after the mark: any earlier browser's
 		# line matched at once, and a Firefox slower than the second after
 		# it (a loaded machine) was stopped before it connected
-		for ((i = 0; i < BROWSER_TIMEOUT * 50; i++)); do
-			[ "$(count_lines)" -gt "$MARK" ] && break
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.02
-		done
+		WAIT_SECONDS=$BROWSER_TIMEOUT wait_for_new "$T/peer-server.log" "$MARK_BYTES" "$LINE_RE" "$pid"
 		sleep 1
 		kill "$pid" 2>/dev/null
 	fi

@@ -23,6 +23,7 @@
 
 #include "handoff.h"
 #include "handshake.h"
+#include "hs_conn.h"
 #include "pair.h"
 #include "test.h"
 #include "testkeys.h"
@@ -324,6 +325,8 @@ static void zero_rtt(hs_async *a, int d)
 	test_ok(c && l.ev[0].cookie == 42 && !hs_info(c)->confirmed && hs_info(c)->early == HS_EARLY_ACCEPTED &&
 			hs_info(c)->ktls_tx && !hs_info(c)->ktls_rx && hs_async_pending(a) == 1,
 		"0-RTT: DONE unconfirmed (early accepted, TX only), still pending");
+	test_ok(c && c->rekey_check_ms > 0,
+		"the connection's first TX sequence check is timed from its start, not its first hs_recv");
 	if (!c)
 		return;
 	n = hs_recv(c, buf, sizeof(buf), MSG_DONTWAIT);

@@ -84,8 +84,15 @@ static void test_api(void)
 		return;
 	}
 	c = fake_conn(sv[0]);
+	hs_rekey_auto_start(c);
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &t0);
+	int64_t away = c->rekey_check_ms - ((int64_t)t0.tv_sec * 1000 + t0.tv_nsec / 1000000);
+	test_ok(away > HS_REKEY_CHECK_MS - 20 && away <= HS_REKEY_CHECK_MS,
+		"a new connection's first sequence check is %lld ms away (%d): its first hs_recv makes "
+		"no getsockopt", (long long)away, HS_REKEY_CHECK_MS);
 	hs_set_rekey_records(c, 10);
-	test_ok(c->rekey_records == 10, "hs_set_rekey_records stores the threshold");
+	test_ok(c->rekey_records == 10 && c->rekey_check_ms == 0,
+		"hs_set_rekey_records stores the threshold; the next hs_recv checks against it");
 
 	/* not kTLS: the sequence cannot be read; non-fatal */
 	test_ok(hs_rekey_if_needed(c) == -1 && c->err.reason == HS_R_SYSTEM && !c->failed,
