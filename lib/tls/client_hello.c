@@ -315,14 +315,11 @@ int tls_client_start(tls_conn *c, tls_buf *out)
 		return tls_fail(c, NULL, TLS_ALERT_INTERNAL_ERROR,
 				"no server name to verify the certificate against "
 				"(tls_conn_set_server_name, or tls_config_set_verify_name(cfg, false))");
-	/* random and legacy_session_id from one RAND_bytes call: a call's
-	 * fixed cost (finding the thread's DRBG, its lock) exceeds 32 bytes' */
+	/* random and legacy_session_id from one call (tls_make_random) */
 	uint8_t rnd[64];
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+	if (tls_make_random(c, rnd, sizeof(rnd)) != 0)
 		return tls_fail(c, NULL, TLS_ALERT_INTERNAL_ERROR, "no randomness");
 	memcpy(c->client_random, rnd, 32);
-	if (c->t && c->t->random_set)
-		memcpy(c->client_random, c->t->random, 32);
 	if (!(c->t && c->t->sid_set)) {
 		c->sid_len = cfg->compat ? 32 : 0;
 		memcpy(c->sid, rnd + 32, c->sid_len);

@@ -245,13 +245,13 @@ int tls_set_secret(tls_conn *c, enum tls_dir dir, int epoch, const uint8_t *secr
 	return 0;
 }
 
-int tls_make_random(tls_conn *c, uint8_t out[32])
+int tls_make_random(tls_conn *c, uint8_t *out, size_t len)
 {
-	if (c->t && c->t->random_set) {
+	if (len < 32 || RAND_bytes(out, (int)len) != 1)
+		return -1;
+	if (c->t && c->t->random_set)
 		memcpy(out, c->t->random, 32);
-		return 0;
-	}
-	return RAND_bytes(out, 32) == 1 ? 0 : -1;
+	return 0;
 }
 
 int tls_make_share(tls_conn *c, tls_kex *k, uint16_t group, tls_buf *pub)

@@ -453,8 +453,10 @@ void tls_handshake_complete(tls_conn *c);
 /* Test hook: the queued extension block for the next message of this
  * type, if any (true), removed from the queue; caller frees *ext. */
 bool tls_take_ext_override(tls_conn *c, uint8_t type, uint8_t **ext, size_t *len);
-/* Fills the hello random (test hook or RAND_bytes). */
-int tls_make_random(tls_conn *c, uint8_t out[32]);
+/* Fills out[len] (len >= 32) from RAND_bytes; its first 32 bytes are the
+ * hello random (the test hook's, if set). A client takes its
+ * legacy_session_id from the rest: one call's fixed cost, not two. */
+int tls_make_random(tls_conn *c, uint8_t *out, size_t len);
 /* Generates (or with the test hook, sets) an ephemeral key; appends the public share. */
 int tls_make_share(tls_conn *c, tls_kex *k, uint16_t group, tls_buf *pub);
 

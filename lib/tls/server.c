@@ -129,7 +129,7 @@ static int send_server_flight(tls_conn *c, tls_buf *out, const struct client_sha
 	if (c->cert && c->cert->sct)
 		est += c->cert->sct_len + 4;
 	tls_buf_reserve(&m, est);
-	int rc = tls_make_random(c, random);
+	int rc = tls_make_random(c, random, sizeof(random));
 
 	/* ServerHello */
 	server_hello_head(c, &m, random);

@@ -53,20 +53,17 @@ done
 
 LINE_RE='^peer: [0-9.]+:[0-9]+ (ok|failed)'
 count_lines() { grep -cE "$LINE_RE" "$T/peer-server.log"; }
-mark() {
-	MARK=$(count_lines)
-	MARK_BYTES=$(log_mark "$T/peer-server.log")
-}
+mark() { MARK=$(log_mark "$T/peer-server.log"); }
 # Our server's lines since mark: after the first one, until none came for
 # half a second (the browser may still be closing its favicon connection).
 new_lines() {
 	local n last=-1
-	wait_for_new "$T/peer-server.log" "$MARK_BYTES" "$LINE_RE"
+	wait_for_new "$T/peer-server.log" "$MARK" "$LINE_RE"
 	while n=$(count_lines); [ "$n" != "$last" ]; do
 		last=$n
 		sleep 0.5
 	done
-	grep -E "$LINE_RE" "$T/peer-server.log" | tail -n +$((MARK + 1)) >"$T/lines"
+	tail -c +$((MARK + 1)) "$T/peer-server.log" | grep -E "$LINE_RE" >"$T/lines"
 }
 
 # chromium_get NAME WHO: one page load; the DOM in $T/NAME.dom.
@@ -94,7 +91,7 @@ firefox_get() {
 		# its own handshake's line, after the mark: any earlier browser's
 		# line matched at once, and a Firefox slower than the second after
 		# it (a loaded machine) was stopped before it connected
-		WAIT_SECONDS=$BROWSER_TIMEOUT wait_for_new "$T/peer-server.log" "$MARK_BYTES" "$LINE_RE" "$pid"
+		WAIT_SECONDS=$BROWSER_TIMEOUT wait_for_new "$T/peer-server.log" "$MARK" "$LINE_RE" "$pid"
 		sleep 1
 		kill "$pid" 2>/dev/null
 	fi
